@@ -1,0 +1,183 @@
+"""One daemon in one lab node: render, start, wait ready, stop, kill, freeze, restart, log.
+
+A daemon runs as its own session (process group) inside its node's namespace, with its own
+run directory, so signals reach it and its children and nothing else. Adding a daemon
+(BIND, Knot, Unbound, FRR, conntrackd, sshd) is a subclass that says how to start it and
+how to tell it is ready.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from siteproof import netns
+from siteproof.errors import DaemonError
+from siteproof.wait import WaitTimeout, budget_seconds, wait_until
+
+# Secrets in configs and logs (TSIG keys, VRRP auth) never reach a report.
+_SECRET = re.compile(r"(?i)(secret|auth_pass|password|psk)(\s+\"?)[^\s\";]+")
+
+
+def redact(text: str) -> str:
+    return _SECRET.sub(r"\1\2<redacted>", text)
+
+
+class Daemon:
+    kind: ClassVar[str] = ""
+    binary: ClassVar[str] = ""
+    package: ClassVar[str] = ""  # the Debian package that provides `binary`
+
+    def __init__(self, namespace: str, node: str, rundir: Path, config: str, args: tuple[str, ...] = ()) -> None:
+        self.namespace = namespace
+        self.node = node
+        self.rundir = rundir
+        self.config_text = config
+        self.extra_args = args
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pid: int | None = None
+        self.start_time: int | None = None
+        self.frozen = False
+
+    # --- what a subclass provides -------------------------------------------------
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def is_ready(self) -> bool:
+        raise NotImplementedError
+
+    # --- paths ----------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.rundir / f"{self.kind}.conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self.rundir / f"{self.kind}.log"
+
+    # --- lifecycle ------------------------------------------------------------------
+    def check_installed(self) -> str:
+        path = shutil.which(self.binary) or shutil.which(self.binary, path="/usr/sbin:/usr/bin:/sbin:/bin")
+        if path is None:
+            raise DaemonError(
+                f"node {self.node}: daemon {self.kind!r} needs {self.binary!r}, which is not installed "
+                f"(Debian package {self.package!r}; the README's first command installs it)"
+            )
+        return path
+
+    def start(self, wait: bool = True) -> None:
+        self.check_installed()
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(self.config_text)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.namespace, *self.command()],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: signals reach it and its children only
+                cwd=self.rundir,
+            )
+        finally:
+            log.close()
+        self.pid = self.proc.pid
+        self.start_time = netns.process_start_time(self.pid)
+        self.frozen = False
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> float:
+        def ready() -> bool:
+            if not self.running():
+                raise DaemonError(
+                    f"node {self.node}: {self.kind} exited during start (code {self.returncode()}); "
+                    f"log {self.log_path}:\n{self.log_tail()}"
+                )
+            return self.is_ready()
+
+        try:
+            return wait_until(ready, "daemon_ready", expected=f"{self.kind} on {self.node} ready").elapsed
+        except WaitTimeout as exc:
+            if isinstance(exc.last, DaemonError):
+                raise exc.last from None
+            raise DaemonError(f"node {self.node}: {self.kind} not ready: {exc}\n{self.log_tail()}") from None
+
+    def returncode(self) -> int | None:
+        return self.proc.poll() if self.proc else None
+
+    def running(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return self.pid is not None and netns.alive(self.pid, self.start_time)
+
+    def _signal_group(self, sig: int) -> None:
+        if self.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, sig)
+
+    def stop(self) -> None:
+        """Clean stop: SIGTERM, wait for exit (SIGKILL past the budget)."""
+        if not self.running():
+            return
+        if self.frozen:
+            self.thaw()
+        self._signal_group(signal.SIGTERM)
+        try:
+            wait_until(lambda: not self.running(), "daemon_exit", expected=f"{self.kind} on {self.node} exited")
+        except WaitTimeout:
+            self._signal_group(signal.SIGKILL)
+        self._reap()
+
+    def kill(self) -> None:
+        """Crash: SIGKILL the daemon and its children at once."""
+        self._signal_group(signal.SIGKILL)
+        self._reap()
+
+    def freeze(self) -> None:
+        self._signal_group(signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        self._signal_group(signal.SIGCONT)
+        self.frozen = False
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _reap(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=budget_seconds("daemon_exit"))
+        # Children of a killed group may linger for a moment; wait until the group is empty.
+        deadline = time.monotonic() + budget_seconds("daemon_exit")
+        while self.pid is not None and time.monotonic() < deadline:
+            try:
+                os.killpg(self.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.01)
+
+    # --- evidence -------------------------------------------------------------------
+    def log(self) -> str:
+        try:
+            return redact(self.log_path.read_text(errors="replace"))
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def version(self) -> str:
+        out = subprocess.run([self.check_installed(), "--version"], capture_output=True, text=True, check=False)
+        text = (out.stdout + out.stderr).strip().splitlines()
+        return text[0] if text else "?"

@@ -1,0 +1,26 @@
+"""The errors siteproof raises: each one names what is wrong and where."""
+
+from __future__ import annotations
+
+
+class SiteproofError(Exception):
+    """Base class: a message for an operator, no traceback needed."""
+
+
+class TopologyError(SiteproofError):
+    """A topology folder or file is wrong; names the file and the key."""
+
+    def __init__(self, file: str, key: str, message: str) -> None:
+        self.file = file
+        self.key = key
+        self.message = message
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {message}")
+
+
+class LabError(SiteproofError):
+    """Building, running or tearing down a lab failed."""
+
+
+class DaemonError(SiteproofError):
+    """A daemon is missing, did not start or did not become ready."""

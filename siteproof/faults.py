@@ -1,0 +1,113 @@
+"""Faults injected into a lab, each undone at the end of the test that made it.
+
+- cable pull: the switch side of a node's link goes down (the node sees NO-CARRIER);
+- daemon crash: SIGKILL to the daemon's process group (no clean-up by the daemon);
+- clean stop: SIGTERM, as `systemctl stop` does;
+- host freeze: every process of the node is SIGSTOPped and, since a namespace shares the
+  lab machine's kernel (which would keep answering ARP and forwarding), the node's
+  interfaces drop everything at netdev ingress: from the network it is a hung host.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from siteproof import netns
+from siteproof.lab import Lab
+
+FREEZE_TABLE = "siteproof_freeze"
+
+
+@dataclass
+class FaultRecord:
+    kind: str
+    node: str
+    at: float  # monotonic time the fault took effect
+    detail: str = ""
+
+
+@dataclass
+class Faults:
+    lab: Lab
+    log: list[FaultRecord] = field(default_factory=list)
+    _undo: list[Callable[[], None]] = field(default_factory=list)
+
+    def _record(self, kind: str, node: str, detail: str = "") -> FaultRecord:
+        rec = FaultRecord(kind, node, time.monotonic(), detail)
+        self.log.append(rec)
+        return rec
+
+    def cable_pull(self, node: str, ifname: str) -> FaultRecord:
+        self.lab.set_link(node, ifname, up=False)
+        self._undo.append(lambda: self.lab.set_link(node, ifname, up=True))
+        return self._record("cable pull", node, ifname)
+
+    def cable_restore(self, node: str, ifname: str) -> FaultRecord:
+        self.lab.set_link(node, ifname, up=True)
+        return self._record("cable restore", node, ifname)
+
+    def crash(self, node: str, daemon: str) -> FaultRecord:
+        self.lab.daemon(node, daemon).kill()
+        self._undo.append(lambda: self._ensure_running(node, daemon))
+        return self._record("daemon crash", node, daemon)
+
+    def stop(self, node: str, daemon: str) -> FaultRecord:
+        self.lab.daemon(node, daemon).stop()
+        self._undo.append(lambda: self._ensure_running(node, daemon))
+        return self._record("clean stop", node, daemon)
+
+    def start(self, node: str, daemon: str) -> FaultRecord:
+        self.lab.daemon(node, daemon).start()
+        return self._record("daemon start", node, daemon)
+
+    def freeze(self, node: str) -> FaultRecord:
+        ifnames = list(self.lab.topology.nodes[node].interfaces)
+        chains = "".join(
+            f"chain in_{i} {{ type filter hook ingress device {i} priority -500; policy drop; }}\n" for i in ifnames
+        )
+        _nft(self.lab, node, f"table netdev {FREEZE_TABLE} {{\n{chains}}}\n")
+        for daemon in self._daemons_of(node):
+            daemon.frozen = True
+        netns.kill_all_in(self.lab.ns(node), signal.SIGSTOP)
+        self._undo.append(lambda: self.thaw(node))
+        return self._record("host freeze", node)
+
+    def thaw(self, node: str) -> FaultRecord:
+        netns.kill_all_in(self.lab.ns(node), signal.SIGCONT)
+        for daemon in self._daemons_of(node):
+            daemon.frozen = False
+        _nft(self.lab, node, f"delete table netdev {FREEZE_TABLE}\n", check=False)
+        return self._record("host thaw", node)
+
+    def _daemons_of(self, node: str) -> list:
+        return [d for (n, _), d in self.lab.daemons.items() if n == node]
+
+    def _ensure_running(self, node: str, daemon: str) -> None:
+        d = self.lab.daemon(node, daemon)
+        if not d.running():
+            d.start()
+
+    def undo_all(self) -> None:
+        """Undo every fault still in place, newest first."""
+        while self._undo:
+            action = self._undo.pop()
+            try:
+                action()
+            except Exception:  # noqa: BLE001,S112 - undoing is best effort; teardown follows
+                continue
+
+
+def _nft(lab: Lab, node: str, ruleset: str, check: bool = True) -> None:
+    proc = subprocess.run(
+        ["ip", "netns", "exec", lab.ns(node), "nft", "-f", "-"],
+        input=ruleset,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"nft on {node} failed: {proc.stderr.strip()}")

@@ -1,0 +1,275 @@
+"""A lab: a topology built in network namespaces on netlink, with its daemons.
+
+Every link is created inside the lab's own namespaces (a veth is made in the switch
+namespace with its peer placed straight into the node's), so nothing of a lab ever
+exists in the root namespace, not even for a moment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from siteproof import netns, registry
+from siteproof.daemons import DAEMON_KINDS, Daemon
+from siteproof.errors import LabError
+from siteproof.topology.model import Node, Route, Topology
+
+IFA_F_NODAD = 0x02
+
+
+class Lab:
+    """A running (or being built) lab; use as a context manager or call up()/down()."""
+
+    def __init__(self, topology: Topology, owner_kind: str = "pytest", lab_id: str | None = None) -> None:
+        self.topology = topology
+        self.id = lab_id or registry.new_lab_id()
+        self.owner_kind = owner_kind
+        self.state: registry.LabState | None = None
+        self.worker: netns.NetnsWorker | None = None
+        self.daemons: dict[tuple[str, str], Daemon] = {}
+        self.timings: dict[str, float] = {}
+        self.down_links: set[tuple[str, str]] = set()
+
+    # --- names ------------------------------------------------------------------
+    def ns(self, node: str) -> str:
+        if self.topology.nodes[node].kind == "bridge":
+            return self.switch_ns
+        return registry.namespace_name(self.id, node)
+
+    @property
+    def switch_ns(self) -> str:
+        return registry.switch_namespace(self.id)
+
+    @property
+    def dir(self) -> Path:
+        return registry.STATE_ROOT / self.id
+
+    def node_dir(self, node: str) -> Path:
+        return self.dir / "nodes" / node
+
+    # --- bring-up -----------------------------------------------------------------
+    def __enter__(self) -> Lab:
+        self.up()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def up(self, start_daemons: bool = True) -> Lab:
+        t0 = time.perf_counter()
+        self.state = registry.claim(self.id, self.topology.name, self.topology.variant, self.owner_kind)
+        self.worker = netns.NetnsWorker()
+        try:
+            self._create_namespaces()
+            self._create_links()
+            self._configure_hosts()
+            self.timings["network"] = time.perf_counter() - t0
+            if start_daemons:
+                self.start_daemons()
+            self.timings["up"] = time.perf_counter() - t0
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def _create_namespaces(self) -> None:
+        assert self.worker and self.state
+        names = [self.switch_ns] + [self.ns(n.name) for n in self.topology.hosts()]
+        self.state.namespaces = names
+        self.state.save()
+        for name in names:
+            self.worker.create(name)
+
+    def _create_links(self) -> None:
+        assert self.worker
+        topo = self.topology
+
+        def switch_side(ipr: IPRoute) -> None:
+            _write_sysctl("net/ipv6/conf/all/disable_ipv6", "1")  # the switch forwards, it speaks nothing
+            ipr.link("set", index=1, state="up")
+            for bridge in topo.bridges():
+                ipr.link("add", ifname=bridge.name, kind="bridge", br_forward_delay=0, br_mcast_snooping=0)
+                ipr.link("set", ifname=bridge.name, state="up")
+            for link in topo.links:
+                a, b = link.a, link.b
+                if topo.nodes[a.node].kind == "linux":
+                    a, b = b, a
+                if topo.nodes[a.node].kind == "bridge":
+                    peer_ns = netns.path(self.ns(b.node))
+                    ipr.link("add", ifname=a.ifname, kind="veth", peer={"ifname": b.ifname, "net_ns_fd": peer_ns})
+                    port = ipr.link_lookup(ifname=a.ifname)[0]
+                    master = ipr.link_lookup(ifname=a.node)[0]
+                    ipr.link("set", index=port, master=master, state="up")
+
+        def host_pair(link_a: Any, link_b: Any) -> None:
+            def make(ipr: IPRoute) -> None:
+                ipr.link(
+                    "add",
+                    ifname=link_a.ifname,
+                    kind="veth",
+                    peer={"ifname": link_b.ifname, "net_ns_fd": netns.path(self.ns(link_b.node))},
+                )
+
+            self.worker.netlink(self.ns(link_a.node), make)  # type: ignore[union-attr]
+
+        try:
+            self.worker.netlink(self.switch_ns, switch_side)
+            for link in topo.links:
+                if topo.nodes[link.a.node].kind == topo.nodes[link.b.node].kind == "linux":
+                    host_pair(link.a, link.b)
+        except NetlinkError as exc:
+            raise LabError(f"lab {self.id}: creating links failed: {exc}") from exc
+
+    def _configure_hosts(self) -> None:
+        assert self.worker
+        for node in self.topology.hosts():
+            try:
+                self.worker.netlink(self.ns(node.name), lambda ipr, node=node: _configure_node(ipr, node))
+            except (NetlinkError, OSError) as exc:
+                raise LabError(f"lab {self.id}: configuring node {node.name} failed: {exc}") from exc
+            self.node_dir(node.name).mkdir(parents=True, exist_ok=True)
+
+    def start_daemons(self) -> None:
+        for node in self.topology.hosts():
+            for kind, spec in node.daemons.items():
+                cls = DAEMON_KINDS.get(kind)
+                if cls is None:
+                    raise LabError(f"node {node.name}: unknown daemon kind {kind!r} (known: {', '.join(DAEMON_KINDS)})")
+                daemon = cls(self.ns(node.name), node.name, self.node_dir(node.name) / kind, spec.config, spec.args)
+                self.daemons[(node.name, kind)] = daemon
+                daemon.start(wait=False)
+                self._record_process(daemon)
+        assert self.state
+        self.state.save()
+        t0 = time.perf_counter()
+        for daemon in self.daemons.values():
+            daemon.wait_ready()
+        self.timings["daemons_ready"] = time.perf_counter() - t0
+
+    def _record_process(self, daemon: Daemon) -> None:
+        assert self.state
+        self.state.processes.append(
+            {"node": daemon.node, "kind": daemon.kind, "pid": daemon.pid, "start": daemon.start_time}
+        )
+
+    def daemon(self, node: str, kind: str) -> Daemon:
+        try:
+            return self.daemons[(node, kind)]
+        except KeyError:
+            raise LabError(f"lab {self.id}: node {node} runs no {kind}") from None
+
+    # --- operations used by faults and probes --------------------------------------
+    def set_link(self, node: str, ifname: str, up: bool) -> None:
+        """Set the switch (or peer) side of node:ifname up or down: a cable pull."""
+        assert self.worker
+        peer = self.topology.peer_of(node, ifname)
+
+        def flip(ipr: IPRoute) -> None:
+            index = ipr.link_lookup(ifname=peer.ifname)[0]
+            ipr.link("set", index=index, state="up" if up else "down")
+
+        self.worker.netlink(self.ns(peer.node), flip)
+        (self.down_links.discard if up else self.down_links.add)((node, ifname))
+
+    def addresses(self, node: str) -> dict[str, list[str]]:
+        """Addresses per interface of a node, read over netlink (fast path for sampling)."""
+        assert self.worker
+
+        def read(ipr: IPRoute) -> dict[str, list[str]]:
+            names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
+            result: dict[str, list[str]] = {}
+            for addr in ipr.get_addr():
+                result.setdefault(names.get(addr["index"], "?"), []).append(addr.get("address"))
+            return result
+
+        return self.worker.netlink(self.ns(node), read)
+
+    def exec(self, node: str, *cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ip", "netns", "exec", self.ns(node), *cmd],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
+
+    def socket_in(self, node: str, family: int, kind: int) -> socket.socket:
+        """A socket that lives in the node's namespace (usable from any thread)."""
+        assert self.worker
+        return self.worker.run(self.ns(node), lambda: socket.socket(family, kind))
+
+    # --- teardown -----------------------------------------------------------------
+    def down(self) -> dict[str, int]:
+        for daemon in self.daemons.values():
+            try:
+                daemon.stop()
+            except Exception:  # noqa: BLE001 - destroy() below kills whatever stays
+                pass
+        result = registry.destroy(self.id)
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+        return result
+
+
+def _write_sysctl(key: str, value: str) -> None:
+    # Resolved by the calling thread's namespace: only ever called on the netns worker.
+    with open(f"/proc/sys/{key}", "w") as fh:
+        fh.write(value)
+
+
+def _configure_node(ipr: IPRoute, node: Node) -> None:
+    ipr.link("set", index=1, state="up")
+    for key, value in node.sysctls.items():
+        _write_sysctl(key.replace(".", "/"), value)
+    for ifname, spec in node.interfaces.items():
+        index = ipr.link_lookup(ifname=ifname)[0]
+        for addr in spec.addresses:
+            flags = IFA_F_NODAD if addr.version == 6 else 0
+            ipr.addr("add", index=index, address=str(addr.ip), prefixlen=addr.network.prefixlen, flags=flags)
+        if spec.mtu:
+            ipr.link("set", index=index, mtu=spec.mtu)
+        ipr.link("set", index=index, state="up")
+    for route in node.routes:
+        ipr.route("add", **_route_args(ipr, route))
+
+
+def _route_args(ipr: IPRoute, route: Route) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    if route.dst in ("default", "default6"):
+        args["dst"] = "default"
+        args["family"] = socket.AF_INET6 if route.family == 6 else socket.AF_INET
+    else:
+        net = ipaddress.ip_network(route.dst)
+        args["dst"] = str(net)
+        args["family"] = socket.AF_INET6 if net.version == 6 else socket.AF_INET
+    if route.dev:
+        args["oif"] = ipr.link_lookup(ifname=route.dev)[0]
+    if len(route.via) == 1:
+        args["gateway"] = route.via[0]
+    elif route.via:
+        # onlink: a VIP next hop may not be up yet when the route is made.
+        args["multipath"] = [{"gateway": hop, "hops": 0} for hop in route.via]
+    return args
+
+
+def node_ns_pids(lab: Lab, node: str) -> list[int]:
+    return netns.pids_in(lab.ns(node))
+
+
+def lab_ids_alive() -> list[str]:
+    return [s.id for s in registry.all_labs() if s.owner_alive()]
+
+
+def ensure_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError("labs need root (network namespaces and netlink): run as root")

@@ -1,0 +1,189 @@
+"""Load a topology folder: parameters, variant, rendering, validation, model."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any
+
+from siteproof.errors import TopologyError
+from siteproof.topology import checks, schema
+from siteproof.topology.model import DaemonSpec, Endpoint, Interface, Link, Node, Route, Topology
+from siteproof.topology.render import environment, render_file
+from siteproof.topology.yamlfile import load_yaml_text
+
+TOPOLOGY_FILE = "topology.yml"
+PARAMETERS_FILE = "parameters.yml"
+_CASTS = {"int": int, "float": float, "str": str, "bool": lambda v: str(v).lower() in ("1", "true", "yes", "on")}
+
+
+def _read_yaml(path: Path, label: str) -> Any:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise TopologyError(label, "", "file not found") from None
+    return load_yaml_text(text, label)
+
+
+def _coerce(name: str, value: Any, spec: dict[str, Any], file: str) -> Any:
+    kind = spec.get("type") or type(spec["default"]).__name__
+    if isinstance(value, str) and kind == "bool" and value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+        raise TopologyError(file, f"parameters.{name}", f"{value!r} is not a bool")
+    try:
+        cast = _CASTS[kind](value)
+    except (TypeError, ValueError):
+        raise TopologyError(file, f"parameters.{name}", f"{value!r} is not a {kind}") from None
+    if "min" in spec and cast < spec["min"]:
+        raise TopologyError(file, f"parameters.{name}", f"{cast} is below the minimum {spec['min']}")
+    if "max" in spec and cast > spec["max"]:
+        raise TopologyError(file, f"parameters.{name}", f"{cast} is above the maximum {spec['max']}")
+    return cast
+
+
+def resolve_parameters(
+    specs: dict[str, Any], layers: list[tuple[str, dict[str, Any]]], file: str
+) -> dict[str, Any]:
+    """Defaults, then each (label, overrides) layer in order; unknown names are errors."""
+    values = {name: _coerce(name, spec["default"], spec, file) for name, spec in specs.items()}
+    for label, overrides in layers:
+        for name, value in overrides.items():
+            if name not in specs:
+                known = ", ".join(sorted(specs))
+                raise TopologyError(label, f"parameters.{name}", f"unknown parameter (known: {known})")
+            values[name] = _coerce(name, value, specs[name], label)
+    return values
+
+
+def deep_merge(base: Any, overlay: Any) -> Any:
+    """Overlay mappings key by key; anything else replaces. A None value deletes the key."""
+    if not isinstance(base, dict) or not isinstance(overlay, dict):
+        return copy.deepcopy(overlay)
+    merged = dict(base)
+    for key, value in overlay.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = deep_merge(base.get(key), value) if key in base else copy.deepcopy(value)
+    return merged
+
+
+def available_variants(folder: Path) -> list[str]:
+    return sorted(p.stem for p in (folder / "variants").glob("*.yml"))
+
+
+def load_variant(folder: Path, name: str) -> dict[str, Any]:
+    path = folder / "variants" / f"{name}.yml"
+    label = f"{folder.name}/variants/{name}.yml"
+    if not path.is_file():
+        known = ", ".join(available_variants(folder)) or "none"
+        raise TopologyError(label, "", f"no such variant (known: {known})")
+    doc = _read_yaml(path, label)
+    schema.validate(doc, schema.VARIANT, label)
+    return doc
+
+
+def load_topology(
+    folder: str | Path,
+    overrides: dict[str, Any] | None = None,
+    variant: str | None = None,
+) -> Topology:
+    """Load, render and validate a topology folder. Nothing is created here."""
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise TopologyError(str(folder), "", "topology folder not found")
+    label = f"{folder.name}/{TOPOLOGY_FILE}"
+    params_label = f"{folder.name}/{PARAMETERS_FILE}"
+    params_doc: dict[str, Any] = {"parameters": {}}
+    if (folder / PARAMETERS_FILE).is_file():
+        params_doc = _read_yaml(folder / PARAMETERS_FILE, params_label)
+        schema.validate(params_doc, schema.PARAMETERS, params_label)
+    variant_doc = load_variant(folder, variant) if variant else {}
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if variant_doc.get("parameters"):
+        layers.append((f"{folder.name}/variants/{variant}.yml", variant_doc["parameters"]))
+    if overrides:
+        layers.append(("--set", overrides))
+    params = resolve_parameters(params_doc["parameters"], layers, params_label)
+
+    env = environment(folder)
+    if not (folder / TOPOLOGY_FILE).is_file():
+        raise TopologyError(label, "", "file not found")
+    text = render_file(env, TOPOLOGY_FILE, {"params": params, **params}, label)
+    doc = load_yaml_text(text, label)
+    if variant_doc.get("overlay"):
+        doc = deep_merge(doc, variant_doc["overlay"])
+    schema.validate(doc, schema.TOPOLOGY, label)
+    checks.check_links(doc, label)
+    addresses = checks.check_addresses(doc, label)
+    checks.check_routes(doc, label)
+
+    templates = dict(variant_doc.get("templates") or {})
+    topo = _build(doc, folder, params, params_doc.get("budgets") or {}, addresses)
+    topo.variant = variant
+    topo.variant_info = variant_doc
+    _render_daemons(topo, doc, env, templates, label)
+    _apply_patches(topo, variant_doc.get("patches") or [], f"{folder.name}/variants/{variant}.yml")
+    return topo
+
+
+def _apply_patches(topo: Topology, patches: list[dict[str, str]], label: str) -> None:
+    """A variant's edits to rendered configs: each regex must match, or the variant has rotted."""
+    for i, patch in enumerate(patches):
+        key = f"patches[{i}]"
+        node = topo.nodes.get(patch["node"])
+        if node is None or patch["daemon"] not in node.daemons:
+            raise TopologyError(label, key, f"no daemon {patch['daemon']!r} on node {patch['node']!r}")
+        spec = node.daemons[patch["daemon"]]
+        try:
+            text, count = re.subn(patch["find"], patch["replace"], spec.config, flags=re.S)
+        except re.error as exc:
+            raise TopologyError(label, f"{key}.find", f"bad regular expression: {exc}") from None
+        if count == 0:
+            raise TopologyError(label, f"{key}.find", f"matches nothing in {patch['node']}'s {patch['daemon']} config")
+        node.daemons[patch["daemon"]] = DaemonSpec(spec.kind, spec.template, text, spec.args)
+
+
+def _build(
+    doc: dict[str, Any],
+    folder: Path,
+    params: dict[str, Any],
+    budgets: dict[str, float],
+    addresses: dict[tuple[str, str], list[Any]],
+) -> Topology:
+    nodes: dict[str, Node] = {}
+    for name, spec in doc["topology"]["nodes"].items():
+        node = Node(name=name, kind=spec["kind"], labels=dict(spec.get("labels") or {}))
+        for ifname, ifspec in (spec.get("interfaces") or {}).items():
+            node.interfaces[ifname] = Interface(ifname, tuple(addresses[(name, ifname)]), ifspec.get("mtu"))
+        for route in spec.get("routes") or []:
+            via = route.get("via") or []
+            node.routes.append(Route(route["dst"], tuple([via] if isinstance(via, str) else via), route.get("dev")))
+        node.sysctls = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (spec.get("sysctls") or {}).items()}
+        nodes[name] = node
+    links = []
+    for link in doc["topology"].get("links") or []:
+        (a, b) = (Endpoint(*e.split(":", 1)) for e in link["endpoints"])
+        links.append(Link(a, b))
+        for end in (a, b):
+            if nodes[end.node].kind == "linux":
+                nodes[end.node].interfaces.setdefault(end.ifname, Interface(end.ifname))
+    return Topology(doc["name"], folder, nodes, links, params, {k: float(v) for k, v in budgets.items()})
+
+
+def _render_daemons(
+    topo: Topology, doc: dict[str, Any], env: Any, templates: dict[str, str], label: str
+) -> None:
+    for name, spec in doc["topology"]["nodes"].items():
+        for kind, dspec in (spec.get("daemons") or {}).items():
+            template = templates.get(dspec["config"], dspec["config"])
+            context = {
+                "params": topo.parameters,
+                **topo.parameters,
+                "node": topo.nodes[name],
+                "topology": topo,
+                "ip": ipaddress,
+            }
+            config = render_file(env, template, context, f"{label}: topology.nodes.{name}.daemons.{kind}.config")
+            topo.nodes[name].daemons[kind] = DaemonSpec(kind, template, config, tuple(dspec.get("args") or ()))

@@ -1,0 +1,98 @@
+"""The validated, rendered topology: plain data that backends build from."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str
+    addresses: tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...] = ()
+    mtu: int | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    dst: str  # a CIDR or "default" / "default6"
+    via: tuple[str, ...] = ()
+    dev: str | None = None
+
+    @property
+    def family(self) -> int:
+        if self.dst == "default6":
+            return 6
+        if self.dst == "default":
+            return ipaddress.ip_address(self.via[0]).version if self.via else 4
+        return ipaddress.ip_network(self.dst, strict=False).version
+
+
+@dataclass(frozen=True)
+class DaemonSpec:
+    kind: str
+    template: str  # path of the template, relative to the topology folder
+    config: str  # the rendered configuration
+    args: tuple[str, ...] = ()
+
+
+@dataclass
+class Node:
+    name: str
+    kind: str
+    labels: dict[str, str] = field(default_factory=dict)
+    interfaces: dict[str, Interface] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    sysctls: dict[str, str] = field(default_factory=dict)
+    daemons: dict[str, DaemonSpec] = field(default_factory=dict)
+
+    @property
+    def role(self) -> str | None:
+        return self.labels.get("role")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    node: str
+    ifname: str
+
+    def __str__(self) -> str:
+        return f"{self.node}:{self.ifname}"
+
+
+@dataclass(frozen=True)
+class Link:
+    a: Endpoint
+    b: Endpoint
+
+
+@dataclass
+class Topology:
+    name: str
+    folder: Path
+    nodes: dict[str, Node]
+    links: list[Link]
+    parameters: dict[str, Any]
+    budgets: dict[str, float]
+    variant: str | None = None
+    variant_info: dict[str, Any] = field(default_factory=dict)
+
+    def hosts(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.kind == "linux"]
+
+    def bridges(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.kind == "bridge"]
+
+    def by_role(self, role: str) -> list[Node]:
+        return [n for n in self.hosts() if n.role == role]
+
+    def peer_of(self, node: str, ifname: str) -> Endpoint:
+        """The other end of the link that has node:ifname at one end."""
+        for link in self.links:
+            if (link.a.node, link.a.ifname) == (node, ifname):
+                return link.b
+            if (link.b.node, link.b.ifname) == (node, ifname):
+                return link.a
+        raise KeyError(f"no link at {node}:{ifname}")

@@ -1,0 +1,67 @@
+"""Jinja2 rendering of topology files and daemon configs, with site helpers."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from siteproof.errors import TopologyError
+
+
+def seeded_priorities(seed: int, group: Any, members: list[str], home: str | None = None) -> dict[str, int]:
+    """VRRP priorities for one group, randomised reproducibly from (seed, group).
+
+    The home member gets 250; the others get distinct random priorities in 10..240, so
+    the order of takeover differs from group to group (the Perlmutter scheme) but is the
+    same on every run and every node.
+    """
+    rng = random.Random(f"{seed}/{group}")
+    others = [m for m in members if m != home]
+    values = rng.sample(range(10, 241), len(others))
+    result = dict(zip(others, values, strict=True))
+    if home is not None:
+        result[home] = 250
+    return result
+
+
+def host_address(prefix: str, index: int) -> str:
+    """The index-th address of a prefix, without its length: host_address('10.0.0.0/24', 5)."""
+    net = ipaddress.ip_network(prefix, strict=False)
+    return str(net.network_address + index)
+
+
+def prefix_len(prefix: str) -> int:
+    return ipaddress.ip_network(prefix, strict=False).prefixlen
+
+
+def environment(folder: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # noqa: S701 - configs and YAML, not HTML
+    )
+    env.globals.update(
+        seeded_priorities=seeded_priorities,
+        host_address=host_address,
+        prefix_len=prefix_len,
+    )
+    return env
+
+
+def render_file(env: jinja2.Environment, template: str, context: dict[str, Any], file_label: str) -> str:
+    """Render one template; an error names the template file and its line."""
+    try:
+        return env.get_template(template).render(**context)
+    except jinja2.TemplateNotFound:
+        raise TopologyError(file_label, "", f"template {template!r} not found") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TopologyError(exc.filename or template, f"line {exc.lineno}", exc.message or "syntax error") from None
+    except jinja2.UndefinedError as exc:
+        raise TopologyError(template, "", f"undefined in template: {exc.message}") from None

@@ -1,0 +1,168 @@
+"""The schema of a rendered topology file (containerlab-style) and its parameters file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+
+from siteproof.errors import TopologyError
+
+IFNAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,15}$"}
+NAME = {"type": "string", "pattern": r"^[a-z][a-z0-9-]{0,11}$"}
+STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+SCALAR = {"type": ["string", "integer", "number", "boolean"]}
+
+ROUTE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["dst"],
+    "properties": {
+        "dst": {"type": "string"},
+        "via": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
+        "dev": IFNAME,
+    },
+}
+
+NODE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["kind"],
+    "properties": {
+        "kind": {"enum": ["linux", "bridge"]},
+        "labels": STRING_MAP,
+        "interfaces": {
+            "type": "object",
+            "propertyNames": IFNAME,
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "addresses": {"type": "array", "items": {"type": "string"}},
+                    "mtu": {"type": "integer", "minimum": 68, "maximum": 65535},
+                },
+            },
+        },
+        "routes": {"type": "array", "items": ROUTE},
+        "sysctls": {"type": "object", "additionalProperties": SCALAR},
+        "daemons": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["config"],
+                "properties": {"config": {"type": "string"}, "args": {"type": "array", "items": {"type": "string"}}},
+            },
+        },
+    },
+}
+
+TOPOLOGY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "topology"],
+    "properties": {
+        "name": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9-]*$"},
+        "description": {"type": "string"},
+        "topology": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["nodes"],
+            "properties": {
+                "nodes": {"type": "object", "propertyNames": NAME, "additionalProperties": NODE, "minProperties": 1},
+                "links": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["endpoints"],
+                        "properties": {
+                            "endpoints": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                                "minItems": 2,
+                                "maxItems": 2,
+                            }
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+PARAMETERS = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["parameters"],
+    "properties": {
+        "parameters": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["default"],
+                "properties": {
+                    "default": SCALAR,
+                    "type": {"enum": ["int", "float", "str", "bool"]},
+                    "min": {"type": "number"},
+                    "max": {"type": "number"},
+                    "help": {"type": "string"},
+                },
+            },
+        },
+        "budgets": {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
+    },
+}
+
+VARIANT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["description", "breaks", "expect"],
+    "properties": {
+        "description": {"type": "string"},
+        "breaks": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        "expect": {"type": "string"},
+        "test": {"type": "string"},
+        "parameters": {"type": "object", "additionalProperties": SCALAR},
+        "templates": STRING_MAP,
+        "overlay": {"type": "object"},
+        "patches": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["node", "daemon", "find", "replace"],
+                "properties": {
+                    "node": {"type": "string"},
+                    "daemon": {"type": "string"},
+                    "find": {"type": "string"},
+                    "replace": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def key_path(parts: Any) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def validate(document: Any, schema: dict[str, Any], file: str) -> None:
+    """Raise one TopologyError for the first schema violation, naming file and key."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(document), key=lambda e: (len(e.path), list(map(str, e.path))))
+    if not errors:
+        return
+    err = errors[0]
+    key = key_path(err.absolute_path)
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        name = extra[0] if extra else "?"
+        raise TopologyError(file, key_path([*err.absolute_path, name]), f"unknown key {name!r}")
+    if err.validator == "propertyNames":
+        raise TopologyError(file, key, f"bad name: {err.message}")
+    if err.validator == "required":
+        raise TopologyError(file, key or "(top)", err.message)
+    raise TopologyError(file, key or "(top)", err.message)

@@ -1,0 +1,114 @@
+"""VRRP facts read from keepalived configs and from hosts: who should hold, who holds."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from testinfra.host import Host
+
+_INSTANCE = re.compile(r"^\s*vrrp_instance\s+(\S+)\s*\{", re.M)
+
+
+@dataclass
+class VrrpInstance:
+    name: str
+    interface: str = ""
+    vrid: int = 0
+    priority: int = 100
+    state: str = "BACKUP"
+    nopreempt: bool = False
+    vips: list[str] = field(default_factory=list)
+
+
+def _block(text: str, start: int) -> tuple[str, int]:
+    """The text inside the braces that open at or after `start`, and where it ends."""
+    depth = 0
+    begin = text.index("{", start)
+    for pos in range(begin, len(text)):
+        if text[pos] == "{":
+            depth += 1
+        elif text[pos] == "}":
+            depth -= 1
+            if depth == 0:
+                return text[begin + 1 : pos], pos
+    raise ValueError("unbalanced braces in keepalived config")
+
+
+def parse_keepalived(text: str) -> dict[str, VrrpInstance]:
+    """The vrrp_instance blocks of a keepalived.conf (comments stripped)."""
+    text = re.sub(r"[#!].*", "", text)
+    result: dict[str, VrrpInstance] = {}
+    for match in _INSTANCE.finditer(text):
+        body, _ = _block(text, match.start())
+        inst = VrrpInstance(match.group(1))
+        for key, attr, cast in (
+            ("interface", "interface", str),
+            ("virtual_router_id", "vrid", int),
+            ("priority", "priority", int),
+            ("state", "state", str),
+        ):
+            found = re.search(rf"^\s*{key}\s+(\S+)", body, re.M)
+            if found:
+                setattr(inst, attr, cast(found.group(1)))
+        inst.nopreempt = re.search(r"^\s*nopreempt\b", body, re.M) is not None
+        vip_at = re.search(r"virtual_ipaddress\s*\{", body)
+        if vip_at:
+            vblock, _ = _block(body, vip_at.start())
+            inst.vips = [line.split()[0].split("/")[0] for line in vblock.splitlines() if line.strip()]
+        result[inst.name] = inst
+    return result
+
+
+@dataclass(frozen=True)
+class Group:
+    """One VIP's VRRP group across all gateways: priority per gateway."""
+
+    vip: str
+    instance: str
+    priorities: dict[str, int]
+    states: dict[str, str]
+    nopreempt: dict[str, bool]
+
+    def ranked(self) -> list[str]:
+        """Gateways in takeover order: priority, then higher primary address wins ties (RFC 5798)."""
+        return sorted(self.priorities, key=lambda gw: self.priorities[gw], reverse=True)
+
+    def expected_holder(self, live: Iterable[str]) -> str | None:
+        live = set(live)
+        for gw in self.ranked():
+            if gw in live:
+                return gw
+        return None
+
+
+def groups_from_configs(configs: dict[str, str]) -> dict[str, Group]:
+    """Merge every gateway's keepalived.conf into one Group per VIP."""
+    merged: dict[str, dict[str, dict]] = {}
+    for gw, text in configs.items():
+        for inst in parse_keepalived(text).values():
+            for vip in inst.vips:
+                entry = merged.setdefault(vip, {"instance": inst.name, "prio": {}, "state": {}, "nopreempt": {}})
+                entry["prio"][gw] = inst.priority
+                entry["state"][gw] = inst.state
+                entry["nopreempt"][gw] = inst.nopreempt
+    return {
+        vip: Group(vip, e["instance"], e["prio"], e["state"], e["nopreempt"])
+        for vip, e in sorted(merged.items(), key=lambda kv: ipaddress.ip_address(kv[0]))
+    }
+
+
+def host_addresses(host: Host) -> set[str]:
+    out = host.check_output("ip -o addr show")
+    return {line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3}
+
+
+def holders(hosts: dict[str, Host], vips: Iterable[str], workers: int = 8) -> dict[str, list[str]]:
+    """Which hosts hold each VIP right now (read through testinfra, in parallel)."""
+    names = list(hosts)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        addrs = dict(zip(names, pool.map(lambda n: host_addresses(hosts[n]), names), strict=True))
+    return {vip: sorted(n for n in names if vip in addrs[n]) for vip in vips}
