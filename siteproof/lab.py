@@ -155,6 +155,23 @@ class Lab:
             daemon.wait_ready()
         self.timings["daemons_ready"] = time.perf_counter() - t0
 
+    def restart_daemons(self, kind: str) -> None:
+        """Stop every daemon of a kind, then start them all together (a clean election)."""
+        chosen = [d for (_, k), d in self.daemons.items() if k == kind]
+        for daemon in chosen:
+            if daemon.frozen:
+                daemon.thaw()
+            daemon.terminate()
+        for daemon in chosen:
+            daemon.stop()
+        for daemon in chosen:
+            daemon.start(wait=False)
+            self._record_process(daemon)
+        assert self.state
+        self.state.save()
+        for daemon in chosen:
+            daemon.wait_ready()
+
     def _record_process(self, daemon: Daemon) -> None:
         assert self.state
         self.state.processes.append(
@@ -209,12 +226,14 @@ class Lab:
 
     # --- teardown -----------------------------------------------------------------
     def down(self) -> dict[str, int]:
+        # destroy() signals every process of the lab at once (SIGTERM, then SIGKILL):
+        # much faster than stopping daemons one by one. Frozen ones must hear it.
         for daemon in self.daemons.values():
-            try:
-                daemon.stop()
-            except Exception:  # noqa: BLE001 - destroy() below kills whatever stays
-                pass
+            if daemon.frozen:
+                daemon.thaw()
         result = registry.destroy(self.id)
+        for daemon in self.daemons.values():
+            daemon.reap_exit()  # our children: collect them, or they stay zombies
         if self.worker is not None:
             self.worker.close()
             self.worker = None

@@ -7,6 +7,7 @@ the gateways route both ways and the storage side returns through VIPs too.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import time
@@ -30,7 +31,9 @@ FAILURES = {
 @pytest.fixture(scope="module")
 def gateways(site):
     gws = Gateways.read(site)
-    gws.wait_placement("vrrp_converge")
+    with contextlib.suppress(AssertionError):
+        # Wrong placement is GW-1's verdict to give, not a set-up error.
+        gws.wait_placement("vrrp_converge")
     return gws
 
 
@@ -43,9 +46,8 @@ def gw_lab(gateways, lab, faults):
     try:
         gateways.wait_placement("vrrp_restore")
     except AssertionError:
-        # A test that failed mid-way (or a variant without preemption): start VRRP afresh.
-        for gw in gateways.names:
-            lab.daemon(gw, "keepalived").restart()
+        # A test that failed mid-way (or a variant without preemption): a fresh election.
+        lab.restart_daemons("keepalived")
         gateways.wait_placement("vrrp_converge")
 
 

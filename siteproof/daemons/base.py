@@ -137,6 +137,11 @@ class Daemon:
             self._signal_group(signal.SIGKILL)
         self._reap()
 
+    def terminate(self) -> None:
+        """Send SIGTERM without waiting (to stop many daemons at once)."""
+        if self.running():
+            self._signal_group(signal.SIGTERM)
+
     def kill(self) -> None:
         """Crash: SIGKILL the daemon and its children at once."""
         self._signal_group(signal.SIGKILL)
@@ -153,6 +158,12 @@ class Daemon:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def reap_exit(self) -> None:
+        """Collect the exit status of a daemon that something else has killed."""
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=budget_seconds("daemon_exit"))
 
     def _reap(self) -> None:
         if self.proc is not None:

@@ -19,7 +19,7 @@ def seeded_priorities(seed: int, group: Any, members: list[str], home: str | Non
     the order of takeover differs from group to group (the Perlmutter scheme) but is the
     same on every run and every node.
     """
-    rng = random.Random(f"{seed}/{group}")
+    rng = random.Random(f"{seed}/{group}")  # noqa: S311 - reproducible, not secret
     others = [m for m in members if m != home]
     values = rng.sample(range(10, 241), len(others))
     result = dict(zip(others, values, strict=True))

@@ -1,0 +1,184 @@
+"""The siteproof command: up, ls, exec, down, reap.
+
+`siteproof up` builds a lab, prints its id and leaves a keeper process that owns it; the
+keeper tears the lab down on SIGTERM (`siteproof down`), and if the keeper is killed the
+next run (or `siteproof reap`) removes the lab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from siteproof import registry
+from siteproof.errors import SiteproofError
+from siteproof.lab import Lab, ensure_root
+from siteproof.topology import load_topology
+
+BUILTIN = Path(__file__).resolve().parent.parent / "topologies"
+
+
+def _topology_path(name: str) -> Path:
+    path = Path(name)
+    if path.is_dir():
+        return path
+    if (BUILTIN / name).is_dir():
+        return BUILTIN / name
+    known = ", ".join(sorted(p.name for p in BUILTIN.iterdir() if p.is_dir())) if BUILTIN.is_dir() else "none"
+    raise SiteproofError(f"topology {name!r}: no such folder, and not a built-in topology (built-in: {known})")
+
+
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SiteproofError(f"--set {pair!r}: expected KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    ensure_root()
+    registry.reap()
+    topo = load_topology(_topology_path(args.topology), _overrides(args.set), args.variant)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid:  # the caller: wait for the keeper to report the lab up (or its error)
+        os.close(write_end)
+        with os.fdopen(read_end) as pipe:
+            message = pipe.read()
+        if message.startswith("ok "):
+            print(message[3:].strip())
+            return 0
+        print(f"siteproof: {message.strip() or 'lab keeper died'}", file=sys.stderr)
+        return 1
+    os.close(read_end)
+    os.setsid()
+    lab = Lab(topo, owner_kind="cli")
+    stop = False
+
+    def on_term(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    with os.fdopen(write_end, "w") as pipe:
+        try:
+            lab.up()
+        except SiteproofError as exc:
+            pipe.write(str(exc))
+            os._exit(1)
+        pipe.write(f"ok {lab.id}\n")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    while not stop:
+        signal.pause()
+    lab.down()
+    os._exit(0)
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    labs = registry.all_labs()
+    if not labs:
+        print("no labs")
+        return 0
+    print(f"{'LAB':8} {'TOPOLOGY':24} {'VARIANT':14} {'OWNER':14} {'NAMESPACES':>10}  AGE")
+    for state in labs:
+        owner = f"{state.owner_kind}:{state.owner_pid}" + ("" if state.owner_alive() else " (dead)")
+        age = f"{time.time() - state.created:.0f}s"
+        print(
+            f"{state.id:8} {state.topology:24} {state.variant or '-':14} {owner:14} "
+            f"{len(registry.lab_namespaces(state.id)):>10}  {age}"
+        )
+    return 0
+
+
+def _state(lab_id: str) -> registry.LabState:
+    try:
+        return registry.LabState.load(lab_id)
+    except FileNotFoundError:
+        known = ", ".join(s.id for s in registry.all_labs()) or "none"
+        raise SiteproofError(f"no lab {lab_id!r} (labs: {known})") from None
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    _state(args.lab)
+    ns = registry.namespace_name(args.lab, args.node)
+    if ns not in registry.lab_namespaces(args.lab):
+        raise SiteproofError(f"lab {args.lab} has no node {args.node!r}")
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise SiteproofError("exec: give a command after --")
+    os.execvp("ip", ["ip", "netns", "exec", ns, *command])
+    return 127
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    ensure_root()
+    if not args.all and not args.lab:
+        raise SiteproofError("down: name a lab id, or --all")
+    targets = registry.all_labs() if args.all else [_state(args.lab)]
+    for state in targets:
+        if state.owner_alive() and state.owner_kind == "cli":
+            os.kill(state.owner_pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while state.dir.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        elif state.owner_alive() and not args.all:
+            raise SiteproofError(
+                f"lab {state.id} belongs to a running {state.owner_kind} (pid {state.owner_pid}); stop that run first"
+            )
+        elif state.owner_alive():
+            continue
+        registry.destroy(state.id)
+        print(f"down {state.id}")
+    return 0
+
+
+def cmd_reap(args: argparse.Namespace) -> int:
+    ensure_root()
+    reaped = registry.reap()
+    print(f"reaped {len(reaped)} lab(s){': ' + ', '.join(reaped) if reaped else ''}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="siteproof", description="network-namespace labs of HPC site networks")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="build a lab from a topology and print its id")
+    up.add_argument("topology", help="a built-in topology name or a topology folder")
+    up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
+    up.add_argument("--variant", help="build a known-bad variant")
+    up.set_defaults(fn=cmd_up)
+    sub.add_parser("ls", help="list labs").set_defaults(fn=cmd_ls)
+    ex = sub.add_parser("exec", help="run a command in a lab node: exec LAB NODE -- CMD")
+    ex.add_argument("lab")
+    ex.add_argument("node")
+    ex.add_argument("command", nargs=argparse.REMAINDER)
+    ex.set_defaults(fn=cmd_exec)
+    down = sub.add_parser("down", help="tear a lab down")
+    down.add_argument("lab", nargs="?")
+    down.add_argument("--all", action="store_true", help="every lab whose owner is gone or a CLI keeper")
+    down.set_defaults(fn=cmd_down)
+    sub.add_parser("reap", help="remove labs whose owning process is gone").set_defaults(fn=cmd_reap)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except SiteproofError as exc:
+        print(f"siteproof: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Helpers for siteproof's own tests: small topology folders, root checks, leftovers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces")
+
+TWO_HOSTS = """
+name: tiny
+topology:
+  nodes:
+    sw1: {kind: bridge}
+    a:
+      kind: linux
+      labels: {role: client}
+      interfaces:
+        eth1: {addresses: ["10.9.0.1/24", "2001:db8:9::1/64"]}
+    b:
+      kind: linux
+      labels: {role: server}
+      interfaces:
+        eth1: {addresses: ["10.9.0.2/24", "2001:db8:9::2/64"]}
+  links:
+    - endpoints: ["a:eth1", "sw1:p-a"]
+    - endpoints: ["b:eth1", "sw1:p-b"]
+"""
+
+
+def make_topology(tmp_path: Path, text: str = TWO_HOSTS, parameters: str | None = None, name: str = "tiny") -> Path:
+    folder = tmp_path / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "topology.yml").write_text(textwrap.dedent(text))
+    if parameters is not None:
+        (folder / "parameters.yml").write_text(textwrap.dedent(parameters))
+    return folder
+
+
+def root_snapshot() -> dict[str, str]:
+    """The root namespace's links, addresses, routes and a few sysctls."""
+    def run(*cmd: str) -> str:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+
+    return {
+        "links": run("ip", "-br", "link"),
+        "addresses": run("ip", "-br", "addr"),
+        "routes": run("ip", "route", "show", "table", "all"),
+        "forwarding": Path("/proc/sys/net/ipv4/ip_forward").read_text(),
+        "hash_policy": Path("/proc/sys/net/ipv4/fib_multipath_hash_policy").read_text(),
+    }
+
+
+def lab_leftovers(lab_id: str) -> dict[str, list[str]]:
+    from siteproof import registry
+
+    names = registry.lab_namespaces(lab_id)
+    return {
+        "namespaces": names,
+        "state": [str(registry.STATE_ROOT / lab_id)] if (registry.STATE_ROOT / lab_id).exists() else [],
+    }

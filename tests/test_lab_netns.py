@@ -1,0 +1,79 @@
+"""The netns backend: what a lab builds, that the root namespace is untouched, and clean-up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from siteproof import registry
+from siteproof.lab import Lab
+from siteproof.topology import load_topology
+from tests.helpers import TWO_HOSTS, lab_leftovers, make_topology, needs_root, root_snapshot
+
+pytestmark = needs_root
+
+ROUTED = TWO_HOSTS.replace(
+    "      labels: {role: client}",
+    "      labels: {role: client}\n"
+    "      sysctls: {net.ipv4.fib_multipath_hash_policy: 1}\n"
+    "      routes:\n"
+    "        - {dst: 10.77.0.0/16, via: [10.9.0.2, 10.9.0.3]}\n"
+    "        - {dst: 2001:db8:77::/48, via: 2001:db8:9::2}",
+)
+
+
+def test_lab_builds_addresses_routes_sysctls_and_leaves_nothing(tmp_path):
+    before = root_snapshot()
+    topo = load_topology(make_topology(tmp_path, ROUTED))
+    with Lab(topo) as lab:
+        a = lab.exec("a", "ip", "-j", "addr", "show", "dev", "eth1").stdout
+        addrs = {i["local"] for i in json.loads(a)[0]["addr_info"]}
+        assert {"10.9.0.1", "2001:db8:9::1"} <= addrs
+        routes = json.loads(lab.exec("a", "ip", "-j", "route", "show", "10.77.0.0/16").stdout)
+        assert sorted(h["gateway"] for h in routes[0]["nexthops"]) == ["10.9.0.2", "10.9.0.3"]
+        assert lab.exec("a", "ip", "-6", "route", "show", "2001:db8:77::/48").stdout.strip()
+        assert lab.exec("a", "sysctl", "-n", "net.ipv4.fib_multipath_hash_policy").stdout.strip() == "1"
+        assert lab.exec("b", "sysctl", "-n", "net.ipv4.fib_multipath_hash_policy").stdout.strip() == "0"
+        assert lab.exec("a", "ping", "-c1", "-W2", "10.9.0.2").returncode == 0
+        assert lab.exec("a", "ping", "-c1", "-W2", "2001:db8:9::2").returncode == 0
+        assert root_snapshot() == before, "a running lab changed the root namespace"
+        lab_id = lab.id
+    assert lab_leftovers(lab_id) == {"namespaces": [], "state": []}
+    assert root_snapshot() == before
+
+
+def test_failed_build_leaves_nothing(tmp_path):
+    topo = load_topology(make_topology(tmp_path, ROUTED.replace("via: 2001:db8:9::2", "via: 2001:db8:8::9")))
+    lab = Lab(topo)
+    try:
+        lab.up()
+    except Exception as exc:  # an unreachable next hop: netlink refuses the route
+        assert "configuring node a failed" in str(exc)
+    else:
+        lab.down()
+        raise AssertionError("a route via an off-link next hop should not build")
+    assert lab_leftovers(lab.id) == {"namespaces": [], "state": []}
+
+
+def test_reap_keeps_live_labs_and_removes_dead_ones(tmp_path):
+    topo = load_topology(make_topology(tmp_path))
+    with Lab(topo) as live:
+        dead = registry.claim("dead00", "tiny", None, "pytest", owner_pid=_dead_pid())
+        from siteproof import netns
+
+        worker = netns.NetnsWorker()
+        try:
+            worker.create(registry.namespace_name("dead00", "x"))
+        finally:
+            worker.close()
+        reaped = registry.reap()
+        assert "dead00" in reaped and live.id not in reaped
+        assert registry.lab_namespaces("dead00") == []
+        assert registry.lab_namespaces(live.id), "reap removed a live lab"
+        assert not dead.dir.exists()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
