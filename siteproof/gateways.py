@@ -54,9 +54,15 @@ class Gateways:
                 problems.append(f"VIP {vip} held by {holders[0]}, expected {want[vip]}")
         return problems
 
-    def wait_placement(self, budget: str, vips: list[str] | None = None, seconds: float | None = None) -> WaitResult:
-        """Wait until every (or each given) VIP is held by exactly its expected gateway."""
-        want = self.expected()
+    def wait_placement(
+        self, budget: str, vips: list[str] | None = None, seconds: float | None = None, exact: bool = True
+    ) -> WaitResult:
+        """Wait until every (or each given) VIP is held by exactly its expected gateway.
+
+        With exact=False, one holder per VIP is enough (which one depends on history
+        when preemption is off).
+        """
+        want = self.expected() if exact else {}
         vips = vips or self.vips
 
         def check() -> list[str]:
