@@ -1,0 +1,71 @@
+"""Engine unit tests: config parsing, priorities, waits, the prober's arithmetic.
+
+The prober test feeds made-up arrival times (a fake, on purpose: it checks the gap
+arithmetic only; the suites measure real packets).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from siteproof import vrrp
+from siteproof.prober import UdpProber
+from siteproof.topology.render import seeded_priorities
+from siteproof.wait import WaitTimeout, wait_until
+
+CONF = """
+global_defs { router_id gw01 }
+vrrp_instance HSN_01 {  # comment
+    state BACKUP
+    interface eth1
+    virtual_router_id 1
+    priority 250
+    nopreempt
+    track_interface {
+        eth1
+    }
+    virtual_ipaddress {
+        10.100.1.1/16 dev eth1
+    }
+}
+"""
+
+
+def test_parse_keepalived_instance():
+    inst = vrrp.parse_keepalived(CONF)["HSN_01"]
+    assert (inst.interface, inst.vrid, inst.priority, inst.state, inst.nopreempt) == ("eth1", 1, 250, "BACKUP", True)
+    assert inst.vips == ["10.100.1.1"]
+
+
+def test_group_takeover_order():
+    other = CONF.replace("priority 250", "priority 120")
+    groups = vrrp.groups_from_configs({"gw01": CONF, "gw02": other, "gw03": CONF.replace("priority 250", "priority 90")})
+    group = groups["10.100.1.1"]
+    assert group.ranked() == ["gw01", "gw02", "gw03"]
+    assert group.expected_holder({"gw02", "gw03"}) == "gw02"
+    assert group.expected_holder(set()) is None
+
+
+def test_seeded_priorities_reproducible_distinct_and_home_first():
+    members = [f"gw{i:02d}" for i in range(1, 25)]
+    a = seeded_priorities(7, 3, members, "gw03")
+    assert a == seeded_priorities(7, 3, members, "gw03")
+    assert len(set(a.values())) == 24 and max(a, key=a.get) == "gw03"
+    assert a != seeded_priorities(7, 4, members, "gw03"), "priorities must differ between groups"
+
+
+def test_wait_until_reports_last_observation():
+    with pytest.raises(WaitTimeout) as info:
+        wait_until(lambda: "still wrong", "lab_up", seconds=0.05, expected="right", accept=lambda v: v == "right")
+    assert "still wrong" in str(info.value) and "lab_up" in str(info.value)
+
+
+def test_prober_gap_includes_the_tail_when_traffic_never_returns():
+    prober = UdpProber.__new__(UdpProber)
+    prober.interval, prober.sent = 0.005, 100
+    prober.started, prober.stopped = 0.0, 3.0
+    prober.arrivals = [0.005 * i for i in range(1, 101)]  # echoes stop at 0.5 s
+    result = prober.result()
+    assert result.max_gap_ms == pytest.approx(2500, abs=1)
+    prober.arrivals += [2.0 + 0.005 * i for i in range(1, 200)]
+    assert prober.result().max_gap_ms == pytest.approx(1505, abs=1)
