@@ -134,8 +134,9 @@ def test_gw3_returning_gateway_takes_its_vips_back(gw_lab, lab, faults, evidence
     compute, storage, pins = _probe_pair(gateways, lab, gw)
     faults.stop(gw, "keepalived")
     gateways.down.add(gw)
-    gateways.wait_placement("vrrp_takeover", vips=vips, seconds=gateways.takeover_budget())
-    interim = gateways.expected()[vips[0]]
+    # Any one live holder will do here (without preemption it depends on history): GW-3 is about the return.
+    gateways.wait_placement("vrrp_takeover", vips=vips, seconds=gateways.takeover_budget(), exact=False)
+    interim = ", ".join(gateways.holders()[vips[0]])
     with pinned_routes(lab, pins), udp_probe(lab, compute, storage) as prober:
         back_at = faults.start(gw, "keepalived").at
         gateways.down.discard(gw)
