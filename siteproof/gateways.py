@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from testinfra.host import Host
@@ -89,8 +88,3 @@ class Gateways:
         advert = float(self.site.parameters.get("advert_interval", 1.0))
         return 3 * advert + advert + self.site.budget("vrrp_takeover_margin")
 
-
-def timed(fn: object) -> float:
-    start = time.monotonic()
-    fn()  # type: ignore[operator]
-    return time.monotonic() - start

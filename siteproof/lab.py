@@ -281,14 +281,6 @@ def _route_args(ipr: IPRoute, route: Route) -> dict[str, Any]:
     return args
 
 
-def node_ns_pids(lab: Lab, node: str) -> list[int]:
-    return netns.pids_in(lab.ns(node))
-
-
-def lab_ids_alive() -> list[str]:
-    return [s.id for s in registry.all_labs() if s.owner_alive()]
-
-
 def ensure_root() -> None:
     if os.geteuid() != 0:
         raise LabError("labs need root (network namespaces and netlink): run as root")
