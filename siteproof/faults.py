@@ -60,6 +60,16 @@ class Faults:
         self._undo.append(lambda: self._ensure_running(node, daemon))
         return self._record("clean stop", node, daemon)
 
+    def stop_many(self, nodes: list[str], daemon: str) -> FaultRecord:
+        """Clean stop on many nodes at once (SIGTERM to all, then wait for each)."""
+        chosen = [self.lab.daemon(node, daemon) for node in nodes]
+        for d in chosen:
+            d.terminate()
+        for d in chosen:
+            d.stop()
+        self._undo.append(lambda: self._ensure_running_many(nodes, daemon))
+        return self._record("clean stop", ",".join(nodes), daemon)
+
     def start(self, node: str, daemon: str) -> FaultRecord:
         self.lab.daemon(node, daemon).start()
         return self._record("daemon start", node, daemon)
@@ -90,6 +100,13 @@ class Faults:
         d = self.lab.daemon(node, daemon)
         if not d.running():
             d.start()
+
+    def _ensure_running_many(self, nodes: list[str], daemon: str) -> None:
+        stopped = [d for d in (self.lab.daemon(n, daemon) for n in nodes) if not d.running()]
+        for d in stopped:
+            d.start(wait=False)
+        for d in stopped:
+            d.wait_ready()
 
     def undo_all(self) -> None:
         """Undo every fault still in place, newest first."""

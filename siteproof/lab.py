@@ -7,13 +7,15 @@ exists in the root namespace, not even for a moment.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -22,8 +24,10 @@ from siteproof import netns, registry
 from siteproof.daemons import DAEMON_KINDS, Daemon
 from siteproof.errors import LabError
 from siteproof.topology.model import Node, Route, Topology
+from siteproof.wait import WaitTimeout, wait_until
 
 IFA_F_NODAD = 0x02
+T = TypeVar("T")
 
 
 class Lab:
@@ -162,8 +166,12 @@ class Lab:
             if daemon.frozen:
                 daemon.thaw()
             daemon.terminate()
+        # One shared exit budget for all of them, then SIGKILL for whoever is left.
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda: not any(d.running() for d in chosen), "daemon_exit", expected=f"every {kind} exited")
         for daemon in chosen:
-            daemon.stop()
+            if daemon.running():
+                daemon.kill()
         for daemon in chosen:
             daemon.start(wait=False)
             self._record_process(daemon)
@@ -210,6 +218,11 @@ class Lab:
 
         return self.worker.netlink(self.ns(node), read)
 
+    def address_set(self, node: str) -> set[str]:
+        """Every address on a node, one netlink dump: cheap enough to poll many nodes often."""
+        assert self.worker
+        return self.worker.netlink(self.ns(node), lambda ipr: {a.get("address") for a in ipr.addr("dump")})
+
     def exec(self, node: str, *cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["ip", "netns", "exec", self.ns(node), *cmd],
@@ -218,6 +231,11 @@ class Lab:
             check=check,
             timeout=timeout,
         )
+
+    def run_in(self, node: str, fn: Callable[[], T]) -> T:
+        """Call fn inside the node's namespace (on the lab's netns worker) and return its result."""
+        assert self.worker
+        return self.worker.run(self.ns(node), fn)
 
     def socket_in(self, node: str, family: int, kind: int) -> socket.socket:
         """A socket that lives in the node's namespace (usable from any thread)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from testinfra.host import Host
@@ -55,10 +54,10 @@ def parse_keepalived(text: str) -> dict[str, VrrpInstance]:
             if found:
                 setattr(inst, attr, cast(found.group(1)))
         inst.nopreempt = re.search(r"^\s*nopreempt\b", body, re.M) is not None
-        vip_at = re.search(r"virtual_ipaddress\s*\{", body)
-        if vip_at:
+        # Both blocks float with the instance (the excluded one carries the other address family).
+        for vip_at in re.finditer(r"virtual_ipaddress(?:_excluded)?\s*\{", body):
             vblock, _ = _block(body, vip_at.start())
-            inst.vips = [line.split()[0].split("/")[0] for line in vblock.splitlines() if line.strip()]
+            inst.vips += [line.split()[0].split("/")[0] for line in vblock.splitlines() if line.strip()]
         result[inst.name] = inst
     return result
 
@@ -85,6 +84,11 @@ class Group:
         return None
 
 
+def _address_key(text: str) -> tuple[int, int]:
+    addr = ipaddress.ip_address(text)
+    return addr.version, int(addr)
+
+
 def groups_from_configs(configs: dict[str, str]) -> dict[str, Group]:
     """Merge every gateway's keepalived.conf into one Group per VIP."""
     merged: dict[str, dict[str, dict]] = {}
@@ -97,18 +101,10 @@ def groups_from_configs(configs: dict[str, str]) -> dict[str, Group]:
                 entry["nopreempt"][gw] = inst.nopreempt
     return {
         vip: Group(vip, e["instance"], e["prio"], e["state"], e["nopreempt"])
-        for vip, e in sorted(merged.items(), key=lambda kv: ipaddress.ip_address(kv[0]))
+        for vip, e in sorted(merged.items(), key=lambda kv: _address_key(kv[0]))
     }
 
 
 def host_addresses(host: Host) -> set[str]:
     out = host.check_output("ip -o addr show")
     return {line.split()[3].split("/")[0] for line in out.splitlines() if len(line.split()) > 3}
-
-
-def holders(hosts: dict[str, Host], vips: Iterable[str], workers: int = 8) -> dict[str, list[str]]:
-    """Which hosts hold each VIP right now (read through testinfra, in parallel)."""
-    names = list(hosts)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        addrs = dict(zip(names, pool.map(lambda n: host_addresses(hosts[n]), names), strict=True))
-    return {vip: sorted(n for n in names if vip in addrs[n]) for vip in vips}

@@ -21,6 +21,7 @@ BUDGETS: dict[str, float] = {
     "vrrp_restore": 15.0,  # a returning node gets its VIPs back
     "link_state": 5.0,  # a link change is seen by the node
     "traffic_resume": 15.0,  # traffic flows again after a fault
+    "flows_counted": 5.0,  # every flow sent shows up in the gateways' counters
 }
 
 

@@ -1,7 +1,7 @@
-"""Known-bad variants: each makes its behaviour's test fail, for the stated reason.
+"""Known-bad variants: each makes its behaviours' tests fail, for the stated reasons.
 
-Each variant names the suite test it breaks and a phrase the failure must contain; the
-test runs in a fresh pytest against a lab built from the variant.
+A variant lists checks: a suite test it must make fail and a phrase that failure must
+contain. All of a variant's tests run in one fresh pytest against a lab built from it.
 """
 
 from __future__ import annotations
@@ -22,22 +22,32 @@ VARIANTS = sorted(
 )
 
 
+def _case_id(case: ET.Element) -> str:
+    """suites/test_x.py::test_y[param] from a JUnit testcase element."""
+    module = case.get("classname", "").replace(".", "/") + ".py"
+    return f"{module}::{case.get('name')}"
+
+
 @needs_root
 @pytest.mark.selfcheck
 @pytest.mark.parametrize(("topology", "variant"), VARIANTS, ids=[f"{t}:{v}" for t, v in VARIANTS])
-def test_variant_fails_its_test_for_the_stated_reason(topology, variant, tmp_path):
+def test_variant_fails_its_tests_for_the_stated_reasons(topology, variant, tmp_path):
     info = load_topology(TOPOLOGIES / topology, variant=variant).variant_info
+    checks = info["checks"]
     junit = tmp_path / "junit.xml"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", info["test"], "--variant", variant, "-p", "no:randomly",
+        [sys.executable, "-m", "pytest", *[c["test"] for c in checks], "--variant", variant, "-p", "no:randomly",
          f"--junitxml={junit}", "-q", "-o", "addopts="],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )
-    cases = list(ET.parse(junit).getroot().iter("testcase"))
-    assert cases, f"variant {variant}: no test ran\n{proc.stdout[-2000:]}"
-    failures = [f for c in cases for f in c.findall("failure")]
-    errors = [e for c in cases for e in c.findall("error")]
-    assert not errors, f"variant {variant}: the test errored instead of failing:\n{errors[0].get('message')}"
-    assert failures, f"variant {variant} ({', '.join(info['breaks'])}) did not make {info['test']} fail"
-    messages = "\n".join((f.get("message") or "") + (f.text or "") for f in failures)
-    assert info["expect"] in messages, f"variant {variant} failed for another reason:\n{messages[-1500:]}"
+    assert junit.is_file(), f"variant {variant}: pytest wrote no report\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+    cases = {_case_id(c): c for c in ET.parse(junit).getroot().iter("testcase")}
+    for check in checks:
+        case = cases.get(check["test"])
+        assert case is not None, f"variant {variant}: {check['test']} did not run (ran: {sorted(cases)})\n{proc.stdout[-2000:]}"
+        errors = case.findall("error")
+        assert not errors, f"variant {variant}: {check['test']} errored instead of failing:\n{errors[0].get('message')}"
+        failures = case.findall("failure")
+        assert failures, f"variant {variant} ({', '.join(info['breaks'])}) did not make {check['test']} fail"
+        message = "\n".join((f.get("message") or "") + (f.text or "") for f in failures)
+        assert check["expect"] in message, f"variant {variant}: {check['test']} failed for another reason:\n{message[-1500:]}"

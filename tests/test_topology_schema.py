@@ -131,5 +131,8 @@ def test_every_variant_loads_and_names_its_test():
     folder = REPO / "topologies" / "perlmutter-gateways"
     for variant in sorted(p.stem for p in (folder / "variants").glob("*.yml")):
         topo = load_topology(folder, variant=variant)
-        assert topo.variant_info["test"].startswith("suites/")
         assert topo.variant_info["breaks"]
+        for check in topo.variant_info["checks"]:
+            path, _, name = check["test"].partition("::")
+            assert path.startswith("suites/") and (REPO / path).is_file(), check["test"]
+            assert f"def {name.split('[')[0]}(" in (REPO / path).read_text(), f"{variant}: no test {name} in {path}"

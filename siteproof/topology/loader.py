@@ -39,6 +39,9 @@ def _coerce(name: str, value: Any, spec: dict[str, Any], file: str) -> Any:
         raise TopologyError(file, f"parameters.{name}", f"{cast} is below the minimum {spec['min']}")
     if "max" in spec and cast > spec["max"]:
         raise TopologyError(file, f"parameters.{name}", f"{cast} is above the maximum {spec['max']}")
+    if "choices" in spec and cast not in spec["choices"]:
+        choices = ", ".join(map(str, spec["choices"]))
+        raise TopologyError(file, f"parameters.{name}", f"{cast!r} is not one of: {choices}")
     return cast
 
 

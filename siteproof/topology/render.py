@@ -28,6 +28,18 @@ def seeded_priorities(seed: int, group: Any, members: list[str], home: str | Non
     return result
 
 
+def same_order_priorities(seed: int, members: list[str], home: str | None = None) -> dict[str, int]:
+    """One random priority per member, the same in every group; the home member gets 250.
+
+    The takeover order is then identical in every group: a known-bad scheme (GW-5).
+    """
+    rng = random.Random(f"{seed}/same-order")  # noqa: S311 - reproducible, not secret
+    result = dict(zip(members, rng.sample(range(10, 241), len(members)), strict=True))
+    if home is not None:
+        result[home] = 250
+    return result
+
+
 def host_address(prefix: str, index: int) -> str:
     """The index-th address of a prefix, without its length: host_address('10.0.0.0/24', 5)."""
     net = ipaddress.ip_network(prefix, strict=False)
@@ -49,6 +61,7 @@ def environment(folder: Path) -> jinja2.Environment:
     )
     env.globals.update(
         seeded_priorities=seeded_priorities,
+        same_order_priorities=same_order_priorities,
         host_address=host_address,
         prefix_len=prefix_len,
     )

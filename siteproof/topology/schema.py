@@ -107,6 +107,7 @@ PARAMETERS = {
                     "type": {"enum": ["int", "float", "str", "bool"]},
                     "min": {"type": "number"},
                     "max": {"type": "number"},
+                    "choices": {"type": "array", "items": SCALAR, "minItems": 1},
                     "help": {"type": "string"},
                 },
             },
@@ -118,12 +119,21 @@ PARAMETERS = {
 VARIANT = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["description", "breaks", "expect"],
+    "required": ["description", "breaks", "checks"],
     "properties": {
         "description": {"type": "string"},
         "breaks": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-        "expect": {"type": "string"},
-        "test": {"type": "string"},
+        # Each check: a suite test this variant must make fail, and a phrase its failure must contain.
+        "checks": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["test", "expect"],
+                "properties": {"test": {"type": "string"}, "expect": {"type": "string"}},
+            },
+        },
         "parameters": {"type": "object", "additionalProperties": SCALAR},
         "templates": STRING_MAP,
         "overlay": {"type": "object"},
