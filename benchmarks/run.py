@@ -2,7 +2,10 @@
 
 - bringup_50_hosts: 50 hosts on one bridge, one IPv4 address each, one ping across
   (the shape Mininet takes 0.73 s for on this machine; target under 0.5 s);
-- gateways_24: the full storage-gateway lab: network, keepalived ready, every VIP home.
+- gateways_24: the full storage-gateway lab: network, keepalived ready, every VIP home;
+- ecmp_suite: how long `pytest suites/test_ecmp.py` takes at full scale, per test too.
+
+`python -m benchmarks.run [NAME ...]` runs some of them; results merge into the JSON.
 """
 
 from __future__ import annotations
@@ -10,8 +13,11 @@ from __future__ import annotations
 import json
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from siteproof.gateways import Gateways
@@ -75,13 +81,37 @@ def bench_gateways(runs: int = 3) -> dict[str, object]:
     }
 
 
-def main() -> None:
-    result = {
-        "kernel": platform.release(),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "bringup_50_hosts": bench_bringup(),
-        "gateways_24": bench_gateways(),
+def bench_ecmp_suite() -> dict[str, object]:
+    """The ECMP suite end to end (lab bring-up included), with each test's duration."""
+    with tempfile.TemporaryDirectory() as tmp:
+        junit = Path(tmp) / "junit.xml"
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "suites/test_ecmp.py", "-q", "-p", "no:randomly", f"--junitxml={junit}"],
+            cwd=REPO, capture_output=True, text=True, check=False,
+        )
+        wall = time.perf_counter() - start
+        cases = {c.get("name"): float(c.get("time", 0)) for c in ET.parse(junit).getroot().iter("testcase")}  # noqa: S314 - our own report
+    return {
+        "what": "pytest suites/test_ecmp.py at defaults, lab bring-up and teardown included",
+        "passed": proc.returncode == 0,
+        "wall_s": wall,
+        "tests_s": cases,
     }
+
+
+BENCHMARKS = {"bringup_50_hosts": bench_bringup, "gateways_24": bench_gateways, "ecmp_suite": bench_ecmp_suite}
+
+
+def main() -> None:
+    chosen = sys.argv[1:] or list(BENCHMARKS)
+    unknown = [name for name in chosen if name not in BENCHMARKS]
+    if unknown:
+        sys.exit(f"unknown benchmark {', '.join(unknown)} (known: {', '.join(BENCHMARKS)})")
+    result = json.loads(OUT.read_text()) if OUT.is_file() else {}
+    result.update({"kernel": platform.release(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    for name in chosen:
+        result[name] = BENCHMARKS[name]()
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

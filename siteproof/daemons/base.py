@@ -45,6 +45,7 @@ class Daemon:
         self.pid: int | None = None
         self.start_time: int | None = None
         self.frozen = False
+        self.log_start = 0
 
     # --- what a subclass provides -------------------------------------------------
     def command(self) -> list[str]:
@@ -76,6 +77,8 @@ class Daemon:
         self.check_installed()
         self.rundir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(self.config_text)
+        # Where this run's log begins: readiness must not be read from an earlier run's lines.
+        self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             self.proc = subprocess.Popen(

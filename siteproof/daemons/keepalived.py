@@ -20,7 +20,8 @@ class Keepalived(Daemon):
             self.binary,
             "--dont-fork",
             "--log-console",
-            "--log-detail",
+            # No --log-detail: it logs every gratuitous ARP, and in a 24-gateway lab that
+            # volume of log writes can stall keepalived long enough to miss its own timers.
             "--vrrp",
             f"--use-file={self.config_path}",
             f"--pid={r}/keepalived.pid",
@@ -30,11 +31,22 @@ class Keepalived(Daemon):
         ]
 
     def instance_states(self) -> dict[str, str]:
-        """The last state each VRRP instance announced in the log."""
-        states: dict[str, str] = {}
-        for match in _STATE.finditer(self.log()):
-            states[match["instance"]] = match["state"]
-        return states
+        """The last state each VRRP instance announced in the log (read incrementally)."""
+        if getattr(self, "_read_pid", None) != self.pid:  # a new run: start at its first line
+            self._states: dict[str, str] = {}
+            self._read_pid = self.pid
+            self._offset = self.log_start
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(self._offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return self._states
+        whole = chunk.rfind(b"\n") + 1  # only complete lines; the rest is read next time
+        self._offset += whole
+        for match in _STATE.finditer(chunk[:whole].decode(errors="replace")):
+            self._states[match["instance"]] = match["state"]
+        return self._states
 
     def is_ready(self) -> bool:
         # Ready once every configured instance has left INIT (announced a state).
