@@ -14,8 +14,8 @@ from siteproof.flowcount import Flow
 
 # Per address family: the site parameter with the storage prefix, the HSN and storage VIP labels.
 FAMILIES = {
-    4: {"storage_prefix": "storage_prefix", "hsn_prefix": "hsn_prefix", "hsn_vip": "hsn_vip", "storage_vip": "storage_vip"},
-    6: {"storage_prefix": "storage_prefix6", "hsn_prefix": "hsn_prefix6", "hsn_vip": "hsn_vip6", "storage_vip": "storage_vip6"},
+    4: {"storage_prefix": "storage_prefix", "hsn_vip": "hsn_vip", "storage_vip": "storage_vip"},
+    6: {"storage_prefix": "storage_prefix6", "hsn_vip": "hsn_vip6", "storage_vip": "storage_vip6"},
 }
 
 

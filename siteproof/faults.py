@@ -52,13 +52,11 @@ class Faults:
 
     def crash(self, node: str, daemon: str) -> FaultRecord:
         self.lab.daemon(node, daemon).kill()
-        self._undo.append(lambda: self._ensure_running(node, daemon))
+        self._undo.append(lambda: self._ensure_running([node], daemon))
         return self._record("daemon crash", node, daemon)
 
     def stop(self, node: str, daemon: str) -> FaultRecord:
-        self.lab.daemon(node, daemon).stop()
-        self._undo.append(lambda: self._ensure_running(node, daemon))
-        return self._record("clean stop", node, daemon)
+        return self.stop_many([node], daemon)
 
     def stop_many(self, nodes: list[str], daemon: str) -> FaultRecord:
         """Clean stop on many nodes at once (SIGTERM to all, then wait for each)."""
@@ -67,7 +65,7 @@ class Faults:
             d.terminate()
         for d in chosen:
             d.stop()
-        self._undo.append(lambda: self._ensure_running_many(nodes, daemon))
+        self._undo.append(lambda: self._ensure_running(nodes, daemon))
         return self._record("clean stop", ",".join(nodes), daemon)
 
     def start(self, node: str, daemon: str) -> FaultRecord:
@@ -96,12 +94,8 @@ class Faults:
     def _daemons_of(self, node: str) -> list:
         return [d for (n, _), d in self.lab.daemons.items() if n == node]
 
-    def _ensure_running(self, node: str, daemon: str) -> None:
-        d = self.lab.daemon(node, daemon)
-        if not d.running():
-            d.start()
-
-    def _ensure_running_many(self, nodes: list[str], daemon: str) -> None:
+    def _ensure_running(self, nodes: list[str], daemon: str) -> None:
+        """Start whichever of these daemons is not running, all at once, then wait for each."""
         stopped = [d for d in (self.lab.daemon(n, daemon) for n in nodes) if not d.running()]
         for d in stopped:
             d.start(wait=False)

@@ -205,19 +205,6 @@ class Lab:
         self.worker.netlink(self.ns(peer.node), flip)
         (self.down_links.discard if up else self.down_links.add)((node, ifname))
 
-    def addresses(self, node: str) -> dict[str, list[str]]:
-        """Addresses per interface of a node, read over netlink (fast path for sampling)."""
-        assert self.worker
-
-        def read(ipr: IPRoute) -> dict[str, list[str]]:
-            names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
-            result: dict[str, list[str]] = {}
-            for addr in ipr.get_addr():
-                result.setdefault(names.get(addr["index"], "?"), []).append(addr.get("address"))
-            return result
-
-        return self.worker.netlink(self.ns(node), read)
-
     def address_set(self, node: str) -> set[str]:
         """Every address on a node, one netlink dump: cheap enough to poll many nodes often."""
         assert self.worker

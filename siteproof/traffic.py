@@ -13,8 +13,9 @@ from siteproof.wait import wait_until
 PROBE_PORT = 47000
 
 
-def address_of(lab: Lab, node: str, ifname: str = "eth1") -> str:
-    return str(lab.topology.nodes[node].interfaces[ifname].addresses[0].ip)
+def address_of(lab: Lab, node: str, ifname: str = "eth1", family: int = 4) -> str:
+    """The node's first address of a family on an interface, as the topology gives it."""
+    return next(str(a.ip) for a in lab.topology.nodes[node].interfaces[ifname].addresses if a.version == family)
 
 
 @contextlib.contextmanager

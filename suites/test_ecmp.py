@@ -44,10 +44,6 @@ def _hsn_vips(site, family: int) -> list[str]:
     return [site.labels[gw][label] for gw in site.names("gateway") if label in site.labels[gw]]
 
 
-def _address(lab, node: str, family: int) -> str:
-    return next(str(a.ip) for a in lab.topology.nodes[node].interfaces["eth1"].addresses if a.version == family)
-
-
 def _warm_neighbours(lab, node: str, hops: list[str]) -> None:
     """Resolve every next hop once, so no first packet waits in an unresolved neighbour queue."""
     for hop in hops:
@@ -101,7 +97,7 @@ def test_ecmp3_flows_spread_over_every_gateway(proto, family, gateways, gateway_
     """ECMP-3: flows from one compute to one storage address spread evenly over all gateways."""
     site = gateways.site
     compute, storage = site.names("compute")[0], site.names("storage")[0]
-    src, dst = _address(lab, compute, family), _address(lab, storage, family)
+    src, dst = address_of(lab, compute, family=family), address_of(lab, storage, family=family)
     gateways.wait_placement("vrrp_converge")  # one VIP per gateway: counts per gateway are counts per next hop
     vips = _hsn_vips(site, family)
     _warm_neighbours(lab, compute, vips)
@@ -131,7 +127,7 @@ def test_ecmp3_flows_spread_over_every_gateway(proto, family, gateways, gateway_
 
     try:
         seen = wait_until(counted, "flows_counted", expected=f"all {len(sent)} flows counted on the gateways",
-                          accept=lambda s: len(s) == len(sent)).value
+                          accept=lambda s: len(s) == len(sent), interval=0.5).value  # each poll forks nft on every gateway
     except WaitTimeout as exc:
         seen = exc.last
     per_gateway = {gw: sum(1 for gws in seen.values() if gw in gws) for gw in gateways.names}
@@ -175,7 +171,7 @@ def test_ecmp4_long_udp_flow_uses_one_gateway(gateways, gateway_counters, lab, e
     flow = Flow(address_of(lab, compute), address_of(lab, storage), "udp", STICKY_UDP_PORT, STICKY_UDP_PORT)
     on = wait_until(lambda: where(gateway_counters.read(), flow), "flows_counted",
                     expected=f"all {result.sent} packets of {flow} counted",
-                    accept=lambda w: sum(w.values()) >= result.sent).value
+                    accept=lambda w: sum(w.values()) >= result.sent, interval=0.5).value
     evidence.record("flow", str(flow))
     evidence.record("packets sent", result.sent)
     evidence.record("packets per gateway", on)
