@@ -3,7 +3,8 @@
 - bringup_50_hosts: 50 hosts on one bridge, one IPv4 address each, one ping across
   (the shape Mininet takes 0.73 s for on this machine; target under 0.5 s);
 - gateways_24: the full storage-gateway lab: network, keepalived ready, every VIP home;
-- ecmp_suite: how long `pytest suites/test_ecmp.py` takes at full scale, per test too.
+- ecmp_suite, login_suite: how long each suite takes at full scale, per test too;
+- logins_40: the 40-node login lab up, every VIP home, every health agent's tables agreed.
 
 `python -m benchmarks.run [NAME ...]` runs some of them; results merge into the JSON.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from siteproof.gateways import Gateways
 from siteproof.lab import Lab
+from siteproof.loginbalancer import LoginBalancer
 from siteproof.site import lab_site
 from siteproof.topology import load_topology
 
@@ -81,26 +83,64 @@ def bench_gateways(runs: int = 3) -> dict[str, object]:
     }
 
 
-def bench_ecmp_suite() -> dict[str, object]:
-    """The ECMP suite end to end (lab bring-up included), with each test's duration."""
+def _suite(path: str) -> dict[str, object]:
+    """One suite end to end (lab bring-up included), with each test's duration."""
     with tempfile.TemporaryDirectory() as tmp:
         junit = Path(tmp) / "junit.xml"
         start = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "suites/test_ecmp.py", "-q", "-p", "no:randomly", f"--junitxml={junit}"],
+            [sys.executable, "-m", "pytest", path, "-q", "-p", "no:randomly", f"--junitxml={junit}"],
             cwd=REPO, capture_output=True, text=True, check=False,
         )
         wall = time.perf_counter() - start
         cases = {c.get("name"): float(c.get("time", 0)) for c in ET.parse(junit).getroot().iter("testcase")}  # noqa: S314 - our own report
     return {
-        "what": "pytest suites/test_ecmp.py at defaults, lab bring-up and teardown included",
+        "what": f"pytest {path} at defaults, lab bring-up and teardown included",
         "passed": proc.returncode == 0,
         "wall_s": wall,
         "tests_s": cases,
     }
 
 
-BENCHMARKS = {"bringup_50_hosts": bench_bringup, "gateways_24": bench_gateways, "ecmp_suite": bench_ecmp_suite}
+def bench_ecmp_suite() -> dict[str, object]:
+    return _suite("suites/test_ecmp.py")
+
+
+def bench_login_suite() -> dict[str, object]:
+    return _suite("suites/test_login.py")
+
+
+def bench_logins(runs: int = 3) -> dict[str, object]:
+    """The 40-node login lab: network, daemons ready, every VIP home, every agent's tables agreed."""
+    topo = load_topology(REPO / "topologies" / "perlmutter-login")
+    rows = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        with Lab(topo, owner_kind="bench") as lab:
+            network = lab.timings["network"]
+            up = time.perf_counter() - start
+            site = lab_site(lab)
+            nodes = Gateways.read(site, role="login")
+            nodes.wait_placement("vrrp_converge")
+            home = time.perf_counter() - start
+            balancer = LoginBalancer(site, nodes)
+            balancer.wait_tables(balancer.all_up, "every agent's tables agreed, every server up")
+            rows.append({"network_s": network, "daemons_ready_s": up, "all_vips_home_s": home,
+                         "tables_agreed_s": time.perf_counter() - start})
+    return {
+        "what": "perlmutter-login at defaults (40 login nodes x 40 VRRP groups, sshd, health agents, DNS, 2 clients)",
+        "runs": rows,
+        "median_all_vips_home_s": statistics.median(r["all_vips_home_s"] for r in rows),
+    }
+
+
+BENCHMARKS = {
+    "bringup_50_hosts": bench_bringup,
+    "gateways_24": bench_gateways,
+    "ecmp_suite": bench_ecmp_suite,
+    "logins_40": bench_logins,
+    "login_suite": bench_login_suite,
+}
 
 
 def main() -> None:

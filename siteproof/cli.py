@@ -73,6 +73,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             lab.up()
         except SiteproofError as exc:
             pipe.write(str(exc))
+            pipe.flush()  # os._exit skips the file object's own flush
+            os._exit(1)
+        except Exception as exc:  # noqa: BLE001 - the caller must hear why, not "keeper died"
+            pipe.write(f"building the lab failed: {type(exc).__name__}: {exc}")
+            pipe.flush()
             os._exit(1)
         pipe.write(f"ok {lab.id}\n")
     devnull = os.open(os.devnull, os.O_RDWR)

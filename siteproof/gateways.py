@@ -19,12 +19,15 @@ class Gateways:
     hosts: dict[str, Host]
     groups: dict[str, vrrp.Group]  # VIP -> group
     down: set[str] = field(default_factory=set)  # gateways a test has taken out
+    noun: str = "gateway"  # what the VRRP members are called in messages
 
     @classmethod
-    def read(cls, site: Site) -> Gateways:
-        names = site.names("gateway")
+    def read(cls, site: Site, role: str = "gateway") -> Gateways:
+        """The VRRP members of one role (storage gateways, login nodes) and their VIP groups."""
+        names = site.names(role)
         configs = {gw: site.daemon_config(gw, "keepalived") for gw in names}
-        return cls(site, names, {gw: site.host(gw) for gw in names}, vrrp.groups_from_configs(configs))
+        groups = vrrp.groups_from_configs(configs)
+        return cls(site, names, {gw: site.host(gw) for gw in names}, groups, noun=role if role != "login" else "login node")
 
     @property
     def vips(self) -> list[str]:
@@ -72,9 +75,9 @@ class Gateways:
         problems = []
         for vip, holders in seen.items():
             if len(holders) > 1:
-                problems.append(f"VIP {vip} held by {len(holders)} gateways: {', '.join(holders)}")
+                problems.append(f"VIP {vip} held by {len(holders)} {self.noun}s: {', '.join(holders)}")
             elif not holders:
-                problems.append(f"VIP {vip} held by no gateway (expected {want.get(vip)})")
+                problems.append(f"VIP {vip} held by no {self.noun} (expected {want.get(vip)})")
             elif want.get(vip) and holders[0] != want[vip]:
                 problems.append(f"VIP {vip} held by {holders[0]}, expected {want[vip]}")
         return problems
@@ -99,7 +102,7 @@ class Gateways:
                 check,
                 budget,
                 seconds=seconds or self.site.budget(budget),
-                expected="each VIP on its highest-priority live gateway, and only there",
+                expected=f"each VIP on its highest-priority live {self.noun}, and only there",
                 accept=lambda problems: problems == [],
                 interval=0.1,  # each poll reads every gateway; leave keepalived the CPU
             )

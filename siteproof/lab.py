@@ -276,6 +276,10 @@ def _route_args(ipr: IPRoute, route: Route) -> dict[str, Any]:
         net = ipaddress.ip_network(route.dst)
         args["dst"] = str(net)
         args["family"] = socket.AF_INET6 if net.version == 6 else socket.AF_INET
+    if route.type == "local":
+        args["type"] = "local"
+        args["table"] = 255  # the local table, where the kernel keeps its own local routes
+        args["scope"] = 254  # host, as `ip route add local` sets it
     if route.dev:
         args["oif"] = ipr.link_lookup(ifname=route.dev)[0]
     if len(route.via) == 1:

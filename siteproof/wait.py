@@ -22,6 +22,9 @@ BUDGETS: dict[str, float] = {
     "link_state": 5.0,  # a link change is seen by the node
     "traffic_resume": 15.0,  # traffic flows again after a fault
     "flows_counted": 5.0,  # every flow sent shows up in the gateways' counters
+    "lb_tables": 15.0,  # a health change reaches the hashing tables of every login node
+    "ssh_session": 20.0,  # an SSH session is open and echoing
+    "session_resume": 20.0,  # a session echoes again after a VIP move, failure or drain
 }
 
 

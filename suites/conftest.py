@@ -9,6 +9,7 @@ import pytest
 
 from siteproof.flowcount import FlowCounters
 from siteproof.gateways import Gateways
+from siteproof.loginbalancer import LoginBalancer
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +41,38 @@ def gateway_counters(gateways, lab):
     """Per-flow packet counters on every gateway's forwarding path (removed afterwards)."""
     with FlowCounters({gw: gateways.hosts[gw] for gw in gateways.names}, hook="forward") as counters:
         yield counters
+
+
+# --- login load balancing ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def logins(site):
+    """The login nodes as VRRP members (one group per VIP), placed before the first test."""
+    nodes = Gateways.read(site, role="login")
+    try:
+        nodes.converged = nodes.wait_placement("vrrp_converge").elapsed
+    except AssertionError:
+        nodes.converged = None  # wrong placement is LOGIN-2's verdict to give
+    return nodes
+
+
+@pytest.fixture(scope="module")
+def balancer(site, logins):
+    """Clients, health controls and table reads of the login lab."""
+    return LoginBalancer(site, logins)
+
+
+@pytest.fixture
+def login_lab(balancer, lab, faults):
+    """A lab test of the login nodes; afterwards every fault and drain is undone, VIPs back home."""
+    yield balancer
+    faults.undo_all()
+    balancer.restore_health()
+    balancer.nodes.down.clear()
+    try:
+        balancer.nodes.wait_placement("vrrp_restore")
+    except AssertionError as exc:
+        warnings.warn(f"login VIPs not back home after the test ({exc}); restarting every keepalived", stacklevel=1)
+        lab.restart_daemons("keepalived")
+        balancer.nodes.wait_placement("vrrp_converge", exact=False)
+    if balancer.hashing == "nft":
+        balancer.wait_tables(lambda t: balancer.all_up(t), "every server up in every node's tables")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from siteproof import registry
+from siteproof import netns, registry
 from tests.helpers import REPO, needs_root
 
 
@@ -41,3 +41,19 @@ def test_up_ls_exec_down():
     finally:
         down = cli("down", lab_id)
     assert down.returncode == 0 and registry.lab_namespaces(lab_id) == []
+
+
+@needs_root
+def test_up_reports_why_a_build_failed(tmp_path):
+    """A lab that fails while being built is removed, and the reason reaches the caller."""
+    folder = tmp_path / "broken"
+    (folder / "configs").mkdir(parents=True)
+    (folder / "configs" / "x.conf").write_text("nothing\n")
+    (folder / "topology.yml").write_text(
+        "name: broken\ntopology:\n  nodes:\n    a:\n      kind: linux\n      daemons:\n        nosuchd: {config: configs/x.conf}\n"
+    )
+    before = {n for n in netns.list_names() if n.startswith(registry.NS_PREFIX)}
+    out = cli("up", str(folder))
+    assert out.returncode != 0
+    assert "unknown daemon kind 'nosuchd'" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert {n for n in netns.list_names() if n.startswith(registry.NS_PREFIX)} == before

@@ -22,8 +22,18 @@ from siteproof import netns
 from siteproof.errors import DaemonError
 from siteproof.wait import WaitTimeout, budget_seconds, wait_until
 
+# A rendered config may carry more files for the daemon's run directory (zone files, keys):
+# each starts at a line "### file: NAME" and runs to the next such line.
+_FILE_MARK = re.compile(r"^### file: (?P<name>[A-Za-z0-9_.-]+)\n", re.M)
+
 # Secrets in configs and logs (TSIG keys, VRRP auth) never reach a report.
 _SECRET = re.compile(r"(?i)(secret|auth_pass|password|psk)(\s+\"?)[^\s\";]+")
+
+
+def split_files(text: str) -> tuple[str, dict[str, str]]:
+    """The main config and the extra files of a rendered daemon config."""
+    parts = _FILE_MARK.split(text)
+    return parts[0], dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
 def redact(text: str) -> str:
@@ -54,6 +64,9 @@ class Daemon:
     def is_ready(self) -> bool:
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """Anything the daemon needs in its run directory before it starts (keys, markers)."""
+
     # --- paths ----------------------------------------------------------------------
     @property
     def config_path(self) -> Path:
@@ -76,7 +89,11 @@ class Daemon:
     def start(self, wait: bool = True) -> None:
         self.check_installed()
         self.rundir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(self.config_text)
+        main, files = split_files(self.config_text)
+        self.config_path.write_text(main)
+        for name, content in files.items():
+            (self.rundir / name).write_text(content)
+        self.prepare()
         # Where this run's log begins: readiness must not be read from an earlier run's lines.
         self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
@@ -185,6 +202,15 @@ class Daemon:
     def log(self) -> str:
         try:
             return redact(self.log_path.read_text(errors="replace"))
+        except FileNotFoundError:
+            return ""
+
+    def log_of_this_run(self) -> str:
+        """The log from this run's start on (an earlier run's lines are not evidence)."""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(self.log_start)
+                return fh.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
 

@@ -162,7 +162,8 @@ def _build(
             node.interfaces[ifname] = Interface(ifname, tuple(addresses[(name, ifname)]), ifspec.get("mtu"))
         for route in spec.get("routes") or []:
             via = route.get("via") or []
-            node.routes.append(Route(route["dst"], tuple([via] if isinstance(via, str) else via), route.get("dev")))
+            node.routes.append(Route(route["dst"], tuple([via] if isinstance(via, str) else via), route.get("dev"),
+                                     route.get("type", "unicast")))
         node.sysctls = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (spec.get("sysctls") or {}).items()}
         nodes[name] = node
     links = []

@@ -20,6 +20,7 @@ class Route:
     dst: str  # a CIDR or "default" / "default6"
     via: tuple[str, ...] = ()
     dev: str | None = None
+    type: str = "unicast"
 
     @property
     def family(self) -> int:

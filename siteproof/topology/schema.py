@@ -21,6 +21,8 @@ ROUTE = {
         "dst": {"type": "string"},
         "via": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
         "dev": IFNAME,
+        # local: the destination is delivered here (an LVS-DR VIP range on every real server).
+        "type": {"enum": ["unicast", "local"]},
     },
 }
 

@@ -1,0 +1,65 @@
+"""OpenSSH sshd in a lab node, with the lab's shared host key and the lab user's key.
+
+Login nodes behind one load-balanced name share one host key (as sites do), so a client
+never sees a host-key change whichever node it lands on. The keys live in the lab's
+directory and go with it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from siteproof.daemons.base import Daemon
+from siteproof.errors import DaemonError
+
+HOST_KEY = "ssh_host_ed25519_key"
+USER_KEY = "id_ed25519"
+# sshd's privilege-separation directory (a compile-time path). systemd's unit creates it; a
+# machine without systemd may not have it yet.
+PRIVSEP_DIR = Path("/run/sshd")
+
+
+def lab_keys(lab_dir: Path) -> Path:
+    """The lab's ssh key directory: the shared host key and the lab user's key pair."""
+    keys = lab_dir / "ssh"
+    keys.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if shutil.which("ssh-keygen") is None:
+        raise DaemonError("sshd needs ssh-keygen for the lab keys, which is not installed "
+                          "(Debian package 'openssh-client'; the README's first command installs it)")
+    for name in (HOST_KEY, USER_KEY):
+        if not (keys / name).exists():
+            proc = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"siteproof-{name}", "-f", str(keys / name)],
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise DaemonError(f"ssh-keygen for {keys / name} failed: {proc.stderr.strip()}")
+    (keys / "authorized_keys").write_text((keys / f"{USER_KEY}.pub").read_text())
+    return keys
+
+
+class Sshd(Daemon):
+    kind = "sshd"
+    binary = "sshd"
+    package = "openssh-server"
+
+    @property
+    def keys(self) -> Path:
+        return self.rundir.parents[2] / "ssh"  # <lab>/nodes/<node>/sshd -> <lab>/ssh
+
+    def prepare(self) -> None:
+        PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
+        lab_keys(self.rundir.parents[2])
+
+    def command(self) -> list[str]:
+        # sshd re-executes itself per connection and so needs its absolute path.
+        return [
+            self.check_installed(), "-D", "-e", "-f", str(self.config_path),
+            "-o", f"HostKey={self.keys / HOST_KEY}",
+            "-o", f"AuthorizedKeysFile={self.keys / 'authorized_keys'}",
+            "-o", f"PidFile={self.rundir / 'sshd.pid'}",
+            *self.extra_args,
+        ]
+
+    def is_ready(self) -> bool:
+        return "Server listening on" in self.log_of_this_run()

@@ -1,0 +1,300 @@
+"""The login view of a site: which server a connection reaches, SSH sessions, RST captures,
+and the hashing tables of every login node.
+
+Connections are made from a client namespace of the lab (or from the test host at a real
+site) with a chosen source address and port, since the hash is keyed on exactly those.
+The real server that answers is read from the SSH banner (sshd's VersionAddendum names
+the node), so finding it needs no login.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+from testinfra.host import Host
+
+from siteproof.flows import TCP_RTO_MAX_MS
+from siteproof.lab import Lab
+from siteproof.loginlb import tables
+from siteproof.wait import wait_until
+
+SSH_PORT = 22
+# Source ports handed out to probes and sessions: each 4-tuple is used once per run, so no
+# connection ever meets the TIME_WAIT of an earlier one.
+_ports = itertools.count(20000)
+
+
+def next_port() -> int:
+    port = next(_ports)
+    if port > 60999:
+        raise RuntimeError("source ports for login probes exhausted in this run")
+    return port
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where connections start: a lab namespace with its source addresses."""
+
+    lab: Lab | None
+    node: str | None
+    addresses: list[str]
+
+    def socket(self) -> socket.socket:
+        if self.lab is None or self.node is None:
+            return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        return self.lab.socket_in(self.node, socket.AF_INET, socket.SOCK_STREAM)
+
+    def connect(self, source: tuple[str, int], vip: str, timeout: float) -> socket.socket:
+        sock = self.socket()
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            with contextlib.suppress(OSError):  # older kernels lack it; only recovery is slower
+                sock.setsockopt(socket.IPPROTO_TCP, TCP_RTO_MAX_MS, 1000)
+            sock.settimeout(timeout)
+            sock.bind(source)
+            sock.connect((vip, SSH_PORT))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+
+def banner_server(banner: str) -> str:
+    """The node name sshd appends to its identification string (VersionAddendum)."""
+    parts = banner.strip().split()
+    return parts[-1] if len(parts) > 1 else "?"
+
+
+def which_server(client: Client, source: tuple[str, int], vip: str, timeout: float = 3.0) -> str:
+    """The real server a fresh connection from source to vip lands on (or the error)."""
+    try:
+        sock = client.connect(source, vip, timeout)
+    except OSError as exc:
+        return f"error: {exc.__class__.__name__}"
+    try:
+        data = b""
+        while not data.endswith(b"\n") and len(data) < 256:
+            chunk = sock.recv(256)
+            if not chunk:
+                break
+            data += chunk
+        return banner_server(data.decode(errors="replace")) if data else "error: no banner"
+    except OSError as exc:
+        return f"error: {exc.__class__.__name__}"
+    finally:
+        sock.close()
+
+
+def find_sources(client: Client, probe_vip: str, wanted: list[str], tries: int = 600) -> dict[str, tuple[str, int]]:
+    """A source (address, port) whose hash lands on each wanted server, found by probing.
+
+    Probe through a different VIP than the one the source will be used with: the probe's
+    4-tuple then lingers in TIME_WAIT harmlessly, and the hash key (address, port) is the
+    same through every VIP (LOGIN-3).
+    """
+    found: dict[str, tuple[str, int]] = {}
+    for i in range(tries):
+        if len(found) == len(wanted):
+            break
+        source = (client.addresses[i % len(client.addresses)], next_port())
+        server = which_server(client, source, probe_vip)
+        if server in wanted and server not in found:
+            found[server] = source
+    return found
+
+
+# --- SSH sessions -----------------------------------------------------------------------
+@dataclass
+class SshSession:
+    """A real SSH session running `cat`: a thread sends a line every interval and reads it back."""
+
+    name: str
+    vip: str
+    source: tuple[str, int]
+    server: str = "?"
+    exchanges: list[float] = field(default_factory=list)
+    error: str | None = None
+    failed_at: float | None = None
+    interval: float = 0.05
+    _transport: paramiko.Transport | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    @classmethod
+    def open(cls, client: Client, name: str, vip: str, source: tuple[str, int], key: Path, user: str = "root",
+             timeout: float = 15.0) -> SshSession:
+        session = cls(name, vip, source)
+        sock = client.connect(source, vip, timeout)
+        transport = paramiko.Transport(sock)
+        try:
+            transport.start_client(timeout=timeout)
+            session.server = banner_server(transport.remote_version)
+            transport.auth_publickey(user, paramiko.Ed25519Key.from_private_key_file(str(key)))
+            channel = transport.open_session(timeout=timeout)
+            channel.exec_command("cat")
+            channel.settimeout(60)
+        except BaseException:
+            transport.close()
+            raise
+        session._transport = transport
+        session._thread = threading.Thread(target=session._run, args=(channel,), name=f"ssh-{name}", daemon=True)
+        session._thread.start()
+        return session
+
+    def _run(self, channel: paramiko.Channel) -> None:
+        try:
+            for seq in itertools.count():
+                if self._stop.is_set():
+                    return
+                line = f"{self.name} {seq:08d}\n".encode()
+                channel.sendall(line)
+                got = b""
+                while len(got) < len(line):
+                    chunk = channel.recv(len(line) - len(got))
+                    if not chunk:
+                        raise EOFError("channel closed by the server")
+                    got += chunk
+                if got != line:
+                    raise ValueError(f"echo mismatch: sent {line!r}, got {got!r}")
+                self.exchanges.append(time.monotonic())
+                self._stop.wait(self.interval)
+        except Exception as exc:  # noqa: BLE001 - the failure is the evidence
+            self.error = f"{exc.__class__.__name__}: {exc}"
+            self.failed_at = time.monotonic()
+
+    def after(self, moment: float) -> int:
+        return sum(1 for t in self.exchanges if t > moment)
+
+    @property
+    def alive(self) -> bool:
+        return self.error is None and self._transport is not None and self._transport.is_active()
+
+    def wait_exchanges_after(self, moment: float, count: int, budget: str, seconds: float | None = None) -> None:
+        wait_until(lambda: self.error or self.after(moment), budget, seconds=seconds,
+                   expected=f"session {self.name}: {count} echoes after the event",
+                   accept=lambda v: isinstance(v, str) or v >= count, interval=0.05)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._transport is not None:
+            self._transport.close()
+
+
+@contextlib.contextmanager
+def sessions_closed(sessions: list[SshSession]) -> Iterator[list[SshSession]]:
+    try:
+        yield sessions
+    finally:
+        for s in sessions:
+            s.close()
+
+
+# --- RST capture --------------------------------------------------------------------------
+_RST_LINE = re.compile(r"IP (?P<src>[\d.]+)\.(?P<sport>\d+) > (?P<dst>[\d.]+)\.(?P<dport>\d+): Flags \[R")
+
+
+@dataclass
+class RstCapture:
+    """tcpdump of every TCP RST to or from port 22 at a client namespace, in the lab's directory."""
+
+    lab: Lab
+    node: str
+    path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> RstCapture:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        err = self.path.with_suffix(".stderr")
+        with open(err, "wb") as fh:
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.lab.ns(self.node), "tcpdump", "-i", "eth1", "-nn", "-U", "-w", str(self.path),
+                 f"tcp port {SSH_PORT} and (tcp[tcpflags] & tcp-rst != 0)"],
+                stdout=subprocess.DEVNULL, stderr=fh, start_new_session=True,
+            )
+        wait_until(lambda: "listening on" in err.read_text(errors="replace") or self.proc.poll() is not None,  # type: ignore[union-attr]
+                   "daemon_ready", expected="tcpdump listening")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"tcpdump exited: {err.read_text(errors='replace')}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                import os
+
+                os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def resets(self) -> list[tuple[str, int, str, int]]:
+        """(src, sport, dst, dport) of every RST captured so far."""
+        out = subprocess.run(["tcpdump", "-nn", "-r", str(self.path)], capture_output=True, text=True, check=False)
+        return [(m["src"], int(m["sport"]), m["dst"], int(m["dport"])) for m in _RST_LINE.finditer(out.stdout)]
+
+    def resets_of(self, source: tuple[str, int]) -> int:
+        return sum(1 for src, sport, dst, dport in self.resets() if (src, sport) == source or (dst, dport) == source)
+
+
+# --- the hashing tables -------------------------------------------------------------------
+@dataclass(frozen=True)
+class NodeTables:
+    node: str
+    seed: int | None
+    steer: dict[int, str]
+    fallback: dict[int, str]
+
+    def summary(self) -> tuple[int | None, tuple[tuple[int, str], ...], tuple[tuple[int, str], ...]]:
+        return self.seed, tuple(sorted(self.steer.items())), tuple(sorted(self.fallback.items()))
+
+
+def _elements(obj: dict) -> dict[int, str]:
+    out = {}
+    for key, value in obj.get("elem", []):
+        out[int(key)] = value
+    return out
+
+
+def read_tables(node: str, host: Host) -> NodeTables:
+    """The node's bucket tables and hash seed, read with `nft -j` through testinfra."""
+    result = host.run("nft -j list table netdev login_lb; echo '--'; nft -j list table ip login_dr")
+    if result.rc != 0:
+        return NodeTables(node, None, {}, {})
+    seed, steer, fallback = None, {}, {}
+    for part in result.stdout.split("--\n"):
+        if not part.strip():
+            continue
+        for item in json.loads(part).get("nftables", []):
+            if "map" in item and item["map"]["name"] == "steer":
+                steer = _elements(item["map"])
+            elif "map" in item and item["map"]["name"] == "fallback":
+                fallback = _elements(item["map"])
+            elif "rule" in item:
+                for expr in item["rule"]["expr"]:
+                    jhash = expr.get("mangle", {}).get("value", {}).get("jhash") if isinstance(expr, dict) else None
+                    if jhash:
+                        seed = int(jhash["seed"])
+    return NodeTables(node, seed, steer, fallback)
+
+
+def server_of_mark(tables_: NodeTables, bucket: int, new: bool) -> str | None:
+    return tables_.steer.get(tables.HASHED | (tables.NEW if new else 0) | bucket)

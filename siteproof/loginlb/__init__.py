@@ -1,0 +1,1 @@
+"""Login load balancing without IPVS: the bucket tables and the health agent that keeps them."""
