@@ -51,10 +51,10 @@ class Client:
     node: str | None
     addresses: list[str]
 
-    def socket(self) -> socket.socket:
+    def socket(self, kind: int = socket.SOCK_STREAM) -> socket.socket:
         if self.lab is None or self.node is None:
-            return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        return self.lab.socket_in(self.node, socket.AF_INET, socket.SOCK_STREAM)
+            return socket.socket(socket.AF_INET, kind)
+        return self.lab.socket_in(self.node, socket.AF_INET, kind)
 
     def connect(self, source: tuple[str, int], vip: str, timeout: float) -> socket.socket:
         sock = self.socket()

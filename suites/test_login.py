@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import itertools
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -64,8 +65,7 @@ def test_login1_name_resolves_to_every_vip_in_varying_order(site, balancer, evid
     queries = 60
     answers, truncated = [], 0
     for _ in range(queries):
-        sock = client.socket() if client.lab is None else client.lab.socket_in(client.node, 2, 2)  # AF_INET, DGRAM
-        with sock:
+        with client.socket(socket.SOCK_DGRAM) as sock:
             # EDNS with a 1232-byte payload, as resolvers send: 40 A records do not fit in 512 bytes.
             query = dns.message.make_query(name, dns.rdatatype.A, use_edns=0, payload=1232)
             response = dns.query.udp(query, server, timeout=3, sock=sock)
