@@ -141,6 +141,11 @@ class Lab:
             except (NetlinkError, OSError) as exc:
                 raise LabError(f"lab {self.id}: configuring node {node.name} failed: {exc}") from exc
             self.node_dir(node.name).mkdir(parents=True, exist_ok=True)
+            if node.nftables:
+                proc = subprocess.run(["ip", "netns", "exec", self.ns(node.name), "nft", "-f", "-"], input=node.nftables,
+                                      capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    raise LabError(f"lab {self.id}: node {node.name}: its nftables ruleset does not load: {proc.stderr.strip()}")
 
     def start_daemons(self) -> None:
         for node in self.topology.hosts():

@@ -25,6 +25,9 @@ BUDGETS: dict[str, float] = {
     "lb_tables": 15.0,  # a health change reaches the hashing tables of every login node
     "ssh_session": 20.0,  # an SSH session is open and echoing
     "session_resume": 20.0,  # a session echoes again after a VIP move, failure or drain
+    "notify_propagation": 10.0,  # a change on a DNS primary is served by its secondaries
+    "reconcile": 15.0,  # the reconciler brings the upstream zone in line with etcd
+    "zsk_rollover": 90.0,  # a ZSK rollover: successor published, active, signing the zone
 }
 
 

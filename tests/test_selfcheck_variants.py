@@ -6,6 +6,7 @@ contain. All of a variant's tests run in one fresh pytest against a lab built fr
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -16,6 +17,7 @@ from siteproof.topology import load_topology
 from tests.helpers import REPO, needs_root
 
 TOPOLOGIES = REPO / "topologies"
+SECRET_VALUE = re.compile(r'(?i)(?:secret|auth_pass|password)"?\s*[:=]?\s*"?([A-Za-z0-9+/=]{12,})')
 VARIANTS = sorted(
     (topo.name, v.stem) for topo in TOPOLOGIES.iterdir() if (topo / "variants").is_dir()
     for v in (topo / "variants").glob("*.yml")
@@ -34,10 +36,10 @@ def _case_id(case: ET.Element) -> str:
 def test_variant_fails_its_tests_for_the_stated_reasons(topology, variant, tmp_path):
     info = load_topology(TOPOLOGIES / topology, variant=variant).variant_info
     checks = info["checks"]
-    junit = tmp_path / "junit.xml"
+    junit, report = tmp_path / "junit.xml", tmp_path / "report.html"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", *[c["test"] for c in checks], "--variant", variant, "-p", "no:randomly",
-         f"--junitxml={junit}", "-q", "-o", "addopts="],
+         f"--junitxml={junit}", f"--html={report}", "--self-contained-html", "-q", "-o", "addopts="],
         cwd=REPO, capture_output=True, text=True, timeout=600,
     )
     assert junit.is_file(), f"variant {variant}: pytest wrote no report\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
@@ -51,3 +53,13 @@ def test_variant_fails_its_tests_for_the_stated_reasons(topology, variant, tmp_p
         assert failures, f"variant {variant} ({', '.join(info['breaks'])}) did not make {check['test']} fail"
         message = "\n".join((f.get("message") or "") + (f.text or "") for f in failures)
         assert check["expect"] in message, f"variant {variant}: {check['test']} failed for another reason:\n{message[-1500:]}"
+    # A failed run attaches daemon logs and evidence: no secret of the lab may be in them.
+    leaked = [s for s in lab_secrets(topology, variant) if s in junit.read_text() or s in report.read_text()]
+    assert not leaked, f"variant {variant}: {len(leaked)} secrets of the lab's configs appear in the report"
+
+
+def lab_secrets(topology: str, variant: str | None = None) -> set[str]:
+    """Every secret in the topology's rendered daemon configs (TSIG keys, VRRP passwords)."""
+    topo = load_topology(TOPOLOGIES / topology, variant=variant)
+    return {m.group(1) for node in topo.hosts() for spec in node.daemons.values()
+            for m in SECRET_VALUE.finditer(spec.config)}

@@ -10,6 +10,7 @@ import pytest
 
 from siteproof import vrrp
 from siteproof.prober import UdpProber
+from siteproof.topology import load_topology
 from siteproof.topology.render import seeded_priorities
 from siteproof.wait import WaitTimeout, wait_until
 
@@ -69,3 +70,17 @@ def test_prober_gap_includes_the_tail_when_traffic_never_returns():
     assert result.max_gap_ms == pytest.approx(2500, abs=1)
     prober.arrivals += [2.0 + 0.005 * i for i in range(1, 200)]
     assert prober.result().max_gap_ms == pytest.approx(1505, abs=1)
+
+
+def test_report_redaction_covers_every_secret_of_the_dns_lab():
+    """Configs and logs attached to a report are redacted: no TSIG secret survives."""
+    from siteproof.daemons.base import redact
+    from tests.test_selfcheck_variants import TOPOLOGIES, lab_secrets
+
+    secrets = lab_secrets("perlmutter-dns")
+    assert len(secrets) >= 3  # transfer, update, rndc, upstream keys
+    topo = load_topology(TOPOLOGIES / "perlmutter-dns")
+    for node in topo.hosts():
+        for kind, spec in node.daemons.items():
+            cleaned = redact(spec.config)
+            assert not [s for s in secrets if s in cleaned], f"{node.name} {kind}: a secret survives redaction"

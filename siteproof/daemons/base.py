@@ -27,7 +27,7 @@ from siteproof.wait import WaitTimeout, budget_seconds, wait_until
 _FILE_MARK = re.compile(r"^### file: (?P<name>[A-Za-z0-9_.-]+)\n", re.M)
 
 # Secrets in configs and logs (TSIG keys, VRRP auth) never reach a report.
-_SECRET = re.compile(r"(?i)(secret|auth_pass|password|psk)(\s+\"?)[^\s\";]+")
+_SECRET = re.compile(r"(?i)(secret|auth_pass|password|psk)(\"?\s*[:=]?\s*\"?)[^\s\";,]+")
 
 
 def split_files(text: str) -> tuple[str, dict[str, str]]:

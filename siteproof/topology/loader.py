@@ -180,14 +180,17 @@ def _render_daemons(
     topo: Topology, doc: dict[str, Any], env: Any, templates: dict[str, str], label: str
 ) -> None:
     for name, spec in doc["topology"]["nodes"].items():
+        context = {
+            "params": topo.parameters,
+            **topo.parameters,
+            "node": topo.nodes[name],
+            "topology": topo,
+            "ip": ipaddress,
+        }
+        if spec.get("nftables"):
+            template = templates.get(spec["nftables"]["config"], spec["nftables"]["config"])
+            topo.nodes[name].nftables = render_file(env, template, context, f"{label}: topology.nodes.{name}.nftables.config")
         for kind, dspec in (spec.get("daemons") or {}).items():
             template = templates.get(dspec["config"], dspec["config"])
-            context = {
-                "params": topo.parameters,
-                **topo.parameters,
-                "node": topo.nodes[name],
-                "topology": topo,
-                "ip": ipaddress,
-            }
             config = render_file(env, template, context, f"{label}: topology.nodes.{name}.daemons.{kind}.config")
             topo.nodes[name].daemons[kind] = DaemonSpec(kind, template, config, tuple(dspec.get("args") or ()))

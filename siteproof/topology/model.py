@@ -48,6 +48,7 @@ class Node:
     routes: list[Route] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)
     daemons: dict[str, DaemonSpec] = field(default_factory=dict)
+    nftables: str | None = None  # the rendered ruleset, loaded at bring-up
 
     @property
     def role(self) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import random
 from pathlib import Path
@@ -50,6 +52,25 @@ def prefix_len(prefix: str) -> int:
     return ipaddress.ip_network(prefix, strict=False).prefixlen
 
 
+def tsig_secret(seed: str, name: str) -> str:
+    """A lab TSIG secret, derived from a per-topology seed: stable across renders of one lab."""
+    return base64.b64encode(hashlib.sha256(f"{seed}/{name}".encode()).digest()).decode()
+
+
+def reverse_zone(prefix: str) -> str:
+    """The in-addr.arpa / ip6.arpa zone of a prefix on an octet or nibble boundary."""
+    net = ipaddress.ip_network(prefix, strict=False)
+    unit = 8 if net.version == 4 else 4
+    if net.prefixlen % unit:
+        raise ValueError(f"{prefix}: a reverse zone needs a prefix on a {unit}-bit boundary")
+    labels = net.network_address.reverse_pointer.split(".")
+    return ".".join(labels[(net.max_prefixlen - net.prefixlen) // unit :])
+
+
+def reverse_name(address: str) -> str:
+    return ipaddress.ip_address(address).reverse_pointer
+
+
 def environment(folder: Path) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
@@ -64,6 +85,9 @@ def environment(folder: Path) -> jinja2.Environment:
         same_order_priorities=same_order_priorities,
         host_address=host_address,
         prefix_len=prefix_len,
+        tsig_secret=tsig_secret,
+        reverse_zone=reverse_zone,
+        reverse_name=reverse_name,
     )
     return env
 

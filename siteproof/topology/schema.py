@@ -47,6 +47,13 @@ NODE = {
         },
         "routes": {"type": "array", "items": ROUTE},
         "sysctls": {"type": "object", "additionalProperties": SCALAR},
+        # A ruleset template loaded once the node's network is up (a router's ACL, say).
+        "nftables": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["config"],
+            "properties": {"config": {"type": "string"}},
+        },
         "daemons": {
             "type": "object",
             "additionalProperties": {
