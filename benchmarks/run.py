@@ -4,7 +4,8 @@
   (the shape Mininet takes 0.73 s for on this machine; target under 0.5 s);
 - gateways_24: the full storage-gateway lab: network, keepalived ready, every VIP home;
 - ecmp_suite, login_suite: how long each suite takes at full scale, per test too;
-- logins_40: the 40-node login lab up, every VIP home, every health agent's tables agreed.
+- logins_40: the 40-node login lab up, every VIP home, every health agent's tables agreed;
+- dns_lab, dns_suite: the DNS lab up until the resolver validates; the DNS suite.
 
 `python -m benchmarks.run [NAME ...]` runs some of them; results merge into the JSON.
 """
@@ -26,6 +27,7 @@ from siteproof.lab import Lab
 from siteproof.loginbalancer import LoginBalancer
 from siteproof.site import lab_site
 from siteproof.topology import load_topology
+from siteproof.wait import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "reports" / "benchmarks.json"
@@ -106,6 +108,39 @@ def bench_ecmp_suite() -> dict[str, object]:
     return _suite("suites/test_ecmp.py")
 
 
+def bench_dns_suite() -> dict[str, object]:
+    return _suite("suites/test_dns.py")
+
+
+def bench_dns_lab(runs: int = 3) -> dict[str, object]:
+    """The DNS lab: keys generated, 5 named + Knot + Unbound + etcd + reconciler ready, and
+    the resolver answering a name of the system's zone with AD."""
+    import dns.flags
+
+    from siteproof.dnscheck import From
+
+    topo = load_topology(REPO / "topologies" / "perlmutter-dns")
+    rows = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        with Lab(topo, owner_kind="bench") as lab:
+            up = time.perf_counter() - start
+            site = lab_site(lab)
+            inside = From(site, "inside")
+            resolver = site.labels["resolver"]["address"]
+            name = f"nid001.{topo.parameters['domain']}"
+            def validated(inside: From = inside, resolver: str = resolver, name: str = name) -> int:
+                return inside.query(resolver, name, "A", dnssec=True, recurse=True).flags & dns.flags.AD
+
+            wait_until(validated, "daemon_ready", expected="AD from the resolver", accept=bool, interval=0.05)
+            rows.append({"network_s": lab.timings["network"], "daemons_ready_s": up, "validated_s": time.perf_counter() - start})
+    return {
+        "what": "perlmutter-dns at defaults (root, primary, upstream, rogue BIND; Knot; Unbound; etcd; reconciler)",
+        "runs": rows,
+        "median_validated_s": statistics.median(r["validated_s"] for r in rows),
+    }
+
+
 def bench_login_suite() -> dict[str, object]:
     return _suite("suites/test_login.py")
 
@@ -140,6 +175,8 @@ BENCHMARKS = {
     "ecmp_suite": bench_ecmp_suite,
     "logins_40": bench_logins,
     "login_suite": bench_login_suite,
+    "dns_lab": bench_dns_lab,
+    "dns_suite": bench_dns_suite,
 }
 
 

@@ -295,6 +295,13 @@ def test_dns4_dns7_signed_update_reaches_secondary_within_budget(dnssite, eviden
     evidence.record("NOTIFY propagation to the secondary (s)", round(propagation, 3))
     evidence.record("serial before / after", f"{before['primary']} / {serials[zone]['primary']}")
     evidence.table("SOA serials", ["zone", "primary", "secondary"], [[z, s["primary"], s["secondary"]] for z, s in serials.items()])
+    if dnssite.site.lab is not None:
+        # How the secondary took the change: Knot logs each incoming transfer with its kind.
+        knot = dnssite.site.lab.daemon(dnssite.site.names("secondary")[0], "knot").log_of_this_run()
+        zone_lines = [line for line in knot.splitlines() if f"[{zone}.]" in line and "incoming" in line]
+        evidence.record("secondary's transfers of the zone so far (AXFR / IXFR)",
+                        f"{sum('AXFR' in line and 'started' in line for line in zone_lines)} / "
+                        f"{sum('IXFR' in line and 'started' in line for line in zone_lines)}")
     assert accepted == "NOERROR", f"update with the right key: {accepted}"
     assert not any(v == "NOERROR" for v in refused.values()), f"unauthenticated updates accepted: {refused}"
     assert signed, f"{name} was added but the primary serves it without an RRSIG"
