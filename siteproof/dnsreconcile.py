@@ -5,7 +5,8 @@ etcd holds the system's records the way CoreDNS's etcd plugin reads them (key
 path component x1, x2, ... is an instance, so several records share one name). The upstream
 zone can only be read by AXFR. Every interval the reconciler compares the two and sends the
 difference as one TSIG-signed dynamic update: records withdrawn internally are deleted
-upstream (no longer stranded), new ones added.
+upstream (no longer stranded), new ones added. `delete_stranded: false` is the
+known-bad way (the paper's first script): it only adds.
 
 Run: python -m siteproof.dnsreconcile CONFIG.json
 """
@@ -92,7 +93,8 @@ def reconcile_once(cfg: dict[str, Any], keyring: Any) -> dict[str, Any]:
     want = etcd_records(cfg["etcd"], cfg["prefix"])
     have = upstream_records(cfg["zone"], cfg["server"], keyring, set(cfg.get("unmanaged", [])))
     add = sorted(set(want) - have)
-    remove = sorted(have - set(want))
+    # A site that only ever adds (delete_stranded false) leaves withdrawn records stranded.
+    remove = sorted(have - set(want)) if cfg.get("delete_stranded", True) else []
     if add or remove:
         update = dns.update.UpdateMessage(cfg["zone"], keyring=keyring, keyname=cfg["key_name"])
         for name, rtype, value in remove:
