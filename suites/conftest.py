@@ -7,9 +7,11 @@ import warnings
 
 import pytest
 
+from siteproof.dnssite import DnsSite
 from siteproof.flowcount import FlowCounters
 from siteproof.gateways import Gateways
 from siteproof.loginbalancer import LoginBalancer
+from siteproof.wait import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +78,15 @@ def login_lab(balancer, lab, faults):
         balancer.nodes.wait_placement("vrrp_converge", exact=False)
     if balancer.hashing == "nft":
         balancer.wait_tables(lambda t: balancer.all_up(t), "every server up in every node's tables")
+
+
+# --- DNS -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dnssite(site):
+    """The DNS site; the secondary has every zone before the first test (its first transfer)."""
+    d = DnsSite(site)
+    for zone in d.zones:
+        with contextlib.suppress(AssertionError):  # DNS-4 gives the verdict
+            wait_until(lambda z=zone: d.serials(z), "notify_propagation", seconds=site.budget("notify_propagation"),
+                       expected=f"{zone} on the secondary", accept=lambda s: s["primary"] and s["primary"] == s["secondary"])
+    return d

@@ -9,7 +9,6 @@ updated with TSIG, and mirrored into an upstream zone by the stranded-record rec
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import itertools
 import subprocess
 import threading
@@ -23,69 +22,12 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
-from siteproof.dnscheck import From, ds_matches, keyring, tsig_keys, validate_zone
-from siteproof.topology.render import reverse_name, reverse_zone
+from siteproof.dnscheck import ds_matches, keyring, validate_zone
+from siteproof.topology.render import reverse_name
 from siteproof.wait import wait_until
 
 pytestmark = [pytest.mark.topology("perlmutter-dns"), pytest.mark.dns]
 _serial = itertools.count(1)
-
-
-class DnsSite:
-    """Who is who in the DNS site, read from its labels and configs."""
-
-    def __init__(self, site):
-        self.site = site
-        p = site.parameters
-        label = lambda role, key="address": site.labels[site.names(role)[0]][key]  # noqa: E731
-        self.primary, self.primary6 = label("primary"), label("primary", "address6")
-        self.secondary, self.secondary6 = label("secondary"), label("secondary", "address6")
-        self.resolver, self.resolver6 = label("resolver"), label("resolver", "address6")
-        self.root = label("root")
-        self.upstream = label("upstream")
-        self.domain = p["domain"]
-        self.zones = [self.domain, reverse_zone(p["system_prefix"]), reverse_zone(p["system_prefix6"])]
-        self.keys = tsig_keys(site.daemon_config(site.names("primary")[0], "named"))
-        self.upstream_keys = tsig_keys(site.daemon_config(site.names("upstream")[0], "named"))
-        clients = {site.labels[n].get("side"): n for n in site.names("client")}
-        self.inside = From(site, clients.get("inside"))
-        self.outside = From(site, clients.get("outside")) if "outside" in clients else None
-        self.secondary_node = From(site, site.names("secondary")[0])
-        self.edge = From(site, site.names("edge")[0]) if site.names("edge") else None
-
-    def xfr_ring(self):
-        return keyring("xfr-key", self.keys["xfr-key"])
-
-    def update_ring(self):
-        return keyring("update-key", self.keys["update-key"])
-
-    def serial(self, where: From, server: str, zone: str) -> int | None:
-        try:
-            answer = where.query(server, zone, "SOA").answer
-            return answer[0][0].serial if answer else None
-        except Exception:  # noqa: BLE001 - no answer is a missing serial
-            return None
-
-    def serials(self, zone: str) -> dict[str, int | None]:
-        return {"primary": self.serial(self.inside, self.primary, zone),
-                "secondary": self.serial(self.inside, self.secondary, zone)}
-
-
-@pytest.fixture(scope="module")
-def dnssite(site):
-    d = DnsSite(site)
-    # The secondary has every zone before the first test (its first transfer after start).
-    for zone in d.zones:
-        try:
-            wait_until(lambda z=zone: d.serials(z), "notify_propagation", seconds=site.budget("notify_propagation"),
-                       expected=f"{zone} on the secondary", accept=lambda s: s["primary"] and s["primary"] == s["secondary"])
-        except AssertionError:
-            pass  # DNS-4 gives the verdict
-    return d
-
-
-def _axfr(dnssite, zone):
-    return dnssite.secondary_node.axfr(dnssite.primary, zone, dnssite.xfr_ring())
 
 
 # --- DNS-1 ------------------------------------------------------------------------------------
@@ -95,7 +37,7 @@ def test_dns1_every_rrset_signed_and_nsec_chain_complete(dnssite, which, evidenc
     """DNS-1: every RRset of the zone (an AXFR copy) has a valid RRSIG from a separate KSK/ZSK,
     the NSEC chain is closed; ldns-verify-zone and dnssec-verify agree on the same copy."""
     zone = dnssite.zones[["forward", "reverse-ipv4", "reverse-ipv6"].index(which)]
-    copy = _axfr(dnssite, zone)
+    copy = dnssite.axfr_copy(zone)
     result = validate_zone(copy)
     path = tmp_path / f"{zone}.zone"
     path.write_text(copy.to_text(relativize=False))
@@ -149,7 +91,7 @@ def test_dns2_chain_of_trust_and_ad_bit(dnssite, evidence):
     trust anchor, and the resolver answers names of every zone with AD set."""
     rows, problems = [], []
     for zone in dnssite.zones:
-        copy = _axfr(dnssite, zone)
+        copy = dnssite.axfr_copy(zone)
         dnskey = validate_zone(copy).dnskey
         ds = dnssite.inside.query(dnssite.root, zone, "DS").answer
         ds_rrset = next((r for r in ds if r.rdtype == dns.rdatatype.DS), None)
@@ -160,7 +102,7 @@ def test_dns2_chain_of_trust_and_ad_bit(dnssite, evidence):
     anchor_problems, anchors = _anchor_problems(dnssite)
     problems += anchor_problems
     names = [(f"nid001.{dnssite.domain}", "A"), (f"nid001.{dnssite.domain}", "AAAA"),
-             (reverse_name(_system_host(dnssite, 4)), "PTR"), (reverse_name(_system_host(dnssite, 6)), "PTR")]
+             (reverse_name(dnssite.system_host(4)), "PTR"), (reverse_name(dnssite.system_host(6)), "PTR")]
     ad_rows = []
     for name, rdtype in names:
         r = dnssite.inside.query(dnssite.resolver, name, rdtype, dnssec=True, recurse=True)
@@ -172,11 +114,6 @@ def test_dns2_chain_of_trust_and_ad_bit(dnssite, evidence):
     evidence.record("trust anchors configured", len(anchors))
     evidence.table("validated by the resolver", ["name", "type", "rcode", "AD"], ad_rows)
     assert not problems, "chain of trust: " + "; ".join(problems)
-
-
-def _system_host(dnssite, family: int) -> str:
-    prefix = dnssite.site.parameters["system_prefix" if family == 4 else "system_prefix6"]
-    return str(ipaddress.ip_network(prefix).network_address + 11)
 
 
 ROGUES = {"signed-by-other-keys": "signed", "unsigned": "unsigned"}
@@ -230,7 +167,7 @@ def test_dns3_no_signature_expires_within_the_horizon(dnssite, evidence):
     limit = time.time() + horizon_days * 86400
     rows, short = [], []
     for zone in dnssite.zones:
-        result = validate_zone(_axfr(dnssite, zone))
+        result = validate_zone(dnssite.axfr_copy(zone))
         if result.earliest_expiry is None:
             rows.append([zone, "-", "not signed"])
             continue
@@ -273,7 +210,7 @@ def test_dns4_dns7_signed_update_reaches_secondary_within_budget(dnssite, eviden
     wrong key are refused."""
     zone = dnssite.domain
     name = f"dyn{next(_serial)}-{int(time.time())}.{zone}."
-    address = _system_host(dnssite, 4).rsplit(".", 1)[0] + ".200"
+    address = dnssite.system_host(4).rsplit(".", 1)[0] + ".200"
     refused = {}
     refused["no key"] = dnssite.inside.update(dnssite.primary, zone, lambda m: m.add(name, 60, "A", address))
     refused["wrong key"] = dnssite.inside.update(dnssite.primary, zone, lambda m: m.add(name, 60, "A", address),
