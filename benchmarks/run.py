@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 from siteproof.gateways import Gateways
@@ -67,22 +68,33 @@ def bench_bringup(runs: int = 5) -> dict[str, object]:
     }
 
 
-def bench_gateways(runs: int = 3) -> dict[str, object]:
-    topo = load_topology(REPO / "topologies" / "perlmutter-gateways")
+def _bringup(topology: str, what: str, milestones: Callable[[Lab, Callable[[], float]], dict[str, float]],
+             final: str, runs: int = 3) -> dict[str, object]:
+    """Bring a built-in lab up `runs` times: network, daemons ready, then the topology's own
+    milestones (each a time since the start, measured by the callback with the clock given)."""
+    topo = load_topology(REPO / "topologies" / topology)
     rows = []
     for _ in range(runs):
         start = time.perf_counter()
+
+        def since_start(start: float = start) -> float:
+            return time.perf_counter() - start
+
         with Lab(topo, owner_kind="bench") as lab:
-            network = lab.timings["network"]
-            up = time.perf_counter() - start
-            Gateways.read(lab_site(lab)).wait_placement("vrrp_converge")
-            rows.append({"network_s": network, "daemons_ready_s": up, "all_vips_home_s": time.perf_counter() - start})
-    return {
-        "what": "perlmutter-gateways at defaults (24 gateways, 48 VRRP groups, 4 computes, 1 storage)",
-        "parameters": topo.parameters,
-        "runs": rows,
-        "median_all_vips_home_s": statistics.median(r["all_vips_home_s"] for r in rows),
-    }
+            row = {"network_s": lab.timings["network"], "daemons_ready_s": since_start()}
+            row.update(milestones(lab, since_start))
+            rows.append(row)
+    return {"what": what, "parameters": topo.parameters, "runs": rows,
+            f"median_{final}": statistics.median(r[final] for r in rows)}
+
+
+def bench_gateways(runs: int = 3) -> dict[str, object]:
+    def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
+        Gateways.read(lab_site(lab)).wait_placement("vrrp_converge")
+        return {"all_vips_home_s": clock()}
+
+    return _bringup("perlmutter-gateways", "perlmutter-gateways at defaults (24 gateways, 48 VRRP groups, 4 computes, 1 storage)",
+                    milestones, "all_vips_home_s", runs)
 
 
 def _suite(path: str) -> dict[str, object]:
@@ -113,32 +125,22 @@ def bench_dns_suite() -> dict[str, object]:
 
 
 def bench_dns_lab(runs: int = 3) -> dict[str, object]:
-    """The DNS lab: keys generated, 5 named + Knot + Unbound + etcd + reconciler ready, and
+    """The DNS lab: keys generated, 4 named + Knot + Unbound + etcd + reconciler ready, and
     the resolver answering a name of the system's zone with AD."""
     import dns.flags
 
     from siteproof.dnscheck import From
 
-    topo = load_topology(REPO / "topologies" / "perlmutter-dns")
-    rows = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        with Lab(topo, owner_kind="bench") as lab:
-            up = time.perf_counter() - start
-            site = lab_site(lab)
-            inside = From(site, "inside")
-            resolver = site.labels["resolver"]["address"]
-            name = f"nid001.{topo.parameters['domain']}"
-            def validated(inside: From = inside, resolver: str = resolver, name: str = name) -> int:
-                return inside.query(resolver, name, "A", dnssec=True, recurse=True).flags & dns.flags.AD
+    def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
+        site = lab_site(lab)
+        inside, resolver = From(site, "inside"), site.labels["resolver"]["address"]
+        name = f"nid001.{site.parameters['domain']}"
+        wait_until(lambda: inside.query(resolver, name, "A", dnssec=True, recurse=True).flags & dns.flags.AD,
+                   "daemon_ready", expected="AD from the resolver", accept=bool, interval=0.05)
+        return {"validated_s": clock()}
 
-            wait_until(validated, "daemon_ready", expected="AD from the resolver", accept=bool, interval=0.05)
-            rows.append({"network_s": lab.timings["network"], "daemons_ready_s": up, "validated_s": time.perf_counter() - start})
-    return {
-        "what": "perlmutter-dns at defaults (root, primary, upstream, rogue BIND; Knot; Unbound; etcd; reconciler)",
-        "runs": rows,
-        "median_validated_s": statistics.median(r["validated_s"] for r in rows),
-    }
+    return _bringup("perlmutter-dns", "perlmutter-dns at defaults (root, primary, upstream, rogue BIND; Knot; Unbound; etcd; reconciler)",
+                    milestones, "validated_s", runs)
 
 
 def bench_login_suite() -> dict[str, object]:
@@ -147,26 +149,18 @@ def bench_login_suite() -> dict[str, object]:
 
 def bench_logins(runs: int = 3) -> dict[str, object]:
     """The 40-node login lab: network, daemons ready, every VIP home, every agent's tables agreed."""
-    topo = load_topology(REPO / "topologies" / "perlmutter-login")
-    rows = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        with Lab(topo, owner_kind="bench") as lab:
-            network = lab.timings["network"]
-            up = time.perf_counter() - start
-            site = lab_site(lab)
-            nodes = Gateways.read(site, role="login")
-            nodes.wait_placement("vrrp_converge")
-            home = time.perf_counter() - start
-            balancer = LoginBalancer(site, nodes)
-            balancer.wait_tables(balancer.all_up, "every agent's tables agreed, every server up")
-            rows.append({"network_s": network, "daemons_ready_s": up, "all_vips_home_s": home,
-                         "tables_agreed_s": time.perf_counter() - start})
-    return {
-        "what": "perlmutter-login at defaults (40 login nodes x 40 VRRP groups, sshd, health agents, DNS, 2 clients)",
-        "runs": rows,
-        "median_all_vips_home_s": statistics.median(r["all_vips_home_s"] for r in rows),
-    }
+
+    def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
+        site = lab_site(lab)
+        nodes = Gateways.read(site, role="login")
+        nodes.wait_placement("vrrp_converge")
+        home = clock()
+        balancer = LoginBalancer(site, nodes)
+        balancer.wait_tables(balancer.all_up, "every agent's tables agreed, every server up")
+        return {"all_vips_home_s": home, "tables_agreed_s": clock()}
+
+    return _bringup("perlmutter-login", "perlmutter-login at defaults (40 login nodes x 40 VRRP groups, sshd, health agents, DNS, 2 clients)",
+                    milestones, "all_vips_home_s", runs)
 
 
 BENCHMARKS = {

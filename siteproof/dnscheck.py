@@ -31,6 +31,7 @@ import dns.zone
 from siteproof.site import Site
 
 T = TypeVar("T")
+SEP = 0x0001  # DNSKEY flag of a key-signing key
 _KEY = re.compile(r'key\s+"(?P<name>[^"]+)"\s*\{[^}]*secret\s+"(?P<secret>[^"]+)"', re.S)
 
 
@@ -133,7 +134,7 @@ def validate_zone(zone: dns.zone.Zone, now: float | None = None) -> ZoneValidati
     dnskey = dns.rrset.from_rdata_list(origin, dnskey_rds.ttl, list(dnskey_rds))
     result.dnskey = dnskey
     for key in dnskey:
-        (result.ksk_tags if key.flags & 0x0001 else result.zsk_tags).append(dns.dnssec.key_id(key))
+        (result.ksk_tags if key.flags & SEP else result.zsk_tags).append(dns.dnssec.key_id(key))
     if not result.ksk_tags or not result.zsk_tags:
         result.failures.append(f"{result.zone}: KSK {result.ksk_tags} and ZSK {result.zsk_tags}: not separate keys")
     keys = {origin: dnskey}
@@ -207,7 +208,7 @@ def ds_matches(ds_rrset: dns.rrset.RRset | None, zone: str, dnskey: dns.rrset.RR
     """Problems with the parent's DS for a zone (empty when a DS matches a KSK of the zone)."""
     if ds_rrset is None or len(ds_rrset) == 0:
         return [f"{zone}: the parent holds no DS"]
-    ksks = [k for k in dnskey if k.flags & 0x0001]
+    ksks = [k for k in dnskey if k.flags & SEP]
     owner = dns.name.from_text(zone)
     for ds in ds_rrset:
         for key in ksks:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import re
 import signal
 import socket
@@ -27,7 +28,6 @@ from testinfra.host import Host
 
 from siteproof.flows import TCP_RTO_MAX_MS
 from siteproof.lab import Lab
-from siteproof.loginlb import tables
 from siteproof.wait import wait_until
 
 SSH_PORT = 22
@@ -177,10 +177,6 @@ class SshSession:
     def after(self, moment: float) -> int:
         return sum(1 for t in self.exchanges if t > moment)
 
-    @property
-    def alive(self) -> bool:
-        return self.error is None and self._transport is not None and self._transport.is_active()
-
     def wait_exchanges_after(self, moment: float, count: int, budget: str, seconds: float | None = None) -> None:
         wait_until(lambda: self.error or self.after(moment), budget, seconds=seconds,
                    expected=f"session {self.name}: {count} echoes after the event",
@@ -237,8 +233,6 @@ class RstCapture:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                import os
-
                 os.killpg(self.proc.pid, signal.SIGINT)
             try:
                 self.proc.wait(timeout=10)
@@ -294,7 +288,3 @@ def read_tables(node: str, host: Host) -> NodeTables:
                     if jhash:
                         seed = int(jhash["seed"])
     return NodeTables(node, seed, steer, fallback)
-
-
-def server_of_mark(tables_: NodeTables, bucket: int, new: bool) -> str | None:
-    return tables_.steer.get(tables.HASHED | (tables.NEW if new else 0) | bucket)

@@ -22,7 +22,7 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
-from siteproof.dnscheck import ds_matches, keyring, validate_zone
+from siteproof.dnscheck import SEP, ds_matches, keyring, validate_zone
 from siteproof.topology.render import reverse_name
 from siteproof.wait import wait_until
 
@@ -80,7 +80,7 @@ def _anchor_problems(dnssite) -> tuple[list[str], list[str]]:
             rdata = " ".join(tokens[tokens.index("DNSKEY") + 1:])
             anchor_keys.append(dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.DNSKEY, rdata))
     root_keys = [rr for rrset in dnssite.inside.query(dnssite.root, ".", "DNSKEY").answer for rr in rrset
-                 if rrset.rdtype == dns.rdatatype.DNSKEY and rr.flags & 0x0001]
+                 if rrset.rdtype == dns.rdatatype.DNSKEY and rr.flags & SEP]
     problems = [] if any(k in anchor_keys for k in root_keys) else ["the root's KSK is not the resolver's trust anchor"]
     return problems, anchors
 
@@ -338,7 +338,7 @@ def test_dns9_zsk_rollover_completes_while_resolver_validates(dnssite, lab, evid
     def zsks() -> list[int]:
         answer = dnssite.inside.query(dnssite.primary, zone, "DNSKEY").answer
         return sorted(dns.dnssec.key_id(k) for rrset in answer for k in rrset if rrset.rdtype == dns.rdatatype.DNSKEY
-                      and not k.flags & 0x0001)
+                      and not k.flags & SEP)
 
     def signers() -> set[int]:
         answer = dnssite.inside.query(dnssite.primary, name, "A", dnssec=True).answer

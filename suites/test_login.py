@@ -23,6 +23,7 @@ import dns.rdatatype
 import pytest
 
 from siteproof.login import RstCapture, SshSession, find_sources, next_port, sessions_closed, which_server
+from siteproof.loginlb import tables
 from siteproof.wait import wait_until
 
 pytestmark = [pytest.mark.topology("perlmutter-login"), pytest.mark.login]
@@ -154,7 +155,7 @@ def test_login3_hash_tables_identical_on_every_node(balancer, evidence):
     reference = collections.Counter(t.summary() for t in found.values()).most_common(1)[0][0]
     odd = {n: t for n, t in found.items() if t.summary() != reference}
     seed, steer, _fallback = reference
-    per_server = collections.Counter(addr for mark, addr in steer if not mark & 0x100)
+    per_server = collections.Counter(addr for mark, addr in steer if not mark & tables.NEW)
     evidence.record("nodes read", len(found))
     evidence.record("hash seed (majority)", seed)
     evidence.record("buckets", len(steer) // 2)
@@ -402,12 +403,12 @@ def test_login6_health_check_takes_server_out_and_back(login_lab, logins, faults
                                f"every node sees {node} {state}")
     observer = next(n for n in balancer.names if n != node)
     steered = balancer.tables([observer])[observer]
-    new_to_node = sum(1 for m, a in steered.steer.items() if m & 0x100 and a == balancer.address[node])
+    new_to_node = sum(1 for m, a in steered.steer.items() if m & tables.NEW and a == balancer.address[node])
     faults.undo_all()
     balancer.restore_health()
     back = balancer.wait_tables(lambda st: balancer.all_up(st), f"every node sees {node} up again")
     restored = balancer.tables([observer])[observer]
-    new_back = sum(1 for m, a in restored.steer.items() if m & 0x100 and a == balancer.address[node])
+    new_back = sum(1 for m, a in restored.steer.items() if m & tables.NEW and a == balancer.address[node])
     evidence.record("server", node)
     evidence.record("state while failing", state)
     evidence.record("out of every node's tables after (s)", round(out.elapsed, 2))

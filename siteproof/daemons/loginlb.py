@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from siteproof.daemons.base import Daemon
 
@@ -26,6 +25,3 @@ class LoginAgent(Daemon):
 
     def is_ready(self) -> bool:
         return " ready: " in self.log_of_this_run()
-
-    def path(self, relative: str) -> Path:
-        return self.rundir / relative
