@@ -23,11 +23,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
-from siteproof.gateways import Gateways
-from siteproof.lab import Lab
-from siteproof.loginbalancer import LoginBalancer
-from siteproof.site import lab_site
+from siteproof.areas.login.balancer import LoginBalancer
+from siteproof.backends.netns import lab_site
+from siteproof.backends.netns.lab import Lab
 from siteproof.topology import load_topology
+from siteproof.vrrp import VrrpCluster
 from siteproof.wait import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def bench_bringup(runs: int = 5) -> dict[str, object]:
             start = time.perf_counter()
             lab = Lab(topo, owner_kind="bench")
             lab.up()
-            lab.exec("h00", "ping", "-c1", "-W2", "10.50.0.50")
+            lab.run("h00", "ping", "-c1", "-W2", "10.50.0.50")
             times.append(time.perf_counter() - start)
             start = time.perf_counter()
             lab.down()
@@ -90,7 +90,7 @@ def _bringup(topology: str, what: str, milestones: Callable[[Lab, Callable[[], f
 
 def bench_gateways(runs: int = 3) -> dict[str, object]:
     def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
-        Gateways.read(lab_site(lab)).wait_placement("vrrp_converge")
+        VrrpCluster.read(lab_site(lab)).wait_placement("vrrp_converge")
         return {"all_vips_home_s": clock()}
 
     return _bringup("perlmutter-gateways", "perlmutter-gateways at defaults (24 gateways, 48 VRRP groups, 4 computes, 1 storage)",
@@ -117,11 +117,11 @@ def _suite(path: str) -> dict[str, object]:
 
 
 def bench_ecmp_suite() -> dict[str, object]:
-    return _suite("suites/test_ecmp.py")
+    return _suite("suites/ecmp/test_ecmp.py")
 
 
 def bench_dns_suite() -> dict[str, object]:
-    return _suite("suites/test_dns.py")
+    return _suite("suites/dns/test_dns.py")
 
 
 def bench_dns_lab(runs: int = 3) -> dict[str, object]:
@@ -129,7 +129,7 @@ def bench_dns_lab(runs: int = 3) -> dict[str, object]:
     the resolver answering a name of the system's zone with AD."""
     import dns.flags
 
-    from siteproof.dnscheck import From
+    from siteproof.areas.dns.checks import From
 
     def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
         site = lab_site(lab)
@@ -144,7 +144,7 @@ def bench_dns_lab(runs: int = 3) -> dict[str, object]:
 
 
 def bench_login_suite() -> dict[str, object]:
-    return _suite("suites/test_login.py")
+    return _suite("suites/login/test_login.py")
 
 
 def bench_logins(runs: int = 3) -> dict[str, object]:
@@ -152,7 +152,7 @@ def bench_logins(runs: int = 3) -> dict[str, object]:
 
     def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
         site = lab_site(lab)
-        nodes = Gateways.read(site, role="login")
+        nodes = VrrpCluster.read(site, role="login")
         nodes.wait_placement("vrrp_converge")
         home = clock()
         balancer = LoginBalancer(site, nodes)

@@ -1,3 +1,8 @@
-"""siteproof: conformance and validation suites for HPC site networks."""
+"""siteproof: conformance suites for HPC site networks, proven in network-namespace labs."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("siteproof")
+except PackageNotFoundError:  # run from a source tree that is not installed
+    __version__ = "0+unknown"

@@ -14,9 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from siteproof import registry
+from siteproof import __version__
+from siteproof.backends.netns import registry
+from siteproof.backends.netns.lab import Lab, ensure_root
 from siteproof.errors import SiteproofError
-from siteproof.lab import Lab, ensure_root
+from siteproof.kv import parse_pairs
 from siteproof.topology import load_topology
 
 BUILTIN = Path(__file__).resolve().parent.parent / "topologies"
@@ -32,20 +34,10 @@ def _topology_path(name: str) -> Path:
     raise SiteproofError(f"topology {name!r}: no such folder, and not a built-in topology (built-in: {known})")
 
 
-def _overrides(pairs: list[str]) -> dict[str, str]:
-    result = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SiteproofError(f"--set {pair!r}: expected KEY=VALUE")
-        result[key] = value
-    return result
-
-
 def cmd_up(args: argparse.Namespace) -> int:
     ensure_root()
     registry.reap()
-    topo = load_topology(_topology_path(args.topology), _overrides(args.set), args.variant)
+    topo = load_topology(_topology_path(args.topology), parse_pairs(args.set, "--set"), args.variant)
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid:  # the caller: wait for the keeper to report the lab up (or its error)
@@ -142,7 +134,9 @@ def cmd_down(args: argparse.Namespace) -> int:
             )
         elif state.owner_alive():
             continue
-        registry.destroy(state.id)
+        left = registry.destroy(state.id)["left"]
+        if left:
+            raise SiteproofError(f"lab {state.id}: could not remove: {'; '.join(left)} (`siteproof reap` retries)")
         print(f"down {state.id}")
     return 0
 
@@ -156,6 +150,7 @@ def cmd_reap(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="siteproof", description="network-namespace labs of HPC site networks")
+    p.add_argument("--version", action="version", version=f"siteproof {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="build a lab from a topology and print its id")
     up.add_argument("topology", help="a built-in topology name or a topology folder")

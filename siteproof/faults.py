@@ -11,13 +11,13 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from siteproof import netns
-from siteproof.lab import Lab
+from siteproof import nft
+from siteproof.backends.netns import namespaces as netns
+from siteproof.backends.netns.lab import Lab
 
 FREEZE_TABLE = "siteproof_freeze"
 
@@ -77,7 +77,7 @@ class Faults:
         chains = "".join(
             f"chain in_{i} {{ type filter hook ingress device {i} priority -500; policy drop; }}\n" for i in ifnames
         )
-        _nft(self.lab, node, f"table netdev {FREEZE_TABLE} {{\n{chains}}}\n")
+        nft.load(self.lab.nft_runner(node), f"table netdev {FREEZE_TABLE} {{\n{chains}}}\n", f"freeze {node}")
         for daemon in self._daemons_of(node):
             daemon.frozen = True
         netns.kill_all_in(self.lab.ns(node), signal.SIGSTOP)
@@ -88,7 +88,7 @@ class Faults:
         netns.kill_all_in(self.lab.ns(node), signal.SIGCONT)
         for daemon in self._daemons_of(node):
             daemon.frozen = False
-        _nft(self.lab, node, f"delete table netdev {FREEZE_TABLE}\n", check=False)
+        nft.load(self.lab.nft_runner(node), f"delete table netdev {FREEZE_TABLE}\n", f"thaw {node}", check=False)
         return self._record("host thaw", node)
 
     def _daemons_of(self, node: str) -> list:
@@ -110,15 +110,3 @@ class Faults:
                 action()
             except Exception:  # noqa: BLE001,S112 - undoing is best effort; teardown follows
                 continue
-
-
-def _nft(lab: Lab, node: str, ruleset: str, check: bool = True) -> None:
-    proc = subprocess.run(
-        ["ip", "netns", "exec", lab.ns(node), "nft", "-f", "-"],
-        input=ruleset,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"nft on {node} failed: {proc.stderr.strip()}")

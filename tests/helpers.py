@@ -58,7 +58,7 @@ def root_snapshot() -> dict[str, str]:
 
 
 def lab_leftovers(lab_id: str) -> dict[str, list[str]]:
-    from siteproof import registry
+    from siteproof.backends.netns import registry
 
     names = registry.lab_namespaces(lab_id)
     return {

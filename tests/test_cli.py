@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from siteproof import netns, registry
+from siteproof.backends.netns import namespaces as netns
+from siteproof.backends.netns import registry
 from tests.helpers import REPO, needs_root
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
-from siteproof import registry
-from siteproof.lab import Lab
+from siteproof.backends.netns import registry
+from siteproof.backends.netns.lab import Lab
 from siteproof.topology import load_topology
 from tests.helpers import TWO_HOSTS, lab_leftovers, make_topology, needs_root, root_snapshot
 
@@ -26,16 +26,16 @@ def test_lab_builds_addresses_routes_sysctls_and_leaves_nothing(tmp_path):
     before = root_snapshot()
     topo = load_topology(make_topology(tmp_path, ROUTED))
     with Lab(topo) as lab:
-        a = lab.exec("a", "ip", "-j", "addr", "show", "dev", "eth1").stdout
+        a = lab.run("a", "ip", "-j", "addr", "show", "dev", "eth1").stdout
         addrs = {i["local"] for i in json.loads(a)[0]["addr_info"]}
         assert {"10.9.0.1", "2001:db8:9::1"} <= addrs
-        routes = json.loads(lab.exec("a", "ip", "-j", "route", "show", "10.77.0.0/16").stdout)
+        routes = json.loads(lab.run("a", "ip", "-j", "route", "show", "10.77.0.0/16").stdout)
         assert sorted(h["gateway"] for h in routes[0]["nexthops"]) == ["10.9.0.2", "10.9.0.3"]
-        assert lab.exec("a", "ip", "-6", "route", "show", "2001:db8:77::/48").stdout.strip()
-        assert lab.exec("a", "sysctl", "-n", "net.ipv4.fib_multipath_hash_policy").stdout.strip() == "1"
-        assert lab.exec("b", "sysctl", "-n", "net.ipv4.fib_multipath_hash_policy").stdout.strip() == "0"
-        assert lab.exec("a", "ping", "-c1", "-W2", "10.9.0.2").returncode == 0
-        assert lab.exec("a", "ping", "-c1", "-W2", "2001:db8:9::2").returncode == 0
+        assert lab.run("a", "ip", "-6", "route", "show", "2001:db8:77::/48").stdout.strip()
+        assert lab.run("a", "sysctl", "-n", "net.ipv4.fib_multipath_hash_policy").stdout.strip() == "1"
+        assert lab.run("b", "sysctl", "-n", "net.ipv4.fib_multipath_hash_policy").stdout.strip() == "0"
+        assert lab.run("a", "ping", "-c1", "-W2", "10.9.0.2").returncode == 0
+        assert lab.run("a", "ping", "-c1", "-W2", "2001:db8:9::2").returncode == 0
         assert root_snapshot() == before, "a running lab changed the root namespace"
         lab_id = lab.id
     assert lab_leftovers(lab_id) == {"namespaces": [], "state": []}
@@ -59,7 +59,7 @@ def test_reap_keeps_live_labs_and_removes_dead_ones(tmp_path):
     topo = load_topology(make_topology(tmp_path))
     with Lab(topo) as live:
         dead = registry.claim("dead00", "tiny", None, "pytest", owner_pid=_dead_pid())
-        from siteproof import netns
+        from siteproof.backends.netns import namespaces as netns
 
         worker = netns.NetnsWorker()
         try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import collections
 
+from siteproof.areas.login import tables
+from siteproof.areas.login.agent import evaluate
 from siteproof.daemons.base import split_files
-from siteproof.loginlb import tables
-from siteproof.loginlb.agent import evaluate
 
 SERVERS = [f"198.51.100.{10 + i}" for i in range(1, 41)]
 D = SERVERS[2]
@@ -101,13 +101,13 @@ def test_ipvs_reference_path_is_skipped_with_the_missing_kernel_option(tmp_path)
 
     import pytest
 
-    from suites.test_login import _ipvs_available
+    from suites.login.test_login import _ipvs_available
     from tests.helpers import REPO
 
     if _ipvs_available():
         pytest.skip("this kernel has IPVS: the reference path runs for real in suites/")
     junit = tmp_path / "junit.xml"
-    subprocess.run([sys.executable, "-m", "pytest", "suites/test_login.py", "--set", "hashing=ipvs", "-q",
+    subprocess.run([sys.executable, "-m", "pytest", "suites/login/test_login.py", "--set", "hashing=ipvs", "-q",
                     "-o", "addopts=", f"--junitxml={junit}"], cwd=REPO, capture_output=True, text=True, timeout=300)
     cases = list(ET.parse(junit).getroot().iter("testcase"))
     assert cases and all(c.find("skipped") is not None for c in cases)

@@ -8,14 +8,15 @@ import subprocess
 import sys
 import time
 
-from siteproof import netns, registry
+from siteproof.backends.netns import namespaces as netns
+from siteproof.backends.netns import registry
 from tests.helpers import REPO, needs_root, root_snapshot
 
 pytestmark = needs_root
 
 VICTIM = """
 import sys, time
-from siteproof.lab import Lab
+from siteproof.backends.netns.lab import Lab
 from siteproof.topology import load_topology
 topo = load_topology(sys.argv[1], {"gateways": "3", "computes": "1"})
 lab = Lab(topo, owner_kind="pytest")

@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from siteproof import vrrp
-from siteproof.ecmp import bar
-from siteproof.flowcount import Flow, _elements, ruleset, where
+from siteproof.areas.ecmp.routes import bar
+from siteproof.probes.flowcount import Flow, _elements, ruleset, where
 from siteproof.stats import binomial_sf, chi2_sf, max_share_bound, uniform_balance
 from siteproof.topology.render import same_order_priorities, seeded_priorities
+from siteproof.vrrp import config as vrrp
 
 
 @pytest.mark.parametrize(("statistic", "dof", "p"), [(3.841459, 1, 0.05), (35.17246, 23, 0.05), (49.72823, 23, 0.001),

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from siteproof import vrrp
-from siteproof.prober import UdpProber
+from siteproof.probes.prober import UdpProber
 from siteproof.topology import load_topology
 from siteproof.topology.render import seeded_priorities
+from siteproof.vrrp import config as vrrp
 from siteproof.wait import WaitTimeout, wait_until
 
 CONF = """

@@ -1,19 +1,21 @@
-"""Daemons run inside lab nodes: one class per daemon kind, one registry."""
+"""Daemons run inside lab nodes: one module per daemon kind, each registering itself.
+
+The core kinds are imported here; an area registers its own services (the login health
+agent, the DNS reconciler) in its package. `daemon_kinds()` is the complete registry.
+"""
 
 from __future__ import annotations
 
-from siteproof.daemons.base import Daemon
-from siteproof.daemons.etcd import Etcd
-from siteproof.daemons.keepalived import Keepalived
-from siteproof.daemons.knot import Knot
-from siteproof.daemons.loginlb import LoginAgent
-from siteproof.daemons.named import Named
-from siteproof.daemons.reconciler import Reconciler
-from siteproof.daemons.sshd import Sshd
-from siteproof.daemons.unbound import Unbound
+from siteproof.daemons import etcd, keepalived, knot, named, sshd, unbound  # noqa: F401 - they register
+from siteproof.daemons.base import DAEMON_KINDS, Daemon, DaemonContext, register
 
-DAEMON_KINDS: dict[str, type[Daemon]] = {
-    cls.kind: cls for cls in (Keepalived, Sshd, Named, LoginAgent, Knot, Unbound, Etcd, Reconciler)
-}
 
-__all__ = ["DAEMON_KINDS", "Daemon", "Etcd", "Keepalived", "Knot", "LoginAgent", "Named", "Reconciler", "Sshd", "Unbound"]
+def daemon_kinds() -> dict[str, type[Daemon]]:
+    """Every registered daemon kind, the areas' included."""
+    from siteproof import areas
+
+    areas.load_all()
+    return DAEMON_KINDS
+
+
+__all__ = ["DAEMON_KINDS", "Daemon", "DaemonContext", "daemon_kinds", "register"]

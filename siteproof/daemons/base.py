@@ -1,9 +1,11 @@
 """One daemon in one lab node: render, start, wait ready, stop, kill, freeze, restart, log.
 
-A daemon runs as its own session (process group) inside its node's namespace, with its own
-run directory, so signals reach it and its children and nothing else. Adding a daemon
-(BIND, Knot, Unbound, FRR, conntrackd, sshd) is a subclass that says how to start it and
-how to tell it is ready.
+A daemon runs as its own session (process group) inside its node, with its own run
+directory, so signals reach it and its children and nothing else. It is started through
+its context (the backend's one way to spawn a process in a node) and reaches other nodes'
+files only through the context's declared paths. Adding a daemon kind (FRR, conntrackd)
+is a subclass that says how to start it and how to tell it is ready, registered with
+@register: the schema, the preflight and the lab all learn of it from there.
 """
 
 from __future__ import annotations
@@ -15,12 +17,48 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import IO, ClassVar, TypeVar
 
-from siteproof import netns
+from siteproof import budgets, procs
 from siteproof.errors import DaemonError
-from siteproof.wait import WaitTimeout, budget_seconds, wait_until
+from siteproof.wait import WaitTimeout, wait_until
+
+Spawn = Callable[[list[str], Path, IO[bytes]], "subprocess.Popen[bytes]"]
+
+
+@dataclass(frozen=True)
+class DaemonContext:
+    """What a daemon may know of its lab: its node, the lab's files, how to start a process."""
+
+    node: str
+    lab_dir: Path
+    spawn: Spawn  # (argv, cwd, log file) -> a process in the node, in its own session
+
+    def run_dir(self, node: str, kind: str) -> Path:
+        """Where NODE's daemon of KIND keeps its files (this node's own, or a peer's)."""
+        return self.lab_dir / "nodes" / node / kind
+
+    @property
+    def shared_dir(self) -> Path:
+        """Files the whole lab shares (an ssh host key that every login node presents)."""
+        return self.lab_dir / "shared"
+
+
+DAEMON_KINDS: dict[str, type[Daemon]] = {}
+D = TypeVar("D", bound="type[Daemon]")
+
+
+def register(cls: D) -> D:
+    """Class decorator: make a daemon kind known to topologies, the schema and the lab."""
+    DAEMON_KINDS[cls.kind] = cls
+    return cls
+
+
+def find_binary(binary: str) -> str | None:
+    return shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/bin:/sbin:/bin")
 
 # A rendered config may carry more files for the daemon's run directory (zone files, keys):
 # each starts at a line "### file: NAME" and runs to the next such line.
@@ -44,11 +82,12 @@ class Daemon:
     kind: ClassVar[str] = ""
     binary: ClassVar[str] = ""
     package: ClassVar[str] = ""  # the Debian package that provides `binary`
+    tools: ClassVar[dict[str, str]] = {}  # other programs it needs at start -> Debian package
 
-    def __init__(self, namespace: str, node: str, rundir: Path, config: str, args: tuple[str, ...] = ()) -> None:
-        self.namespace = namespace
-        self.node = node
-        self.rundir = rundir
+    def __init__(self, context: DaemonContext, config: str, args: tuple[str, ...] = ()) -> None:
+        self.context = context
+        self.node = context.node
+        self.rundir = context.run_dir(context.node, self.kind)
         self.config_text = config
         self.extra_args = args
         self.proc: subprocess.Popen[bytes] | None = None
@@ -77,8 +116,14 @@ class Daemon:
         return self.rundir / f"{self.kind}.log"
 
     # --- lifecycle ------------------------------------------------------------------
+    @classmethod
+    def missing_programs(cls) -> list[str]:
+        """What this kind needs and the machine lacks, each with its Debian package."""
+        wanted = {cls.binary: cls.package, **cls.tools}
+        return [f"{program} (Debian package {package!r})" for program, package in wanted.items() if find_binary(program) is None]
+
     def check_installed(self) -> str:
-        path = shutil.which(self.binary) or shutil.which(self.binary, path="/usr/sbin:/usr/bin:/sbin:/bin")
+        path = find_binary(self.binary)
         if path is None:
             raise DaemonError(
                 f"node {self.node}: daemon {self.kind!r} needs {self.binary!r}, which is not installed "
@@ -96,20 +141,10 @@ class Daemon:
         self.prepare()
         # Where this run's log begins: readiness must not be read from an earlier run's lines.
         self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
-        try:
-            self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.namespace, *self.command()],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: signals reach it and its children only
-                cwd=self.rundir,
-            )
-        finally:
-            log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = self.context.spawn(self.command(), self.rundir, log)
         self.pid = self.proc.pid
-        self.start_time = netns.process_start_time(self.pid)
+        self.start_time = procs.process_start_time(self.pid)
         self.frozen = False
         if wait:
             self.wait_ready()
@@ -136,7 +171,7 @@ class Daemon:
     def running(self) -> bool:
         if self.proc is not None:
             return self.proc.poll() is None
-        return self.pid is not None and netns.alive(self.pid, self.start_time)
+        return self.pid is not None and procs.alive(self.pid, self.start_time)
 
     def _signal_group(self, sig: int) -> None:
         if self.pid is None:
@@ -183,14 +218,14 @@ class Daemon:
         """Collect the exit status of a daemon that something else has killed."""
         if self.proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=budget_seconds("daemon_exit"))
+                self.proc.wait(timeout=budgets.seconds("daemon_exit"))
 
     def _reap(self) -> None:
         if self.proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=budget_seconds("daemon_exit"))
+                self.proc.wait(timeout=budgets.seconds("daemon_exit"))
         # Children of a killed group may linger for a moment; wait until the group is empty.
-        deadline = time.monotonic() + budget_seconds("daemon_exit")
+        deadline = time.monotonic() + budgets.seconds("daemon_exit")
         while self.pid is not None and time.monotonic() < deadline:
             try:
                 os.killpg(self.pid, 0)

@@ -5,9 +5,10 @@ The config is a list of etcd command-line flags, one per line (`#` starts a comm
 
 from __future__ import annotations
 
-from siteproof.daemons.base import Daemon
+from siteproof.daemons.base import Daemon, register
 
 
+@register
 class Etcd(Daemon):
     kind = "etcd"
     binary = "etcd"

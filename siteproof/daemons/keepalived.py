@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from siteproof.daemons.base import Daemon
+from siteproof.daemons.base import Daemon, register
 
 _STATE = re.compile(r"\((?P<instance>[^)]+)\) Entering (?P<state>MASTER|BACKUP|FAULT) STATE")
 
 
+@register
 class Keepalived(Daemon):
     kind = "keepalived"
     binary = "keepalived"

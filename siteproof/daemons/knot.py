@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from siteproof.daemons.base import Daemon
+from siteproof.daemons.base import Daemon, register
 
 
+@register
 class Knot(Daemon):
     kind = "knot"
     binary = "knotd"

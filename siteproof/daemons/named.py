@@ -9,10 +9,9 @@ them), so parents and resolvers started after it can be given the DS and the anc
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from siteproof import dnssec_keys
-from siteproof.daemons.base import Daemon, split_files
+from siteproof.daemons import dnssec_keys
+from siteproof.daemons.base import Daemon, register, split_files
 
 _RUNNING = re.compile(r" running$", re.M)
 _ZONE = re.compile(r'zone\s+"(?P<name>[^"]+)"\s*(?:IN\s*)?\{(?P<body>.*?)\n\}', re.S)
@@ -31,13 +30,11 @@ def signed_zones(config: str) -> list[str]:
     return zones
 
 
+@register
 class Named(Daemon):
     kind = "named"
     binary = "named"
     package = "bind9"
-
-    def node_dir(self, node: str) -> Path:
-        return self.rundir.parents[1] / node / self.kind  # <lab>/nodes/<node>/named
 
     def prepare(self) -> None:
         main, files = split_files(self.config_text)
@@ -50,7 +47,7 @@ class Named(Daemon):
                     old.unlink()
             text = path.read_text()
             text = _DS_LINE.sub(lambda m: "\n".join(dnssec_keys.ds_records(
-                dnssec_keys.ksk(self.node_dir(m["node"]) / KEY_DIR, m["zone"]))), text)
+                dnssec_keys.ksk(self.context.run_dir(m["node"], self.kind) / KEY_DIR, m["zone"]))), text)
             path.write_text(text)
 
     def command(self) -> list[str]:

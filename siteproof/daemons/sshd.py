@@ -11,19 +11,19 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from siteproof.daemons.base import Daemon
+from siteproof.daemons.base import Daemon, register
 from siteproof.errors import DaemonError
 
 HOST_KEY = "ssh_host_ed25519_key"
 USER_KEY = "id_ed25519"
+KEY_DIR = "ssh"  # in the lab's shared directory
 # sshd's privilege-separation directory (a compile-time path). systemd's unit creates it; a
 # machine without systemd may not have it yet.
 PRIVSEP_DIR = Path("/run/sshd")
 
 
-def lab_keys(lab_dir: Path) -> Path:
+def lab_keys(keys: Path) -> Path:
     """The lab's ssh key directory: the shared host key and the lab user's key pair."""
-    keys = lab_dir / "ssh"
     keys.mkdir(mode=0o700, parents=True, exist_ok=True)
     if shutil.which("ssh-keygen") is None:
         raise DaemonError("sshd needs ssh-keygen for the lab keys, which is not installed "
@@ -38,18 +38,21 @@ def lab_keys(lab_dir: Path) -> Path:
     return keys
 
 
+@register
 class Sshd(Daemon):
     kind = "sshd"
     binary = "sshd"
     package = "openssh-server"
 
+    tools = {"ssh-keygen": "openssh-client"}
+
     @property
     def keys(self) -> Path:
-        return self.rundir.parents[2] / "ssh"  # <lab>/nodes/<node>/sshd -> <lab>/ssh
+        return self.context.shared_dir / KEY_DIR
 
     def prepare(self) -> None:
         PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
-        lab_keys(self.rundir.parents[2])
+        lab_keys(self.keys)
 
     def command(self) -> list[str]:
         # sshd re-executes itself per connection and so needs its absolute path.

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 
-from siteproof import dnssec_keys
-from siteproof.daemons.base import Daemon
+from siteproof.daemons import dnssec_keys
+from siteproof.daemons.base import Daemon, register
 from siteproof.daemons.named import KEY_DIR
 
 _ANCHOR = re.compile(r"^(?P<indent>\s*)# @trust-anchor (?P<node>\S+) (?P<zone>\S+)$", re.M)
 
 
+@register
 class Unbound(Daemon):
     kind = "unbound"
     binary = "unbound"
@@ -24,7 +25,7 @@ class Unbound(Daemon):
         text = self.config_path.read_text()
 
         def anchor(m: re.Match[str]) -> str:
-            keydir = self.rundir.parents[1] / m["node"] / "named" / KEY_DIR
+            keydir = self.context.run_dir(m["node"], "named") / KEY_DIR
             record = dnssec_keys.dnskey_record(dnssec_keys.ksk(keydir, m["zone"]))
             return f'{m["indent"]}trust-anchor: "{record}"'
 

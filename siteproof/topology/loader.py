@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from siteproof import budgets
 from siteproof.errors import TopologyError
 from siteproof.topology import checks, schema
 from siteproof.topology.model import DaemonSpec, Endpoint, Interface, Link, Node, Route, Topology
@@ -117,17 +118,22 @@ def load_topology(
     doc = load_yaml_text(text, label)
     if variant_doc.get("overlay"):
         doc = deep_merge(doc, variant_doc["overlay"])
-    schema.validate(doc, schema.TOPOLOGY, label)
+    schema.validate(doc, schema.topology_schema(), label)
     checks.check_links(doc, label)
     addresses = checks.check_addresses(doc, label)
     checks.check_routes(doc, label)
 
     templates = dict(variant_doc.get("templates") or {})
-    topo = _build(doc, folder, params, params_doc.get("budgets") or {}, addresses)
+    topology_budgets = budgets.check_names(params_doc.get("budgets") or {}, f"{params_label}: budgets")
+    topo = _build(doc, folder, params, topology_budgets, addresses)
     topo.variant = variant
     topo.variant_info = variant_doc
     _render_daemons(topo, doc, env, templates, label)
     _apply_patches(topo, variant_doc.get("patches") or [], f"{folder.name}/variants/{variant}.yml")
+    try:
+        topo.daemon_waves()
+    except ValueError as exc:
+        raise TopologyError(label, "daemons.after", str(exc)) from None
     return topo
 
 
@@ -145,7 +151,7 @@ def _apply_patches(topo: Topology, patches: list[dict[str, str]], label: str) ->
             raise TopologyError(label, f"{key}.find", f"bad regular expression: {exc}") from None
         if count == 0:
             raise TopologyError(label, f"{key}.find", f"matches nothing in {patch['node']}'s {patch['daemon']} config")
-        node.daemons[patch["daemon"]] = DaemonSpec(spec.kind, spec.template, text, spec.args)
+        node.daemons[patch["daemon"]] = DaemonSpec(spec.kind, spec.template, text, spec.args, spec.after)
 
 
 def _build(
@@ -193,4 +199,5 @@ def _render_daemons(
         for kind, dspec in (spec.get("daemons") or {}).items():
             template = templates.get(dspec["config"], dspec["config"])
             config = render_file(env, template, context, f"{label}: topology.nodes.{name}.daemons.{kind}.config")
-            topo.nodes[name].daemons[kind] = DaemonSpec(kind, template, config, tuple(dspec.get("args") or ()))
+            topo.nodes[name].daemons[kind] = DaemonSpec(kind, template, config, tuple(dspec.get("args") or ()),
+                                                        tuple(dspec.get("after") or ()))

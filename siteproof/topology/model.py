@@ -37,6 +37,7 @@ class DaemonSpec:
     template: str  # path of the template, relative to the topology folder
     config: str  # the rendered configuration
     args: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()  # "node" or "node:kind": started and ready before this one
 
 
 @dataclass
@@ -89,6 +90,33 @@ class Topology:
 
     def by_role(self, role: str) -> list[Node]:
         return [n for n in self.hosts() if n.role == role]
+
+    def daemon_waves(self) -> list[list[tuple[str, str]]]:
+        """(node, kind) of every daemon, in start waves: each after the ones it names.
+
+        Raises ValueError naming the daemons caught in a cycle or an unknown reference.
+        """
+        deps: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        for node in self.hosts():
+            for kind, spec in node.daemons.items():
+                wanted: set[tuple[str, str]] = set()
+                for ref in spec.after:
+                    other, _, other_kind = ref.partition(":")
+                    target = self.nodes.get(other)
+                    if target is None or (other_kind and other_kind not in target.daemons) or not target.daemons:
+                        raise ValueError(f"{node.name}:{kind}: after {ref!r}: no such daemon")
+                    wanted |= {(other, k) for k in target.daemons if not other_kind or k == other_kind}
+                deps[(node.name, kind)] = wanted
+        waves: list[list[tuple[str, str]]] = []
+        done: set[tuple[str, str]] = set()
+        while len(done) < len(deps):
+            wave = [d for d in deps if d not in done and deps[d] <= done]
+            if not wave:
+                stuck = sorted(f"{n}:{k}" for n, k in deps if (n, k) not in done)
+                raise ValueError(f"daemons wait for each other in a cycle: {', '.join(stuck)}")
+            waves.append(wave)
+            done.update(wave)
+        return waves
 
     def peer_of(self, node: str, ifname: str) -> Endpoint:
         """The other end of the link that has node:ifname at one end."""

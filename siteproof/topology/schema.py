@@ -1,12 +1,25 @@
-"""The schema of a rendered topology file (containerlab-style) and its parameters file."""
+"""The schemas of a rendered topology file (containerlab-style), its parameters file, a
+variant and a site inventory.
+
+They are shipped as JSON Schema files (schemas/*.schema.json, each with an `$id`) so that an
+editor can check a user's own topology folder; `python -m siteproof.topology.schema` writes
+them, and a project test keeps them equal to what this module builds.
+"""
 
 from __future__ import annotations
 
+import copy
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from siteproof.errors import TopologyError
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+ID_BASE = "https://siteproof.invalid/schemas/"  # a name, not a place to fetch from
 
 IFNAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,15}$"}
 NAME = {"type": "string", "pattern": r"^[a-z][a-z0-9-]{0,11}$"}
@@ -56,11 +69,17 @@ NODE = {
         },
         "daemons": {
             "type": "object",
+            # propertyNames: the registered daemon kinds (filled in by topology_schema()).
             "additionalProperties": {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["config"],
-                "properties": {"config": {"type": "string"}, "args": {"type": "array", "items": {"type": "string"}}},
+                "properties": {
+                    "config": {"type": "string"},
+                    "args": {"type": "array", "items": {"type": "string"}},
+                    # Start only once these are ready: "node" (all its daemons) or "node:kind".
+                    "after": {"type": "array", "items": {"type": "string", "pattern": r"^[a-z][a-z0-9-]*(:[a-z0-9_-]+)?$"}},
+                },
             },
         },
     },
@@ -164,6 +183,66 @@ VARIANT = {
 }
 
 
+INVENTORY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "hosts"],
+    "properties": {
+        "name": {"type": "string"},
+        "parameters": {"type": "object"},
+        "budgets": {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
+        "hosts": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["ssh", "labels"],
+                "properties": {
+                    "ssh": {"type": "string"},
+                    "labels": STRING_MAP,
+                    "configs": STRING_MAP,
+                    "dirs": STRING_MAP,  # daemon kind -> its run directory on the host
+                },
+            },
+        },
+    },
+}
+
+
+def topology_schema(daemon_kinds: list[str] | None = None) -> dict[str, Any]:
+    """The topology schema; with the registered daemon kinds as the only allowed names."""
+    if daemon_kinds is None:
+        from siteproof.daemons import daemon_kinds as registered
+
+        daemon_kinds = sorted(registered())
+    doc = copy.deepcopy(TOPOLOGY)
+    doc["properties"]["topology"]["properties"]["nodes"]["additionalProperties"]["properties"]["daemons"]["propertyNames"] = {
+        "enum": daemon_kinds
+    }
+    return doc
+
+
+def published() -> dict[str, dict[str, Any]]:
+    """file name -> JSON Schema document, as shipped in schemas/."""
+    docs = {"topology": topology_schema(), "parameters": PARAMETERS, "variant": VARIANT, "inventory": INVENTORY}
+    return {
+        f"{name}.schema.json": {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{ID_BASE}{name}.schema.json",
+                                "title": f"siteproof {name} file", **doc}
+        for name, doc in docs.items()
+    }
+
+
+def write_published(folder: Path = SCHEMA_DIR) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, doc in published().items():
+        path = folder / name
+        path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written
+
+
 def key_path(parts: Any) -> str:
     return ".".join(str(p) for p in parts)
 
@@ -180,8 +259,18 @@ def validate(document: Any, schema: dict[str, Any], file: str) -> None:
         extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
         name = extra[0] if extra else "?"
         raise TopologyError(file, key_path([*err.absolute_path, name]), f"unknown key {name!r}")
+    if "propertyNames" in err.schema_path and err.validator == "enum":
+        # Only daemon kinds are an enum of names: the registered kinds.
+        raise TopologyError(file, key_path([*err.absolute_path, err.instance]),
+                            f"unknown daemon kind {err.instance!r} (known: {', '.join(err.validator_value)})")
     if err.validator == "propertyNames":
         raise TopologyError(file, key, f"bad name: {err.message}")
     if err.validator == "required":
         raise TopologyError(file, key or "(top)", err.message)
     raise TopologyError(file, key or "(top)", err.message)
+
+
+if __name__ == "__main__":
+    for written in write_published():
+        print(written)
+    sys.exit(0)

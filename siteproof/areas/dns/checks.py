@@ -1,0 +1,223 @@
+"""DNS as the DNS suite checks it: queries and transfers from a chosen node, and DNSSEC
+validation of a transferred zone (every RRset against its RRSIG, the NSEC chain, the keys).
+
+In a lab every DNS call runs on the lab's netns worker inside the chosen node, so the query
+leaves from that node's addresses; at a real site it runs from the test host.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import dns.dnssec
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.tsig
+import dns.tsigkeyring
+import dns.update
+import dns.zone
+
+from siteproof.backends.base import SOCKETS
+from siteproof.site import Site
+
+T = TypeVar("T")
+SEP = 0x0001  # DNSKEY flag of a key-signing key
+_KEY = re.compile(r'key\s+"(?P<name>[^"]+)"\s*\{[^}]*secret\s+"(?P<secret>[^"]+)"', re.S)
+
+
+def tsig_keys(named_conf: str) -> dict[str, str]:
+    """The TSIG keys a named.conf defines: name -> secret (never put these in a report)."""
+    return {m["name"]: m["secret"] for m in _KEY.finditer(named_conf)}
+
+
+def keyring(name: str, secret: str) -> dict[dns.name.Name, dns.tsig.Key]:
+    return dns.tsigkeyring.from_text({name: secret})
+
+
+@dataclass
+class From:
+    """Run DNS calls from a node of the site (where the backend has sockets in nodes), or
+    from the test host itself."""
+
+    site: Site
+    node: str | None
+
+    def run(self, fn: Callable[[], T]) -> T:
+        if self.node is None or not self.site.can(SOCKETS):
+            return fn()
+        return self.site.backend.call_in(self.node, fn)
+
+    def query(self, server: str, name: str, rdtype: str, *, dnssec: bool = False, tcp: bool = False,
+              recurse: bool = False, timeout: float = 3.0) -> dns.message.Message:
+        q = dns.message.make_query(name, rdtype, want_dnssec=dnssec, use_edns=0, payload=1232)
+        if not recurse:
+            q.flags &= ~dns.flags.RD
+        send = dns.query.tcp if tcp else dns.query.udp
+        return self.run(lambda: send(q, server, timeout=timeout))
+
+    def outcome(self, server: str, name: str, rdtype: str, **kwargs: Any) -> str:
+        """NOERROR / REFUSED / SERVFAIL ... or why no answer came (timeout, unreachable)."""
+        try:
+            return dns.rcode.to_text(self.query(server, name, rdtype, **kwargs).rcode())
+        except dns.exception.Timeout:
+            return "no answer (timeout)"
+        except OSError as exc:
+            return f"no answer ({exc.strerror or exc.__class__.__name__})"
+
+    def axfr(self, server: str, zone: str, ring: Any = None, timeout: float = 5.0) -> dns.zone.Zone:
+        return self.run(lambda: dns.zone.from_xfr(
+            dns.query.xfr(server, zone, keyring=ring, timeout=timeout, lifetime=timeout * 2, relativize=False),
+            relativize=False))
+
+    def axfr_outcome(self, server: str, zone: str, ring: Any = None) -> str:
+        try:
+            z = self.axfr(server, zone, ring)
+            return f"allowed ({sum(1 for _ in z.iterate_rdatas())} records)"
+        except dns.query.TransferError as exc:
+            return f"refused ({dns.rcode.to_text(exc.rcode)})"
+        except dns.exception.Timeout:
+            return "refused (no answer)"
+        except (dns.exception.DNSException, OSError, EOFError) as exc:
+            return f"refused ({exc.__class__.__name__})"
+
+    def update(self, server: str, zone: str, build: Callable[[dns.update.UpdateMessage], None],
+               ring: Any = None, key_name: str | None = None) -> str:
+        """Send one dynamic update; the rcode, or why it failed (BADSIG, ...)."""
+        msg = dns.update.UpdateMessage(zone, keyring=ring, keyname=key_name)
+        build(msg)
+        try:
+            response = self.run(lambda: dns.query.tcp(msg, server, timeout=5))
+        except dns.tsig.PeerError as exc:
+            return f"NOTAUTH ({exc.__class__.__name__})"
+        except (dns.exception.DNSException, OSError) as exc:
+            return f"failed ({exc.__class__.__name__}: {exc})"
+        return dns.rcode.to_text(response.rcode())
+
+
+# --- DNSSEC validation of a transferred zone ---------------------------------------------------
+@dataclass
+class ZoneValidation:
+    zone: str
+    rrsets: int = 0
+    failures: list[str] = field(default_factory=list)
+    ksk_tags: list[int] = field(default_factory=list)
+    zsk_tags: list[int] = field(default_factory=list)
+    earliest_expiry: float | None = None
+    earliest_rrset: str = ""
+    nsec: str = ""
+    dnskey: dns.rrset.RRset | None = None
+
+    @property
+    def signed(self) -> bool:
+        return self.dnskey is not None
+
+
+def validate_zone(zone: dns.zone.Zone, now: float | None = None) -> ZoneValidation:
+    """Check every RRset's RRSIGs with the zone's DNSKEYs, the key roles and the NSEC chain."""
+    now = time.time() if now is None else now
+    origin = zone.origin
+    result = ZoneValidation(origin.to_text())
+    apex = zone.get_node(origin)
+    dnskey_rds = apex.get_rdataset(dns.rdataclass.IN, dns.rdatatype.DNSKEY) if apex else None
+    if dnskey_rds is None:
+        result.failures.append(f"{result.zone}: no DNSKEY at the apex: the zone is not signed")
+        return result
+    dnskey = dns.rrset.from_rdata_list(origin, dnskey_rds.ttl, list(dnskey_rds))
+    result.dnskey = dnskey
+    for key in dnskey:
+        (result.ksk_tags if key.flags & SEP else result.zsk_tags).append(dns.dnssec.key_id(key))
+    if not result.ksk_tags or not result.zsk_tags:
+        result.failures.append(f"{result.zone}: KSK {result.ksk_tags} and ZSK {result.zsk_tags}: not separate keys")
+    keys = {origin: dnskey}
+    for name, node in zone.nodes.items():
+        sigs = {rds.covers: rds for rds in node.rdatasets if rds.rdtype == dns.rdatatype.RRSIG}
+        delegation = name != origin and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS) is not None
+        for rds in node.rdatasets:
+            if rds.rdtype == dns.rdatatype.RRSIG:
+                continue
+            if delegation and rds.rdtype != dns.rdatatype.DS and rds.rdtype != dns.rdatatype.NSEC:
+                continue  # a delegation's NS and glue are not signed by this zone
+            label = f"{name.to_text()} {dns.rdatatype.to_text(rds.rdtype)}"
+            result.rrsets += 1
+            sig = sigs.get(rds.rdtype)
+            if sig is None:
+                result.failures.append(f"{label}: no RRSIG")
+                continue
+            rrset = dns.rrset.from_rdata_list(name, rds.ttl, list(rds))
+            sigset = dns.rrset.from_rdata_list(name, sig.ttl, list(sig))
+            try:
+                dns.dnssec.validate(rrset, sigset, keys, now=now)
+            except dns.dnssec.ValidationFailure as exc:
+                result.failures.append(f"{label}: {exc}")
+            signers = {s.key_tag for s in sig}
+            if rds.rdtype == dns.rdatatype.DNSKEY and not signers & set(result.ksk_tags):
+                result.failures.append(f"{label}: not signed by the KSK")
+            if rds.rdtype != dns.rdatatype.DNSKEY and not signers & set(result.zsk_tags):
+                result.failures.append(f"{label}: not signed by a ZSK")
+            for s in sig:
+                if result.earliest_expiry is None or s.expiration < result.earliest_expiry:
+                    result.earliest_expiry, result.earliest_rrset = float(s.expiration), label
+    result.failures += nsec_chain_problems(zone, result)
+    return result
+
+
+def nsec_chain_problems(zone: dns.zone.Zone, result: ZoneValidation) -> list[str]:
+    """NSEC: each owner's next name is the next owner in canonical order, the last wraps to the apex.
+    NSEC3: one NSEC3 per owner name (hash order is checked by the resolver-side tests)."""
+    owners = sorted(n for n, node in zone.nodes.items()
+                    if any(r.rdtype != dns.rdatatype.RRSIG for r in node.rdatasets)
+                    and not node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC3))
+    nsec = {n: node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC) for n, node in zone.nodes.items()}
+    nsec3 = [n for n, node in zone.nodes.items() if node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NSEC3)]
+    if nsec3:
+        result.nsec = f"NSEC3, {len(nsec3)} records for {len(owners)} names"
+        return [] if len(nsec3) >= len(owners) else [f"NSEC3 chain: {len(nsec3)} records for {len(owners)} names"]
+    with_nsec = [n for n in owners if nsec.get(n)]
+    # Glue below a delegation has no NSEC of its own.
+    missing = [n.to_text() for n in owners if not nsec.get(n) and not _is_glue(zone, n)]
+    problems = [f"NSEC missing at {', '.join(missing[:5])}"] if missing else []
+    for i, name in enumerate(with_nsec):
+        want = with_nsec[(i + 1) % len(with_nsec)]
+        got = next(iter(nsec[name])).next
+        if got != want:
+            problems.append(f"NSEC chain broken at {name.to_text()}: next {got.to_text()}, expected {want.to_text()}")
+    result.nsec = f"NSEC, {len(with_nsec)} links, closed" if not problems else "NSEC, broken"
+    return problems
+
+
+def _is_glue(zone: dns.zone.Zone, name: dns.name.Name) -> bool:
+    parent = name.parent() if name != zone.origin else None
+    while parent is not None and parent != zone.origin and parent.is_subdomain(zone.origin):
+        node = zone.get_node(parent)
+        if node is not None and node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS) is not None:
+            return True
+        parent = parent.parent()
+    return False
+
+
+def ds_matches(ds_rrset: dns.rrset.RRset | None, zone: str, dnskey: dns.rrset.RRset) -> list[str]:
+    """Problems with the parent's DS for a zone (empty when a DS matches a KSK of the zone)."""
+    if ds_rrset is None or len(ds_rrset) == 0:
+        return [f"{zone}: the parent holds no DS"]
+    ksks = [k for k in dnskey if k.flags & SEP]
+    owner = dns.name.from_text(zone)
+    for ds in ds_rrset:
+        for key in ksks:
+            if dns.dnssec.key_id(key) == ds.key_tag:
+                made = dns.dnssec.make_ds(owner, key, ds.digest_type)
+                if made.digest == ds.digest:
+                    return []
+    tags = ", ".join(str(d.key_tag) for d in ds_rrset)
+    return [f"{zone}: the parent's DS (key tag {tags}) does not match the zone's KSK "
+            f"({', '.join(str(dns.dnssec.key_id(k)) for k in ksks)})"]

@@ -1,0 +1,64 @@
+"""The DNS view of a site: which host plays which part (primary, secondary, resolver, root,
+upstream, inside and outside clients), its zones, and the TSIG keys its configs define.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import dns.zone
+
+from siteproof.areas.dns.checks import From, keyring, tsig_keys
+from siteproof.site import Site
+from siteproof.topology.render import reverse_zone
+
+
+class DnsSite:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        p = site.parameters
+
+        def label(role: str, key: str = "address") -> str:
+            return site.labels[site.names(role)[0]][key]
+
+        self.primary, self.primary6 = label("primary"), label("primary", "address6")
+        self.secondary, self.secondary6 = label("secondary"), label("secondary", "address6")
+        self.resolver, self.resolver6 = label("resolver"), label("resolver", "address6")
+        self.root = label("root")
+        self.upstream = label("upstream")
+        self.domain: str = p["domain"]
+        self.zones = [self.domain, reverse_zone(p["system_prefix"]), reverse_zone(p["system_prefix6"])]
+        self.keys = tsig_keys(site.daemon_config(site.names("primary")[0], "named"))
+        self.upstream_keys = tsig_keys(site.daemon_config(site.names("upstream")[0], "named"))
+        clients = {site.labels[n].get("side"): n for n in site.names("client")}
+        self.inside = From(site, clients.get("inside"))
+        self.outside = From(site, clients["outside"]) if "outside" in clients else None
+        self.secondary_node = From(site, site.names("secondary")[0])
+        self.edge = From(site, site.names("edge")[0]) if site.names("edge") else None
+
+    def xfr_ring(self) -> Any:
+        return keyring("xfr-key", self.keys["xfr-key"])
+
+    def update_ring(self) -> Any:
+        return keyring("update-key", self.keys["update-key"])
+
+    def axfr_copy(self, zone: str) -> dns.zone.Zone:
+        """The zone as the secondary gets it: AXFR from the primary with the transfer key."""
+        return self.secondary_node.axfr(self.primary, zone, self.xfr_ring())
+
+    def system_host(self, family: int) -> str:
+        """An address of the system's range that the zones name (nid001)."""
+        prefix = self.site.parameters["system_prefix" if family == 4 else "system_prefix6"]
+        return str(ipaddress.ip_network(prefix).network_address + 11)
+
+    def serial(self, where: From, server: str, zone: str) -> int | None:
+        try:
+            answer = where.query(server, zone, "SOA").answer
+            return answer[0][0].serial if answer else None
+        except Exception:  # noqa: BLE001 - no answer is a missing serial
+            return None
+
+    def serials(self, zone: str) -> dict[str, int | None]:
+        return {"primary": self.serial(self.inside, self.primary, zone),
+                "secondary": self.serial(self.inside, self.secondary, zone)}

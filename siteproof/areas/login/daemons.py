@@ -1,0 +1,28 @@
+"""The login health agent (siteproof.areas.login.agent) as a lab daemon."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from siteproof.daemons.base import Daemon, register
+
+
+@register
+class LoginAgent(Daemon):
+    kind = "loginlb"
+    binary = sys.executable
+    package = "python3"
+
+    def prepare(self) -> None:
+        # The lab stands in for the site's shared filesystem: its marker exists until a test
+        # "unmounts" it by removing the file.
+        marker = self.rundir / json.loads(self.config_path.read_text())["checks"]["filesystem"]
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "siteproof.areas.login.agent", str(self.config_path)]
+
+    def is_ready(self) -> bool:
+        return " ready: " in self.log_of_this_run()

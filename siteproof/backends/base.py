@@ -1,0 +1,78 @@
+"""The one backend interface: what suites may ask of a site, a lab or real hosts alike.
+
+Every backend runs commands and reads files on its nodes and hands out testinfra hosts.
+What only some backends can do is a capability; a test asks for the capability and is
+skipped, with the backend and the capability named, where it is missing. No suite asks
+which backend it has.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol, TypeVar, runtime_checkable
+
+from testinfra.host import Host
+
+T = TypeVar("T")
+
+# Capabilities (the words tests ask for).
+FAULTS = "faults"  # kill, stop, freeze daemons; pull cables; reconfigure nodes
+TRAFFIC_COUNTERS = "traffic counters"  # install counting rules on nodes (changes their rulesets)
+SOCKETS = "sockets in nodes"  # open a socket inside a node and send from its addresses
+DAEMON_FILES = "daemon files"  # read the files of a node's daemons directly (logs, status)
+CAPABILITIES = (FAULTS, TRAFFIC_COUNTERS, SOCKETS, DAEMON_FILES)
+
+
+class MissingCapability(Exception):
+    """A test asked for something this backend cannot do; the test is skipped with this."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A place where a site's nodes live: a netns lab, or real hosts over SSH."""
+
+    kind: str  # "netns" or "ssh"
+    capabilities: frozenset[str]
+    shared_dir: Path | None  # files the whole lab shares (with DAEMON_FILES)
+
+    def host(self, node: str) -> Host:
+        """The node as a testinfra host."""
+        ...
+
+    def nodes(self) -> list[str]:
+        ...
+
+    def run(self, node: str, *argv: str, check: bool = True, timeout: float = 30,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a command on the node (no shell); check=True raises on a non-zero exit."""
+        ...
+
+    def read_file(self, node: str, path: str) -> str:
+        ...
+
+    def addresses(self, nodes: list[str]) -> dict[str, set[str]]:
+        """Every address on each node right now."""
+        ...
+
+    def daemon_dir(self, node: str, kind: str) -> Path | None:
+        """Where the node's daemon of this kind keeps its run files, if the backend knows."""
+        ...
+
+    # Only with SOCKETS:
+    def socket(self, node: str, family: int, kind: int) -> socket.socket:
+        ...
+
+    def call_in(self, node: str, fn: Callable[[], T]) -> T:
+        """Call fn inside the node's network namespace."""
+        ...
+
+
+def require(backend: Backend, capability: str) -> None:
+    """Raise MissingCapability unless the backend has the capability."""
+    if capability not in CAPABILITIES:
+        raise ValueError(f"unknown capability {capability!r} (known: {', '.join(CAPABILITIES)})")
+    if capability not in backend.capabilities:
+        raise MissingCapability(f"needs {capability!r}, which the {backend.kind} backend does not offer")

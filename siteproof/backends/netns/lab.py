@@ -1,0 +1,362 @@
+"""A lab: a topology built in network namespaces on netlink, with its daemons.
+
+The netns backend: it implements siteproof.backends.base.Backend with every capability.
+Every link is created inside the lab's own namespaces (a veth is made in the switch
+namespace with its peer placed straight into the node's), so nothing of a lab ever
+exists in the root namespace, not even for a moment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+from testinfra.host import Host
+
+from siteproof import nft
+from siteproof.backends.base import CAPABILITIES
+from siteproof.backends.netns import namespaces as netns
+from siteproof.backends.netns import registry
+from siteproof.backends.netns.host import netns_host
+from siteproof.daemons import Daemon, DaemonContext, daemon_kinds
+from siteproof.daemons.base import find_binary
+from siteproof.errors import DaemonError, LabError
+from siteproof.topology.model import Node, Route, Topology
+from siteproof.wait import WaitTimeout, wait_until
+
+IFA_F_NODAD = 0x02
+T = TypeVar("T")
+
+
+class Lab:
+    """A running (or being built) lab; use as a context manager or call up()/down()."""
+
+    kind = "netns"
+    capabilities = frozenset(CAPABILITIES)
+
+    def __init__(self, topology: Topology, owner_kind: str = "pytest", lab_id: str | None = None) -> None:
+        self.topology = topology
+        self.id = lab_id or registry.new_lab_id()
+        self.owner_kind = owner_kind
+        self.state: registry.LabState | None = None
+        self.worker: netns.NetnsWorker | None = None
+        self.daemons: dict[tuple[str, str], Daemon] = {}
+        self.timings: dict[str, float] = {}
+        self.down_links: set[tuple[str, str]] = set()
+        self.left: list[str] = []  # what the last teardown could not remove
+        self._hosts: dict[str, Host] = {}
+
+    # --- names ------------------------------------------------------------------
+    def ns(self, node: str) -> str:
+        if self.topology.nodes[node].kind == "bridge":
+            return self.switch_ns
+        return registry.namespace_name(self.id, node)
+
+    @property
+    def switch_ns(self) -> str:
+        return registry.switch_namespace(self.id)
+
+    @property
+    def dir(self) -> Path:
+        return registry.STATE_ROOT / self.id
+
+    def node_dir(self, node: str) -> Path:
+        return self.dir / "nodes" / node
+
+    @property
+    def shared_dir(self) -> Path:
+        return self.dir / "shared"
+
+    # --- the backend interface ---------------------------------------------------------
+    def nodes(self) -> list[str]:
+        return [n.name for n in self.topology.hosts()]
+
+    def host(self, node: str) -> Host:
+        if node not in self._hosts:
+            self._hosts[node] = netns_host(self.ns(node), node)
+        return self._hosts[node]
+
+    def run(self, node: str, *argv: str, check: bool = True, timeout: float = 30,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", self.ns(node), *argv], input=stdin, capture_output=True,
+                              text=True, check=check, timeout=timeout)
+
+    def read_file(self, node: str, path: str) -> str:
+        return Path(path).read_text()  # a lab's files live on this machine
+
+    def daemon_dir(self, node: str, kind: str) -> Path | None:
+        return self.node_dir(node) / kind
+
+    def addresses(self, nodes: list[str]) -> dict[str, set[str]]:
+        """Every address on each node, one netlink dump each.
+
+        In-process: polling 24 gateways through `ip netns exec` forks dozens of processes per
+        poll, and on a small machine that starves keepalived until its timers slip.
+        """
+        assert self.worker
+        return {n: self.worker.netlink(self.ns(n), lambda ipr: {a.get("address") for a in ipr.addr("dump")}) for n in nodes}
+
+    def spawn(self, node: str, argv: list[str], cwd: Path, stdout: IO[bytes] | int | None = None,
+              stderr: IO[bytes] | int | None = subprocess.STDOUT) -> subprocess.Popen[bytes]:
+        """The one way to start a long-running process in a node: its own session, so that
+        signals reach it and its children and nothing else."""
+        return subprocess.Popen(["ip", "netns", "exec", self.ns(node), *argv], stdin=subprocess.DEVNULL, stdout=stdout,
+                                stderr=stderr, start_new_session=True, cwd=cwd)
+
+    def nft_runner(self, node: str) -> nft.Runner:
+        def run(argv: list[str], stdin: str) -> tuple[int, str, str]:
+            proc = self.run(node, *argv, check=False, stdin=stdin)
+            return proc.returncode, proc.stdout, proc.stderr
+
+        return run
+
+    # --- bring-up -----------------------------------------------------------------
+    def __enter__(self) -> Lab:
+        self.up()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    def up(self, start_daemons: bool = True) -> Lab:
+        t0 = time.perf_counter()
+        preflight(self.topology)  # before anything exists
+        self.state = registry.claim(self.id, self.topology.name, self.topology.variant, self.owner_kind)
+        self.worker = netns.NetnsWorker()
+        try:
+            self._create_namespaces()
+            self._create_links()
+            self._configure_hosts()
+            self.timings["network"] = time.perf_counter() - t0
+            if start_daemons:
+                self.start_daemons()
+            self.timings["up"] = time.perf_counter() - t0
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def _create_namespaces(self) -> None:
+        assert self.worker and self.state
+        names = [self.switch_ns] + [self.ns(n.name) for n in self.topology.hosts()]
+        self.state.namespaces = names
+        self.state.save()
+        for name in names:
+            self.worker.create(name)
+
+    def _create_links(self) -> None:
+        assert self.worker
+        topo = self.topology
+
+        def switch_side(ipr: IPRoute) -> None:
+            _write_sysctl("net/ipv6/conf/all/disable_ipv6", "1")  # the switch forwards, it speaks nothing
+            ipr.link("set", index=1, state="up")
+            for bridge in topo.bridges():
+                ipr.link("add", ifname=bridge.name, kind="bridge", br_forward_delay=0, br_mcast_snooping=0)
+                ipr.link("set", ifname=bridge.name, state="up")
+            for link in topo.links:
+                a, b = link.a, link.b
+                if topo.nodes[a.node].kind == "linux":
+                    a, b = b, a
+                if topo.nodes[a.node].kind == "bridge":
+                    peer_ns = netns.path(self.ns(b.node))
+                    ipr.link("add", ifname=a.ifname, kind="veth", peer={"ifname": b.ifname, "net_ns_fd": peer_ns})
+                    port = ipr.link_lookup(ifname=a.ifname)[0]
+                    master = ipr.link_lookup(ifname=a.node)[0]
+                    ipr.link("set", index=port, master=master, state="up")
+
+        def host_pair(link_a: Any, link_b: Any) -> None:
+            def make(ipr: IPRoute) -> None:
+                ipr.link(
+                    "add",
+                    ifname=link_a.ifname,
+                    kind="veth",
+                    peer={"ifname": link_b.ifname, "net_ns_fd": netns.path(self.ns(link_b.node))},
+                )
+
+            self.worker.netlink(self.ns(link_a.node), make)  # type: ignore[union-attr]
+
+        try:
+            self.worker.netlink(self.switch_ns, switch_side)
+            for link in topo.links:
+                if topo.nodes[link.a.node].kind == topo.nodes[link.b.node].kind == "linux":
+                    host_pair(link.a, link.b)
+        except NetlinkError as exc:
+            raise LabError(f"lab {self.id}: creating links failed: {exc}") from exc
+
+    def _configure_hosts(self) -> None:
+        assert self.worker
+        for node in self.topology.hosts():
+            try:
+                self.worker.netlink(self.ns(node.name), lambda ipr, node=node: _configure_node(ipr, node))
+            except (NetlinkError, OSError) as exc:
+                raise LabError(f"lab {self.id}: configuring node {node.name} failed: {exc}") from exc
+            self.node_dir(node.name).mkdir(parents=True, exist_ok=True)
+            if node.nftables:
+                nft.load(self.nft_runner(node.name), node.nftables, f"lab {self.id}: node {node.name}")
+
+    def start_daemons(self) -> None:
+        """Start every daemon, in waves: a daemon starts once those it is `after` are ready."""
+        kinds = daemon_kinds()
+        for node in self.topology.hosts():
+            context = DaemonContext(node.name, self.dir, lambda argv, cwd, log, n=node.name: self.spawn(n, argv, cwd, log))
+            for kind, spec in node.daemons.items():
+                self.daemons[(node.name, kind)] = kinds[kind](context, spec.config, spec.args)
+        t0 = time.perf_counter()
+        for wave in self.topology.daemon_waves():
+            self._start_together([self.daemons[key] for key in wave])
+        self.timings["daemons_ready"] = time.perf_counter() - t0
+
+    def restart_daemons(self, kind: str) -> None:
+        """Stop every daemon of a kind, then start them all together (a clean election)."""
+        chosen = [d for (_, k), d in self.daemons.items() if k == kind]
+        for daemon in chosen:
+            if daemon.frozen:
+                daemon.thaw()
+            daemon.terminate()
+        # One shared exit budget for all of them, then SIGKILL for whoever is left.
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda: not any(d.running() for d in chosen), "daemon_exit", expected=f"every {kind} exited")
+        for daemon in chosen:
+            if daemon.running():
+                daemon.kill()
+        self._start_together(chosen)
+
+    def _start_together(self, chosen: list[Daemon]) -> None:
+        """Start all, record them for the reaper, then wait for each to be ready."""
+        for daemon in chosen:
+            daemon.start(wait=False)
+            self._record_process(daemon)
+        assert self.state
+        self.state.save()
+        for daemon in chosen:
+            daemon.wait_ready()
+
+    def _record_process(self, daemon: Daemon) -> None:
+        assert self.state
+        self.state.processes.append(
+            {"node": daemon.node, "kind": daemon.kind, "pid": daemon.pid, "start": daemon.start_time}
+        )
+
+    def daemon(self, node: str, kind: str) -> Daemon:
+        try:
+            return self.daemons[(node, kind)]
+        except KeyError:
+            raise LabError(f"lab {self.id}: node {node} runs no {kind}") from None
+
+    # --- operations used by faults and probes --------------------------------------
+    def set_link(self, node: str, ifname: str, up: bool) -> None:
+        """Set the switch (or peer) side of node:ifname up or down: a cable pull."""
+        assert self.worker
+        peer = self.topology.peer_of(node, ifname)
+
+        def flip(ipr: IPRoute) -> None:
+            index = ipr.link_lookup(ifname=peer.ifname)[0]
+            ipr.link("set", index=index, state="up" if up else "down")
+
+        self.worker.netlink(self.ns(peer.node), flip)
+        (self.down_links.discard if up else self.down_links.add)((node, ifname))
+
+    def call_in(self, node: str, fn: Callable[[], T]) -> T:
+        """Call fn inside the node's namespace (on the lab's netns worker) and return its result."""
+        assert self.worker
+        return self.worker.run(self.ns(node), fn)
+
+    def socket(self, node: str, family: int, kind: int) -> socket.socket:
+        """A socket that lives in the node's namespace (usable from any thread)."""
+        assert self.worker
+        return self.worker.run(self.ns(node), lambda: socket.socket(family, kind))
+
+    # --- teardown -----------------------------------------------------------------
+    def down(self) -> dict[str, Any]:
+        """Tear everything down; what could not be removed is in result["left"] (and self.left),
+        kept on record for `siteproof reap`."""
+        # destroy() signals every process of the lab at once (SIGTERM, then SIGKILL):
+        # much faster than stopping daemons one by one. Frozen ones must hear it.
+        for daemon in self.daemons.values():
+            if daemon.frozen:
+                daemon.thaw()
+        result = registry.destroy(self.id)
+        self.left = result["left"]
+        for daemon in self.daemons.values():
+            daemon.reap_exit()  # our children: collect them, or they stay zombies
+        if self.worker is not None:
+            self.worker.close()
+            self.worker = None
+        return result
+
+
+def _write_sysctl(key: str, value: str) -> None:
+    # Resolved by the calling thread's namespace: only ever called on the netns worker.
+    with open(f"/proc/sys/{key}", "w") as fh:
+        fh.write(value)
+
+
+def _configure_node(ipr: IPRoute, node: Node) -> None:
+    ipr.link("set", index=1, state="up")
+    for key, value in node.sysctls.items():
+        _write_sysctl(key.replace(".", "/"), value)
+    for ifname, spec in node.interfaces.items():
+        index = ipr.link_lookup(ifname=ifname)[0]
+        for addr in spec.addresses:
+            flags = IFA_F_NODAD if addr.version == 6 else 0
+            ipr.addr("add", index=index, address=str(addr.ip), prefixlen=addr.network.prefixlen, flags=flags)
+        if spec.mtu:
+            ipr.link("set", index=index, mtu=spec.mtu)
+        ipr.link("set", index=index, state="up")
+    for route in node.routes:
+        ipr.route("add", **_route_args(ipr, route))
+
+
+def _route_args(ipr: IPRoute, route: Route) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    if route.dst in ("default", "default6"):
+        args["dst"] = "default"
+        args["family"] = socket.AF_INET6 if route.family == 6 else socket.AF_INET
+    else:
+        net = ipaddress.ip_network(route.dst)
+        args["dst"] = str(net)
+        args["family"] = socket.AF_INET6 if net.version == 6 else socket.AF_INET
+    if route.type == "local":
+        args["type"] = "local"
+        args["table"] = 255  # the local table, where the kernel keeps its own local routes
+        args["scope"] = 254  # host, as `ip route add local` sets it
+    if route.dev:
+        args["oif"] = ipr.link_lookup(ifname=route.dev)[0]
+    if len(route.via) == 1:
+        args["gateway"] = route.via[0]
+    elif route.via:
+        # onlink: a VIP next hop may not be up yet when the route is made.
+        args["multipath"] = [{"gateway": hop, "hops": 0} for hop in route.via]
+    return args
+
+
+def preflight(topology: Topology) -> None:
+    """Every program the lab will run is installed: one error naming each missing one, before
+    any namespace exists."""
+    kinds = daemon_kinds()
+    missing: dict[str, list[str]] = {}
+    needed = {kind for node in topology.hosts() for kind in node.daemons}
+    for kind in sorted(needed):
+        for program in kinds[kind].missing_programs():
+            users = [n.name for n in topology.hosts() if kind in n.daemons]
+            missing.setdefault(program, []).append(f"{kind} on {', '.join(users[:3])}{' ...' if len(users) > 3 else ''}")
+    if any(n.nftables for n in topology.hosts()) and find_binary("nft") is None:
+        missing.setdefault("nft (Debian package 'nftables')", []).append("node rulesets")
+    if missing:
+        lines = "; ".join(f"{program} for {', '.join(users)}" for program, users in missing.items())
+        raise DaemonError(f"topology {topology.name}: missing programs: {lines}. The README's first command installs them.")
+
+
+def ensure_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError("labs need root (network namespaces and netlink): run as root")

@@ -1,0 +1,134 @@
+"""Lab ownership: one state directory per lab, and the reaper for dead owners.
+
+State is written before anything of a lab exists and removed after everything is gone,
+so a lab killed at any point is found again by its id. Ownership is by lab id, owner pid
+(with its start time, so a reused pid is not mistaken for the owner) and, for processes,
+by network namespace inode: nothing is ever matched by name pattern.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from siteproof.backends.netns import namespaces as netns
+from siteproof.statusfile import write_atomic
+
+STATE_ROOT = Path(os.environ.get("SITEPROOF_STATE", "/run/siteproof/labs"))
+NS_PREFIX = "sp-"
+
+
+def new_lab_id() -> str:
+    return secrets.token_hex(3)
+
+
+def namespace_name(lab_id: str, node: str) -> str:
+    return f"{NS_PREFIX}{lab_id}-{node}"
+
+
+def switch_namespace(lab_id: str) -> str:
+    # Node names start with a letter, so "-switch" can never clash with a node.
+    return f"{NS_PREFIX}{lab_id}--switch"
+
+
+@dataclass
+class LabState:
+    id: str
+    topology: str
+    variant: str | None
+    owner_pid: int
+    owner_start: int | None
+    owner_kind: str  # "pytest", "cli" (a keeper process) or "bench"
+    created: float = field(default_factory=time.time)
+    namespaces: list[str] = field(default_factory=list)
+    processes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def dir(self) -> Path:
+        return STATE_ROOT / self.id
+
+    def save(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.dir / "state.json", json.dumps(asdict(self), indent=1))
+
+    def owner_alive(self) -> bool:
+        return netns.alive(self.owner_pid, self.owner_start)
+
+    @classmethod
+    def load(cls, lab_id: str) -> LabState:
+        data = json.loads((STATE_ROOT / lab_id / "state.json").read_text())
+        return cls(**data)
+
+
+def claim(lab_id: str, topology: str, variant: str | None, owner_kind: str, owner_pid: int | None = None) -> LabState:
+    """Record a new lab as owned by this process (or owner_pid), before building it."""
+    pid = owner_pid or os.getpid()
+    state = LabState(lab_id, topology, variant, pid, netns.process_start_time(pid), owner_kind)
+    state.save()
+    return state
+
+
+def all_labs() -> list[LabState]:
+    labs = []
+    if not STATE_ROOT.is_dir():
+        return labs
+    for entry in sorted(STATE_ROOT.iterdir()):
+        try:
+            labs.append(LabState.load(entry.name))
+        except (FileNotFoundError, json.JSONDecodeError, TypeError):
+            if time.time() - entry.stat().st_mtime < 60:
+                continue  # being claimed right now by another run
+            # A lab dir without readable state: its id still owns its namespaces.
+            labs.append(LabState(entry.name, "?", None, 0, None, "unknown"))
+    return labs
+
+
+def lab_namespaces(lab_id: str) -> list[str]:
+    prefix = f"{NS_PREFIX}{lab_id}-"
+    return [n for n in netns.list_names() if n.startswith(prefix)]
+
+
+def destroy(lab_id: str, grace: float = 2.0) -> dict[str, Any]:
+    """Remove everything of a lab: its processes, namespaces (and so links), files.
+
+    One scan of /proc per pass, for all of the lab's namespaces at once; a lab with no
+    process left skips the signal passes. What cannot be removed is reported in
+    "left" and the lab's state stays, so that `siteproof reap` can finish the job.
+    """
+    names = lab_namespaces(lab_id)
+    found = netns.pids_by_namespace(names)
+    killed = sum(len(p) for p in found.values())
+    for sig in (15, 9):  # SIGTERM first so daemons clean up; then SIGKILL whatever stays
+        if not found:
+            break
+        netns.signal_all([pid for pids in found.values() for pid in pids], sig)
+        deadline = time.monotonic() + grace
+        while found and time.monotonic() < deadline:
+            time.sleep(0.02)
+            found = netns.pids_by_namespace(list(found))
+    left = [problem for name in names if (problem := netns.delete(name))]
+    left += [f"{name}: process {pid} did not exit" for name, pids in found.items() for pid in pids]
+    if left:
+        state_dir = STATE_ROOT / lab_id
+        if state_dir.is_dir():
+            write_atomic(state_dir / "left.txt", "\n".join(left) + "\n")
+    else:
+        shutil.rmtree(STATE_ROOT / lab_id, ignore_errors=True)
+    return {"namespaces": len(names), "processes": killed, "left": left}
+
+
+def reap(exclude_live: bool = True) -> list[str]:
+    """Destroy every lab whose owner is gone; never touch a lab with a live owner."""
+    reaped = []
+    for state in all_labs():
+        if exclude_live and state.owner_kind != "unknown" and state.owner_alive():
+            continue
+        if not destroy(state.id)["left"]:
+            reaped.append(state.id)
+    return reaped

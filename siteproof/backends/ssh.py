@@ -1,0 +1,100 @@
+"""Real sites: hosts from an inventory file, reached by testinfra over SSH.
+
+Read-only by construction: this backend offers no capability, so every test that needs
+faults, counters, sockets in nodes or daemon files is skipped here with that reason.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import testinfra
+from testinfra.host import Host
+
+from siteproof.backends.base import MissingCapability
+from siteproof.budgets import Budgets, check_names
+from siteproof.errors import SiteproofError, TopologyError
+from siteproof.site import Site
+from siteproof.topology import schema
+from siteproof.topology.yamlfile import load_yaml_text
+from siteproof.vrrp.config import host_addresses
+
+T = TypeVar("T")
+
+
+class SshBackend:
+    kind = "ssh"
+    capabilities: frozenset[str] = frozenset()
+    shared_dir: Path | None = None
+
+    def __init__(self, hosts: dict[str, Host], dirs: dict[str, dict[str, str]]) -> None:
+        self._hosts = hosts
+        self._dirs = dirs
+
+    def nodes(self) -> list[str]:
+        return sorted(self._hosts)
+
+    def host(self, node: str) -> Host:
+        return self._hosts[node]
+
+    def run(self, node: str, *argv: str, check: bool = True, timeout: float = 30,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        command = shlex.join(argv)
+        if stdin is not None:
+            command = f"printf '%s' {shlex.quote(stdin)} | {command}"
+        result = self._hosts[node].run(command)
+        proc = subprocess.CompletedProcess(list(argv), result.rc, result.stdout, result.stderr)
+        if check:
+            proc.check_returncode()
+        return proc
+
+    def read_file(self, node: str, path: str) -> str:
+        return self._hosts[node].file(path).content_string
+
+    def addresses(self, nodes: list[str]) -> dict[str, set[str]]:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(zip(nodes, pool.map(lambda n: host_addresses(self._hosts[n]), nodes), strict=True))
+
+    def daemon_dir(self, node: str, kind: str) -> Path | None:
+        found = self._dirs.get(node, {}).get(kind)
+        return Path(found) if found else None
+
+    def socket(self, node: str, family: int, kind: int) -> object:
+        raise MissingCapability("the ssh backend cannot open sockets inside a site host")
+
+    def call_in(self, node: str, fn: Callable[[], T]) -> T:
+        raise MissingCapability("the ssh backend cannot run code inside a site host")
+
+
+def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = None, connect_timeout: int = 10) -> Site:
+    """A real site from an inventory file; every host is checked reachable first."""
+    path = Path(path)
+    if not path.is_file():
+        raise TopologyError(str(path), "", "inventory file not found")
+    doc = load_yaml_text(path.read_text(), str(path))
+    schema.validate(doc, schema.INVENTORY, str(path))
+    inventory_budgets = check_names(doc.get("budgets") or {}, f"{path}: budgets")
+    hosts: dict[str, Host] = {}
+    for name, spec in doc["hosts"].items():
+        host = testinfra.get_host(f"ssh://{spec['ssh']}", ssh_extra_args=f"-o ConnectTimeout={connect_timeout} -o BatchMode=yes")
+        result = host.run("true")
+        if result.rc != 0:
+            raise SiteproofError(
+                f"{path}: hosts.{name}: site host unreachable over ssh://{spec['ssh']}: "
+                f"{(result.stderr or result.stdout).strip() or f'exit {result.rc}'}"
+            )
+        hosts[name] = host
+    parameters = dict(doc.get("parameters") or {})
+    return Site(
+        name=doc["name"],
+        labels={n: dict(s["labels"]) for n, s in doc["hosts"].items()},
+        parameters=parameters,
+        budgets=Budgets(parameters, inventory=inventory_budgets, run=run_budgets),
+        backend=SshBackend(hosts, {n: dict(s.get("dirs") or {}) for n, s in doc["hosts"].items()}),
+        configs={n: dict(s.get("configs") or {}) for n, s in doc["hosts"].items()},
+    )

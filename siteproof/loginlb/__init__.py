@@ -1,1 +1,0 @@
-"""Login load balancing without IPVS: the bucket tables and the health agent that keeps them."""

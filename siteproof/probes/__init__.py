@@ -1,0 +1,1 @@
+"""Probes: traffic and gap probers, flow counters, captures, iperf3, SSH sessions."""

@@ -1,0 +1,259 @@
+"""Many short flows, and one long TCP stream, between two lab nodes.
+
+Flows differ only in their source port, so with L3+L4 hashing each is an independent
+draw of the sender's ECMP choice. Sockets are made in the sender's namespace (on the
+lab's netns worker) and used from there; TCP ones close with a reset, leaving no
+TIME_WAIT to stop the next run from binding the same ports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from siteproof.backends.netns.lab import Lab
+from siteproof.probes.flowcount import Flow
+from siteproof.probes.gap import longest_gap
+
+# Linux 6.15+: cap on the TCP retransmission timeout (include/uapi/linux/tcp.h).
+TCP_RTO_MAX_MS = 44
+_LINGER_RESET = struct.pack("ii", 1, 0)
+_RECORD = struct.Struct("!Qd")
+
+
+def family_of(address: str) -> int:
+    return socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+
+
+@dataclass
+class FlowRun:
+    """What a burst of flows did: the flows, and those the sender could not open."""
+
+    flows: list[Flow]
+    failed: list[tuple[Flow, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def send_udp_flows(
+    lab: Lab, node: str, src: str, dst: str, dport: int, sports: list[int], rate_pps: float = 5000
+) -> FlowRun:
+    """One datagram per source port, paced so no queue on the path overflows."""
+    flows = [Flow(src, dst, "udp", sport, dport) for sport in sports]
+    family = family_of(dst)
+
+    def burst() -> FlowRun:
+        run = FlowRun(flows)
+        start = next_at = time.monotonic()
+        for flow in flows:
+            with socket.socket(family, socket.SOCK_DGRAM) as sock:
+                try:
+                    sock.bind((src, flow.sport))
+                    sock.sendto(b"siteproof-ecmp", (dst, dport))
+                except OSError as exc:
+                    run.failed.append((flow, str(exc)))
+            next_at += 1 / rate_pps
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)  # pacing the sender, not waiting for a state
+        run.seconds = time.monotonic() - start
+        return run
+
+    return lab.call_in(node, burst)
+
+
+@contextlib.contextmanager
+def tcp_listener(lab: Lab, node: str, address: str, port: int) -> Iterator[list[int]]:
+    """A listening socket that accepts and drops every connection; yields the accept count."""
+    accepted = [0]
+    server = lab.socket(node, family_of(address), socket.SOCK_STREAM)
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind((address, port))
+    server.listen(4096)
+    server.settimeout(0.1)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except (TimeoutError, OSError):
+                continue
+            # A plain close (FIN): a reset from here could reach the client before its
+            # connect() returns and turn a completed handshake into ECONNRESET.
+            conn.close()
+            accepted[0] += 1
+
+    thread = threading.Thread(target=accept, daemon=True, name="tcp-listener")
+    thread.start()
+    try:
+        yield accepted
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        server.close()
+
+
+def open_tcp_flows(lab: Lab, node: str, src: str, dst: str, dport: int, sports: list[int]) -> FlowRun:
+    """One TCP connection per source port (handshake, then reset)."""
+    flows = [Flow(src, dst, "tcp", sport, dport) for sport in sports]
+    family = family_of(dst)
+
+    def connect_all() -> FlowRun:
+        run = FlowRun(flows)
+        start = time.monotonic()
+        for flow in flows:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.settimeout(2)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                try:
+                    sock.bind((src, flow.sport))
+                    sock.connect((dst, dport))
+                except OSError as exc:
+                    run.failed.append((flow, str(exc)))
+        run.seconds = time.monotonic() - start
+        return run
+
+    return lab.call_in(node, connect_all)
+
+
+@dataclass
+class StreamResult:
+    records_sent: int
+    records_received: int
+    max_gap_ms: float
+    error: str | None  # what ended the stream early (a reset), if anything
+    rto_capped: bool
+
+
+class TcpStream:
+    """A long TCP flow: a record every `interval` seconds, echoed back by the server.
+
+    The client stamps every echo it gets back, so the longest time between two echoes is
+    the gap the application saw in both directions: data that reaches the server while
+    the way back is black-holed does not count as the flow going on.
+    With rto_max_ms the sender caps its retransmission timeout (Linux 6.15+), so the
+    gap measures the network's outage rather than TCP's exponential backoff.
+    """
+
+    def __init__(
+        self, lab: Lab, client: str, server: str, src: str, dst: str, sport: int, dport: int,
+        interval: float = 0.005, rto_max_ms: int | None = 1000,
+    ) -> None:
+        self.lab, self.client, self.server = lab, client, server
+        self.flow = Flow(src, dst, "tcp", sport, dport)
+        self.interval = interval
+        self.rto_max_ms = rto_max_ms
+        self.rto_capped = False
+        self.sent = 0
+        self.arrivals: list[float] = []
+        self.error: str | None = None
+        self.started = self.stopped = 0.0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sockets: list[socket.socket] = []
+
+    def start(self) -> TcpStream:
+        family = family_of(self.flow.dst)
+        listener = self.lab.socket(self.server, family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.flow.dst, self.flow.dport))
+        listener.listen(1)
+        sender = self.lab.socket(self.client, family, socket.SOCK_STREAM)
+        self._sockets += [listener, sender]
+        sender.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        sender.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.rto_max_ms:
+            try:
+                sender.setsockopt(socket.IPPROTO_TCP, TCP_RTO_MAX_MS, self.rto_max_ms)
+                self.rto_capped = True
+            except OSError:
+                self.rto_capped = False  # older kernel: the gap includes TCP's backoff
+        sender.bind((self.flow.src, self.flow.sport))
+        sender.settimeout(5)
+        sender.connect((self.flow.dst, self.flow.dport))
+        listener.settimeout(5)
+        receiver, _ = listener.accept()
+        receiver.settimeout(0.1)
+        sender.settimeout(0.1)
+        self._sockets.append(receiver)
+        self.started = time.monotonic()
+        for fn, sock in ((self._send, sender), (self._echo, receiver), (self._receive, sender)):
+            thread = threading.Thread(target=fn, args=(sock,), daemon=True, name=f"tcp-stream-{fn.__name__}")
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def _send(self, sock: socket.socket) -> None:
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                sock.sendall(_RECORD.pack(self.sent, time.monotonic()))
+                self.sent += 1
+            except TimeoutError:
+                pass  # send buffer full while the path is down: keep the rhythm
+            except OSError as exc:
+                self.error = f"client send: {exc}"
+                return
+            next_at += self.interval
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    def _echo(self, sock: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                data = sock.recv(65536)
+                if not data:
+                    self.error = "server: connection closed by the client side"
+                    return
+                sock.sendall(data)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                self.error = f"server: {exc}"
+                return
+
+    def _receive(self, sock: socket.socket) -> None:
+        pending = 0
+        while not self._stop.is_set():
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                self.error = f"client receive: {exc}"
+                return
+            if not data:
+                self.error = "client: connection closed by the server side"
+                return
+            now = time.monotonic()
+            pending += len(data)
+            whole, pending = divmod(pending, _RECORD.size)
+            self.arrivals.extend([now] * whole)
+
+    def received_since(self, since: float) -> int:
+        return sum(1 for t in self.arrivals if t >= since)
+
+    def stop(self) -> StreamResult:
+        self.stopped = time.monotonic()
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=2)
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        gap = longest_gap(self.arrivals, self.started, self.stopped).seconds * 1000
+        return StreamResult(self.sent, len(self.arrivals), gap, self.error, self.rto_capped)
+
+    def __enter__(self) -> TcpStream:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.stopped:
+            self.stop()

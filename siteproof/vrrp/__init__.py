@@ -1,0 +1,27 @@
+"""VRRP: keepalived configs read into groups, and a cluster of members holding VIPs.
+
+Shared by every area whose addresses float with VRRP (storage gateways, login nodes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from siteproof import budgets
+from siteproof.vrrp.cluster import VrrpCluster
+from siteproof.vrrp.config import Group, VrrpInstance, groups_from_configs, host_addresses, parse_keepalived
+
+
+def _takeover(params: Mapping[str, Any], table: budgets.Budgets) -> float:
+    """RFC 5798 master-down interval (3 x advert + skew, skew <= advert), plus the margin."""
+    advert = float(params.get("advert_interval", 1.0))
+    return 3 * advert + advert + table("vrrp_takeover_margin")
+
+
+budgets.register("vrrp_converge", 20.0, "every VIP on its home member after start", owner="vrrp")
+budgets.register("vrrp_takeover_margin", 2.0, "added to 3 x advert + skew for a takeover", owner="vrrp")
+budgets.register("vrrp_takeover", _takeover, "a failed member's VIPs on the next live member", owner="vrrp")
+budgets.register("vrrp_restore", 15.0, "a returning member gets its VIPs back", owner="vrrp")
+
+__all__ = ["Group", "VrrpCluster", "VrrpInstance", "groups_from_configs", "host_addresses", "parse_keepalived"]

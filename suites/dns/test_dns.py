@@ -1,0 +1,397 @@
+"""The system's external DNS (SPEC DNS-1..9; paper 000, section III).
+
+The forward and reverse zones are DNSSEC-signed by a BIND primary (dnssec-policy, KSK and
+ZSK), delegated from a signed lab root that holds their DS, transferred to a Knot secondary,
+validated by Unbound with the lab's trust anchor, answered only inside the site boundary,
+updated with TSIG, and mirrored into an upstream zone by the stranded-record reconciler.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import subprocess
+import threading
+import time
+
+import dns.dnssec
+import dns.flags
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import pytest
+
+from siteproof import nft
+from siteproof.areas.dns.checks import SEP, ds_matches, keyring, validate_zone
+from siteproof.backends.base import DAEMON_FILES
+from siteproof.topology.render import reverse_name
+from siteproof.wait import wait_until
+
+pytestmark = [pytest.mark.topology("perlmutter-dns"), pytest.mark.dns]
+_serial = itertools.count(1)
+
+
+# --- DNS-1 ------------------------------------------------------------------------------------
+@pytest.mark.behaviour("DNS-1")
+@pytest.mark.parametrize("which", ["forward", "reverse-ipv4", "reverse-ipv6"])
+def test_dns1_every_rrset_signed_and_nsec_chain_complete(dnssite, which, evidence, tmp_path):
+    """DNS-1: every RRset of the zone (an AXFR copy) has a valid RRSIG from a separate KSK/ZSK,
+    the NSEC chain is closed; ldns-verify-zone and dnssec-verify agree on the same copy."""
+    zone = dnssite.zones[["forward", "reverse-ipv4", "reverse-ipv6"].index(which)]
+    copy = dnssite.axfr_copy(zone)
+    result = validate_zone(copy)
+    path = tmp_path / f"{zone}.zone"
+    path.write_text(copy.to_text(relativize=False))
+    tools = {}
+    for tool, cmd in {"ldns-verify-zone": ["ldns-verify-zone", str(path)],
+                      "dnssec-verify": ["dnssec-verify", "-q", "-o", zone, str(path)]}.items():
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        tools[tool] = "ok" if proc.returncode == 0 else f"failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1:]}"
+    evidence.record("zone", zone)
+    evidence.record("RRsets checked (dnspython)", result.rrsets)
+    evidence.record("failures", len(result.failures))
+    evidence.record("KSK key tags", result.ksk_tags)
+    evidence.record("ZSK key tags", result.zsk_tags)
+    evidence.record("denial of existence", result.nsec or "-")
+    if result.earliest_expiry:
+        evidence.record("earliest RRSIG expiry", f"{_utc(result.earliest_expiry)} ({result.earliest_rrset})")
+    evidence.table("independent verifiers", ["verifier", "verdict"], [["dnspython", "ok" if not result.failures else "failed"],
+                                                                       *[[t, v] for t, v in tools.items()]])
+    if result.failures:
+        evidence.table("failures", ["problem"], [[f] for f in result.failures[:20]])
+    assert result.signed, f"zone {zone} is not signed: no DNSKEY at its apex"
+    assert not result.failures, f"zone {zone}: {len(result.failures)} DNSSEC problems: " + "; ".join(result.failures[:4])
+    bad_tools = {t: v for t, v in tools.items() if v != "ok"}
+    assert not bad_tools, f"zone {zone}: the independent verifiers disagree: {bad_tools}"
+
+
+def _utc(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# --- DNS-2 ------------------------------------------------------------------------------------
+def _anchor_problems(dnssite) -> tuple[list[str], list[str]]:
+    """The root's KSK against the resolver's configured trust anchor."""
+    conf = dnssite.site.daemon_config(dnssite.site.names("resolver")[0], "unbound")
+    anchors = [line.split('"')[1] for line in conf.splitlines() if line.strip().startswith("trust-anchor:")]
+    anchor_keys = []
+    for anchor in anchors:
+        tokens = anchor.split()
+        if "DNSKEY" in tokens:
+            rdata = " ".join(tokens[tokens.index("DNSKEY") + 1:])
+            anchor_keys.append(dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.DNSKEY, rdata))
+    root_keys = [rr for rrset in dnssite.inside.query(dnssite.root, ".", "DNSKEY").answer for rr in rrset
+                 if rrset.rdtype == dns.rdatatype.DNSKEY and rr.flags & SEP]
+    problems = [] if any(k in anchor_keys for k in root_keys) else ["the root's KSK is not the resolver's trust anchor"]
+    return problems, anchors
+
+
+@pytest.mark.behaviour("DNS-2")
+def test_dns2_chain_of_trust_and_ad_bit(dnssite, evidence):
+    """DNS-2: the root holds a DS matching each zone's KSK, the root's KSK is the resolver's
+    trust anchor, and the resolver answers names of every zone with AD set."""
+    rows, problems = [], []
+    for zone in dnssite.zones:
+        copy = dnssite.axfr_copy(zone)
+        dnskey = validate_zone(copy).dnskey
+        ds = dnssite.inside.query(dnssite.root, zone, "DS").answer
+        ds_rrset = next((r for r in ds if r.rdtype == dns.rdatatype.DS), None)
+        found = ds_matches(ds_rrset, zone, dnskey) if dnskey is not None else [f"{zone}: not signed"]
+        problems += found
+        rows.append([zone, ", ".join(str(d.key_tag) for d in ds_rrset) if ds_rrset else "-",
+                     "matches" if not found else found[0]])
+    anchor_problems, anchors = _anchor_problems(dnssite)
+    problems += anchor_problems
+    names = [(f"nid001.{dnssite.domain}", "A"), (f"nid001.{dnssite.domain}", "AAAA"),
+             (reverse_name(dnssite.system_host(4)), "PTR"), (reverse_name(dnssite.system_host(6)), "PTR")]
+    ad_rows = []
+    for name, rdtype in names:
+        r = dnssite.inside.query(dnssite.resolver, name, rdtype, dnssec=True, recurse=True)
+        ad = bool(r.flags & dns.flags.AD)
+        ad_rows.append([name, rdtype, dns.rcode.to_text(r.rcode()), "AD" if ad else "no AD"])
+        if r.rcode() != dns.rcode.NOERROR or not ad:
+            problems.append(f"resolver: {name} {rdtype} -> {dns.rcode.to_text(r.rcode())}, {'AD' if ad else 'no AD'}")
+    evidence.table("DS at the root", ["zone", "DS key tags", "verdict"], rows)
+    evidence.record("trust anchors configured", len(anchors))
+    evidence.table("validated by the resolver", ["name", "type", "rcode", "AD"], ad_rows)
+    assert not problems, "chain of trust: " + "; ".join(problems)
+
+
+ROGUES = {"signed-by-other-keys": "signed", "unsigned": "unsigned"}
+
+
+@pytest.mark.disruptive
+@pytest.mark.behaviour("DNS-2")
+@pytest.mark.parametrize("rogue", list(ROGUES))
+def test_dns2_tampered_or_unsigned_answer_gives_servfail(dnssite, lab, rogue, evidence):
+    """DNS-2: the resolver's queries to the system's servers are redirected to a rogue server
+    inside the lab (a copy signed with other keys, or unsigned): it must answer SERVFAIL."""
+    resolver = dnssite.site.names("resolver")[0]
+    target = dnssite.site.labels[dnssite.site.names("rogue")[0]][ROGUES[rogue]]
+    name = f"login.{dnssite.domain}"
+    # The resolver's queries to the system's servers go to the rogue instead (IPv6 ones are
+    # refused, so it falls back to IPv4 and meets the rogue).
+    redirect = f"""table inet siteproof_rogue {{
+    chain out {{
+        type nat hook output priority -100;
+        ip daddr {{ {dnssite.primary}, {dnssite.secondary} }} meta l4proto {{ udp, tcp }} th dport 53 dnat ip to {target}
+    }}
+    chain block6 {{
+        type filter hook output priority 0;
+        ip6 daddr {{ {dnssite.primary6}, {dnssite.secondary6} }} meta l4proto {{ udp, tcp }} th dport 53 reject
+    }}
+}}
+"""
+    unbound = lab.daemon(resolver, "unbound")
+    try:
+        nft.load(lab.nft_runner(resolver), redirect, f"rogue redirect on {resolver}")
+        unbound.restart()  # an empty cache: the next answer comes from the rogue
+        r = dnssite.inside.query(dnssite.resolver, name, "A", dnssec=True, recurse=True, timeout=8)
+        rcode, answer = dns.rcode.to_text(r.rcode()), [rr.to_text() for rrset in r.answer for rr in rrset]
+        validator_log = [line for line in unbound.log_of_this_run().splitlines() if "validation failure" in line][-2:]
+    finally:
+        nft.load(lab.nft_runner(resolver), "delete table inet siteproof_rogue\n", f"rogue redirect on {resolver}", check=False)
+        unbound.restart()
+    evidence.record("rogue copy", rogue)
+    evidence.record("resolver answer", f"{rcode} {answer}")
+    evidence.table("resolver log", ["line"], [[line[-220:]] for line in validator_log])
+    assert rcode == "SERVFAIL", f"a {rogue} answer from a rogue server was accepted: {rcode} {answer}"
+
+
+# --- DNS-3 ------------------------------------------------------------------------------------
+@pytest.mark.behaviour("DNS-3")
+def test_dns3_no_signature_expires_within_the_horizon(dnssite, evidence):
+    """DNS-3: every RRSIG of every zone is valid beyond the horizon (default 7 days)."""
+    horizon_days = float(dnssite.site.parameters["signature_horizon_days"])
+    limit = time.time() + horizon_days * 86400
+    rows, short = [], []
+    for zone in dnssite.zones:
+        result = validate_zone(dnssite.axfr_copy(zone))
+        if result.earliest_expiry is None:
+            rows.append([zone, "-", "not signed"])
+            continue
+        days = (result.earliest_expiry - time.time()) / 86400
+        rows.append([zone, _utc(result.earliest_expiry), f"{days:.1f} days ({result.earliest_rrset})"])
+        if result.earliest_expiry < limit:
+            short.append(f"{zone}: {result.earliest_rrset} expires {_utc(result.earliest_expiry)}, in {days:.1f} days")
+    evidence.record("horizon (days)", horizon_days)
+    evidence.table("earliest RRSIG expiry per zone", ["zone", "earliest expiry", "left"], rows)
+    assert not short, f"signatures expire within the {horizon_days:g}-day horizon: " + "; ".join(short)
+
+
+# --- DNS-4 ------------------------------------------------------------------------------------
+@pytest.mark.behaviour("DNS-4")
+def test_dns4_transfer_acl_matrix(dnssite, evidence):
+    """DNS-4: AXFR is allowed to the secondary (its TSIG key) and refused to everyone else."""
+    zone = dnssite.domain
+    cases = [("secondary, with the transfer key", dnssite.secondary_node, dnssite.xfr_ring(), True),
+             ("secondary's address, no key", dnssite.secondary_node, None, False),
+             ("inside client", dnssite.inside, None, False)]
+    if dnssite.outside is not None:
+        cases.append(("outside client", dnssite.outside, None, False))
+    if dnssite.edge is not None:
+        cases.append(("site edge router", dnssite.edge, None, False))
+    rows, wrong = [], []
+    for label, where, ring, allowed in cases:
+        got = where.axfr_outcome(dnssite.primary, zone, ring)
+        rows.append([label, got, "allowed" if allowed else "refused"])
+        if got.startswith("allowed") != allowed:
+            wrong.append(f"{label}: {got}")
+    evidence.table(f"AXFR {zone} from the primary", ["from", "result", "expected"], rows)
+    assert not wrong, "transfer ACL wrong: " + "; ".join(wrong)
+
+
+@pytest.mark.disruptive
+@pytest.mark.behaviour("DNS-4", "DNS-7")
+def test_dns4_dns7_signed_update_reaches_secondary_within_budget(dnssite, evidence):
+    """DNS-7 + DNS-4: an update with the right TSIG key is accepted and signed; NOTIFY brings
+    it to the secondary within the budget, and the SOA serials agree again. No key and a
+    wrong key are refused."""
+    zone = dnssite.domain
+    name = f"dyn{next(_serial)}-{int(time.time())}.{zone}."
+    address = dnssite.system_host(4).rsplit(".", 1)[0] + ".200"
+    refused = {}
+    refused["no key"] = dnssite.inside.update(dnssite.primary, zone, lambda m: m.add(name, 60, "A", address))
+    refused["wrong key"] = dnssite.inside.update(dnssite.primary, zone, lambda m: m.add(name, 60, "A", address),
+                                                 keyring("update-key", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), "update-key")
+    before = dnssite.serials(zone)
+    t0 = time.monotonic()
+    accepted = dnssite.inside.update(dnssite.primary, zone, lambda m: m.add(name, 60, "A", address),
+                                     dnssite.update_ring(), "update-key")
+    on_primary = dnssite.inside.query(dnssite.primary, name, "A", dnssec=True)
+    signed = any(r.rdtype == dns.rdatatype.RRSIG for r in on_primary.answer)
+    reached = wait_until(lambda: dnssite.inside.query(dnssite.secondary, name, "A").answer, "notify_propagation",
+                         seconds=dnssite.site.budget("notify_propagation"), expected=f"{name} on the secondary",
+                         accept=bool, interval=0.05)
+    propagation = time.monotonic() - t0
+    serials = {z: dnssite.serials(z) for z in dnssite.zones}
+    evidence.table("updates", ["key", "result"], [["right key", accepted], *[[k, v] for k, v in refused.items()]])
+    evidence.record("record", name)
+    evidence.record("signed on the primary", signed)
+    evidence.record("NOTIFY propagation to the secondary (s)", round(propagation, 3))
+    evidence.record("serial before / after", f"{before['primary']} / {serials[zone]['primary']}")
+    evidence.table("SOA serials", ["zone", "primary", "secondary"], [[z, s["primary"], s["secondary"]] for z, s in serials.items()])
+    if dnssite.site.can(DAEMON_FILES):
+        # How the secondary took the change: Knot logs each incoming transfer with its kind.
+        secondary = dnssite.site.names("secondary")[0]
+        knot = dnssite.site.backend.read_file(secondary, str(dnssite.site.backend.daemon_dir(secondary, "knot") / "knot.log"))
+        zone_lines = [line for line in knot.splitlines() if f"[{zone}.]" in line and "incoming" in line]
+        evidence.record("secondary's transfers of the zone so far (AXFR / IXFR)",
+                        f"{sum('AXFR' in line and 'started' in line for line in zone_lines)} / "
+                        f"{sum('IXFR' in line and 'started' in line for line in zone_lines)}")
+    assert accepted == "NOERROR", f"update with the right key: {accepted}"
+    assert not any(v == "NOERROR" for v in refused.values()), f"unauthenticated updates accepted: {refused}"
+    assert signed, f"{name} was added but the primary serves it without an RRSIG"
+    assert reached.value, f"{name} did not reach the secondary"
+    unequal = {z: s for z, s in serials.items() if s["primary"] != s["secondary"] or s["primary"] is None}
+    assert not unequal, f"SOA serials differ between primary and secondary: {unequal}"
+
+
+# --- DNS-5, DNS-6 ----------------------------------------------------------------------------
+@pytest.mark.behaviour("DNS-5", "DNS-6")
+def test_dns5_dns6_queries_answered_inside_refused_outside(dnssite, evidence):
+    """DNS-5 + DNS-6: the query matrix over IPv4 and IPv6 transport: inside clients get
+    answers (AAAA too), outside clients get none from any of the site's servers."""
+    name = f"nid001.{dnssite.domain}"
+    servers = {"primary": (dnssite.primary, dnssite.primary6), "secondary": (dnssite.secondary, dnssite.secondary6),
+               "resolver": (dnssite.resolver, dnssite.resolver6)}
+    clients = [("inside", dnssite.inside, True)]
+    if dnssite.outside is not None:
+        clients.append(("outside", dnssite.outside, False))
+    rows, wrong = [], []
+    for (side, where, answered), (server, (v4, v6)) in itertools.product(clients, servers.items()):
+        for family, address in (("IPv4", v4), ("IPv6", v6)):
+            recurse = server == "resolver"
+            # Outside, silence is the expected answer: wait less for it.
+            got = where.outcome(address, name, "AAAA" if family == "IPv6" else "A", recurse=recurse,
+                                timeout=3.0 if answered else 1.5)
+            rows.append([side, server, family, got])
+            if (got == "NOERROR") != answered:
+                wrong.append(f"{side} -> {server} over {family}: {got}")
+    evidence.table("query matrix", ["client", "server", "transport", "result"], rows)
+    assert not wrong, "query ACL wrong: " + "; ".join(wrong)
+    aaaa = dnssite.inside.query(dnssite.primary6, name, "AAAA").answer
+    evidence.record("AAAA served", ", ".join(rr.to_text() for rrset in aaaa for rr in rrset) or "none")
+    assert aaaa, f"no AAAA record for {name} over IPv6"
+
+
+# --- DNS-8 ------------------------------------------------------------------------------------
+def _etcd(lab, node: str, url: str, *args: str) -> str:
+    proc = lab.run(node, "env", "ETCDCTL_API=3", "etcdctl", f"--endpoints={url}", *args, check=False)
+    assert proc.returncode == 0, f"etcdctl {' '.join(args)}: {proc.stderr.strip()}"
+    return proc.stdout
+
+
+@pytest.mark.disruptive
+@pytest.mark.behaviour("DNS-8")
+def test_dns8_reconciler_publishes_and_withdraws_records(dnssite, lab, evidence):
+    """DNS-8: a record added to etcd appears upstream, a record withdrawn from etcd disappears
+    upstream, and a record stranded upstream (in no internal source) is removed, each within budget."""
+    node = dnssite.site.names("records")[0]
+    url, zone = dnssite.site.labels[node]["etcd"], dnssite.site.parameters["upstream_zone"]
+    prefix = "/skydns/" + "/".join(reversed(zone.split(".")))
+    host = f"r{next(_serial)}-{int(time.time()) % 100000}"
+    fqdn = f"{host}.{zone}."
+    budget = dnssite.site.budget("reconcile")
+
+    def upstream(name: str) -> list[str]:
+        return [rr.to_text() for rrset in dnssite.inside.query(dnssite.upstream, name, "A").answer for rr in rrset]
+
+    timeline = []
+    _etcd(lab, node, url, "put", f"{prefix}/{host}", '{"host": "198.51.100.77", "ttl": 60}')
+    added = wait_until(lambda: upstream(fqdn), "reconcile", seconds=budget, expected=f"{fqdn} upstream", accept=bool, interval=0.1)
+    timeline.append(["added in etcd", "appeared upstream", round(added.elapsed, 2)])
+    _etcd(lab, node, url, "del", f"{prefix}/{host}")
+    gone = wait_until(lambda: upstream(fqdn), "reconcile", seconds=budget, expected=f"{fqdn} withdrawn upstream",
+                      accept=lambda v: v == [], interval=0.1)
+    timeline.append(["withdrawn in etcd", "gone upstream", round(gone.elapsed, 2)])
+    stray = f"stray{next(_serial)}.{zone}."
+    ring = keyring("update-key", dnssite.upstream_keys["update-key"])
+    sent = dnssite.inside.update(dnssite.upstream, zone, lambda m: m.add(stray, 60, "A", "198.51.100.78"), ring, "update-key")
+    assert sent == "NOERROR", f"could not plant a stranded record upstream: {sent}"
+    stranded = wait_until(lambda: upstream(stray), "reconcile", seconds=budget, expected=f"stranded {stray} removed",
+                          accept=lambda v: v == [], interval=0.1)
+    timeline.append(["stranded upstream (not in etcd)", "removed", round(stranded.elapsed, 2)])
+    evidence.table("reconciler", ["change", "upstream", "seconds"], timeline)
+    evidence.record("budget (s)", budget)
+
+
+# --- DNS-9 ------------------------------------------------------------------------------------
+@pytest.mark.disruptive
+@pytest.mark.behaviour("DNS-9")
+def test_dns9_zsk_rollover_completes_while_resolver_validates(dnssite, lab, evidence):
+    """DNS-9: a ZSK rollover (rndc dnssec -rollover) runs to completion (successor published,
+    every signature replaced, the old key removed) while the resolver answers with AD and
+    never SERVFAIL. It runs on the lab's rollover zone (5-minute signatures), where the whole
+    rollover fits in a test; see the report's note for the system's zones."""
+    primary = dnssite.site.names("primary")[0]
+    rundir = lab.daemon(primary, "named").rundir
+    zone = f"rollover.{dnssite.domain}"
+    name = f"probe.{zone}"
+
+    def rndc(*args: str) -> str:
+        proc = lab.run(primary, "rndc", "-c", str(rundir / "rndc.conf"), *args, check=False)
+        assert proc.returncode == 0, f"rndc {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}"
+        return proc.stdout
+
+    def zsks() -> list[int]:
+        answer = dnssite.inside.query(dnssite.primary, zone, "DNSKEY").answer
+        return sorted(dns.dnssec.key_id(k) for rrset in answer for k in rrset if rrset.rdtype == dns.rdatatype.DNSKEY
+                      and not k.flags & SEP)
+
+    def signers() -> set[int]:
+        answer = dnssite.inside.query(dnssite.primary, name, "A", dnssec=True).answer
+        return {s.key_tag for rrset in answer if rrset.rdtype == dns.rdatatype.RRSIG for s in rrset}
+
+    # The current ZSK must be fully in place before it can be rolled (a fresh lab: a few seconds).
+    wait_until(lambda: rndc("dnssec", "-status", zone), "zsk_rollover", expected=f"{zone}: ZSK omnipresent",
+               accept=lambda out: "zone rrsig:     omnipresent" in out, interval=1)
+    old = zsks()
+    assert len(old) == 1, f"{zone}: expected one ZSK before the rollover, found {old}"
+    answers: list[tuple[float, str, bool]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            try:
+                r = dnssite.inside.query(dnssite.resolver, name, "A", dnssec=True, recurse=True, timeout=2)
+                answers.append((time.monotonic(), dns.rcode.to_text(r.rcode()), bool(r.flags & dns.flags.AD)))
+            except Exception as exc:  # noqa: BLE001 - a lost answer is evidence too
+                answers.append((time.monotonic(), f"no answer ({exc.__class__.__name__})", False))
+            stop.wait(0.3)
+
+    watcher = threading.Thread(target=watch, name="dns9-resolver", daemon=True)
+    watcher.start()
+    try:
+        t0 = time.monotonic()
+        rndc("dnssec", "-rollover", "-key", str(old[0]), zone)
+        budget = dnssite.site.budget("zsk_rollover")
+        published = wait_until(zsks, "zsk_rollover", seconds=budget, expected="successor ZSK published",
+                               accept=lambda keys: len(keys) == 2, interval=0.5)
+        new = next(k for k in published.value if k not in old)
+        wait_until(signers, "zsk_rollover", seconds=budget, expected=f"{name} signed by the successor {new}",
+                             accept=lambda tags: tags == {new}, interval=0.5)
+        t_signing = time.monotonic() - t0
+        wait_until(zsks, "zsk_rollover", seconds=budget, expected=f"old ZSK {old[0]} removed",
+                             accept=lambda keys: keys == [new], interval=0.5)
+        t_removed = time.monotonic() - t0
+        stop.wait(1.0)  # one more resolver answer after the removal
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+    bad = [(round(t - t0, 1), rcode, ad) for t, rcode, ad in answers if rcode != "NOERROR" or not ad]
+    evidence.table("rollover timeline", ["step", "seconds after rndc"], [
+        ["successor ZSK published", round(published.elapsed, 1)],
+        ["every signature by the successor", round(t_signing, 1)],
+        ["old ZSK removed (rollover complete)", round(t_removed, 1)],
+    ])
+    evidence.record("ZSK old -> new", f"{old[0]} -> {new}")
+    evidence.record("resolver answers during the rollover", len(answers))
+    evidence.record("answers without AD or not NOERROR", len(bad))
+    evidence.note("On the system's zones (signatures valid 21 days, refreshed with 5 left) the same rollover "
+                  "publishes and activates the successor in seconds, but the old ZSK's signatures are replaced "
+                  "over the sign-delay (validity - refresh, at least 10% of the validity) and the key is removed "
+                  "after it: days. Plan rollovers so that window never meets a maintenance window longer than it.")
+    assert answers, "the resolver was never asked during the rollover"
+    assert not bad, f"the resolver failed to validate during the ZSK rollover: {bad[:5]}"

@@ -1,0 +1,69 @@
+"""The behaviour index: every SPEC ID a test or a variant names exists, every variant check names
+a real test, and the report's coverage table is built from the same data."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+
+import suites
+from siteproof import report
+from tests.helpers import REPO
+
+SPEC = report.DEFAULT_SPEC
+
+
+def suite_tests() -> dict[str, list[str]]:
+    """'suites/<area>/test_x.py::test_name' -> the SPEC IDs its behaviour marker names."""
+    found: dict[str, list[str]] = {}
+    for info in pkgutil.walk_packages(suites.__path__, "suites."):
+        if not info.name.rsplit(".", 1)[-1].startswith("test_"):
+            continue
+        module = importlib.import_module(info.name)
+        path = info.name.replace(".", "/") + ".py"
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if name.startswith("test_") and fn.__module__ == module.__name__:
+                marks = [m for m in getattr(fn, "pytestmark", []) if m.name == "behaviour"]
+                found[f"{path}::{name}"] = [str(a) for m in marks for a in m.args]
+    return found
+
+
+@pytest.fixture(scope="module")
+def spec_ids():
+    ids = report.spec_ids(SPEC)
+    assert ids, f"no behaviour IDs read from {SPEC}"
+    return ids
+
+
+def test_every_suite_test_names_known_behaviours(spec_ids):
+    tests = suite_tests()
+    assert tests
+    unmarked = [t for t, ids in tests.items() if not ids]
+    unknown = {t: [i for i in ids if i not in spec_ids] for t, ids in tests.items() if any(i not in spec_ids for i in ids)}
+    assert not unmarked, f"suite tests without a behaviour marker: {unmarked}"
+    assert not unknown, f"behaviour markers naming IDs that SPEC.md does not have: {unknown}"
+
+
+def test_every_variant_breaks_known_behaviours_and_checks_real_tests(spec_ids):
+    tests = suite_tests()
+    proofs = report.variant_proofs(REPO / "topologies")
+    assert proofs
+    for test, found in proofs.items():
+        assert test.split("[")[0] in tests, f"variants {[p.variant for p in found]} check {test}, which is not a suite test"
+        for proof in found:
+            bad = [b for b in proof.breaks if b not in spec_ids]
+            assert not bad, f"variant {proof.variant} breaks unknown SPEC IDs {bad}"
+            assert proof.expect.strip(), f"variant {proof.variant}: an empty expected failure message proves nothing"
+
+
+def test_the_coverage_table_lists_every_spec_id_and_unproven_tests(spec_ids):
+    tests = suite_tests()
+    rows = report.coverage(spec_ids, tests, {}, report.variant_proofs(REPO / "topologies"))
+    assert [r.behaviour for r in rows][: len(spec_ids)] == list(spec_ids)
+    html = report.coverage_html(rows)
+    assert "GW-1" in html and "not proven" in html and "no test" in html  # CAN-* has no test yet
+    gw2 = next(r for r in rows if r.behaviour == "GW-2")
+    assert gw2.tests and all(verdict == "not run" for _, verdict, _ in gw2.tests)
