@@ -1,7 +1,8 @@
 """Known-bad variants: each makes its behaviours' tests fail, for the stated reasons.
 
-A variant lists checks: a suite test it must make fail and a phrase that failure must
-contain. All of a variant's tests run in one fresh pytest against a lab built from it.
+A variant lists checks: a suite test it must make fail and a phrase its assertion message
+must contain (the message alone: see tests/selfcheck.py). All of a variant's tests run in
+one fresh pytest against a lab built from it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from siteproof.topology import load_topology
 from tests.helpers import REPO, needs_root
+from tests.selfcheck import failed_for, verdict
 
 TOPOLOGIES = REPO / "topologies"
 SECRET_VALUE = re.compile(r'(?i)(?:secret|auth_pass|password)"?\s*[:=]?\s*"?([A-Za-z0-9+/=]{12,})')
@@ -45,14 +47,8 @@ def test_variant_fails_its_tests_for_the_stated_reasons(topology, variant, tmp_p
     assert junit.is_file(), f"variant {variant}: pytest wrote no report\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
     cases = {_case_id(c): c for c in ET.parse(junit).getroot().iter("testcase")}
     for check in checks:
-        case = cases.get(check["test"])
-        assert case is not None, f"variant {variant}: {check['test']} did not run (ran: {sorted(cases)})\n{proc.stdout[-2000:]}"
-        errors = case.findall("error")
-        assert not errors, f"variant {variant}: {check['test']} errored instead of failing:\n{errors[0].get('message')}"
-        failures = case.findall("failure")
-        assert failures, f"variant {variant} ({', '.join(info['breaks'])}) did not make {check['test']} fail"
-        message = "\n".join((f.get("message") or "") + (f.text or "") for f in failures)
-        assert check["expect"] in message, f"variant {variant}: {check['test']} failed for another reason:\n{message[-1500:]}"
+        why = failed_for(verdict(cases.get(check["test"])), check["expect"])
+        assert why is None, f"variant {variant} ({', '.join(info['breaks'])}): {check['test']}: {why}"
     # A failed run attaches daemon logs and evidence: no secret of the lab may be in them.
     leaked = [s for s in lab_secrets(topology, variant) if s in junit.read_text() or s in report.read_text()]
     assert not leaked, f"variant {variant}: {len(leaked)} secrets of the lab's configs appear in the report"

@@ -84,3 +84,68 @@ def test_report_redaction_covers_every_secret_of_the_dns_lab():
         for kind, spec in node.daemons.items():
             cleaned = redact(spec.config)
             assert not [s for s in secrets if s in cleaned], f"{node.name} {kind}: a secret survives redaction"
+
+
+def test_keepalived_includes_are_followed_relative_to_the_including_file():
+    from siteproof.vrrp.config import expand_includes
+
+    files = {"/etc/keepalived/vips/a.conf": "vrrp_instance A {\n  virtual_ipaddress {\n    10.0.0.1\n  }\n}\n"}
+    text = expand_includes("global_defs {}\ninclude vips/a.conf\n", "/etc/keepalived/keepalived.conf", files.__getitem__)
+    assert list(vrrp.parse_keepalived(text)) == ["A"]
+    assert vrrp.parse_keepalived(text)["A"].vips == ["10.0.0.1"]
+
+
+@pytest.mark.parametrize(("include", "message"), [
+    ("include missing.conf", "cannot read /etc/keepalived/missing.conf"),
+    ("include vips/*.conf", "a glob, which siteproof does not expand"),
+    ("include keepalived.conf", "nest deeper than"),
+])
+def test_an_include_that_cannot_be_followed_is_an_error_not_zero_vips(include, message):
+    from siteproof.vrrp.config import IncludeError, expand_includes
+
+    files = {"/etc/keepalived/keepalived.conf": include}
+    with pytest.raises(IncludeError, match=message):
+        expand_includes(include, "/etc/keepalived/keepalived.conf", files.__getitem__)
+
+
+class _FilesBackend:
+    """A fake backend serving files from a dict (unit test only: no host is reached)."""
+
+    kind = "fake"
+    capabilities = frozenset()
+    shared_dir = None
+
+    def __init__(self, files):
+        self.files = files
+
+    def read_file(self, node, path):
+        return self.files[path]
+
+    def host(self, node):
+        return None
+
+
+def _cluster(files, names=("gw01", "gw02")):
+    from siteproof.budgets import Budgets
+    from siteproof.site import Site
+    from siteproof.vrrp import VrrpCluster
+
+    site = Site("fake", {n: {"role": "gateway"} for n in names}, {}, Budgets(), _FilesBackend(files),
+                {n: {"keepalived": f"/etc/{n}/keepalived.conf"} for n in names})
+    return VrrpCluster.read(site)
+
+
+def test_a_member_whose_include_cannot_be_read_makes_the_verdict_fail_not_pass():
+    inst = "vrrp_instance V1 {\n priority 100\n virtual_ipaddress {\n  10.0.0.1\n }\n}\n"
+    cluster = _cluster({"/etc/gw01/keepalived.conf": inst, "/etc/gw02/keepalived.conf": "include other.conf\n"})
+    assert cluster.problems == ["gw02: /etc/gw02/keepalived.conf: include other.conf: cannot read /etc/gw02/other.conf: "
+                                "'/etc/gw02/other.conf'"]
+    with pytest.raises(AssertionError, match="cannot judge the VRRP configuration: gw02"):
+        cluster.assert_readable()
+
+
+def test_no_members_or_no_vips_is_a_failure():
+    with pytest.raises(AssertionError, match="has no gateway"):
+        _cluster({}, names=()).assert_readable()
+    with pytest.raises(AssertionError, match="no VIP in any gateway's keepalived config"):
+        _cluster({"/etc/gw01/keepalived.conf": "global_defs {}\n"}, names=("gw01",)).wait_placement("vrrp_converge")

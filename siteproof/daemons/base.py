@@ -74,6 +74,25 @@ def split_files(text: str) -> tuple[str, dict[str, str]]:
     return parts[0], dict(zip(parts[1::2], parts[2::2], strict=True))
 
 
+# How daemons announce that they stop, and lines that say nothing about why.
+_STOPPING = re.compile(r"(?i)(exiting|terminating|stopped|exited with|shutting down|fatal error)")
+_GENERIC = re.compile(r"(?i)(loading configuration: failure|^\S* ?notice|starting |command line|running on|^\s*'--)")
+_TIMESTAMP = re.compile(r"^(\w{3} \w{3} +\d+ [\d:]+ \d{4}: |[\d.]+ |\d{2}-\w{3}-\d{4} [\d:.]+ |\d{4}-\d{2}-\d{2}T\S+ )")
+
+
+def reason_line(log: str) -> str:
+    """The daemon's own reason for stopping, on one line: the last line that says something
+    before it announces that it stops (keepalived, BIND, Knot, Unbound, etcd, sshd alike).
+    Secrets redacted."""
+    lines = [_TIMESTAMP.sub("", line).strip() for line in log.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return "it logged nothing"
+    stop = next((i for i, line in enumerate(lines) if _STOPPING.search(line)), len(lines))
+    before = [line for line in lines[:stop] if not _GENERIC.search(line)]
+    return redact((before or lines)[-1])[:400]
+
+
 def redact(text: str) -> str:
     return _SECRET.sub(r"\1\2<redacted>", text)
 
@@ -153,8 +172,8 @@ class Daemon:
         def ready() -> bool:
             if not self.running():
                 raise DaemonError(
-                    f"node {self.node}: {self.kind} exited during start (code {self.returncode()}); "
-                    f"log {self.log_path}:\n{self.log_tail()}"
+                    f"node {self.node}: {self.kind} exited during start (code {self.returncode()}): "
+                    f"{reason_line(self.log_of_this_run())} (whole log: {self.log_path})"
                 )
             return self.is_ready()
 
@@ -163,7 +182,8 @@ class Daemon:
         except WaitTimeout as exc:
             if isinstance(exc.last, DaemonError):
                 raise exc.last from None
-            raise DaemonError(f"node {self.node}: {self.kind} not ready: {exc}\n{self.log_tail()}") from None
+            raise DaemonError(f"node {self.node}: {self.kind} not ready within {exc.seconds:.0f} s ({exc.budget}): "
+                              f"{reason_line(self.log_of_this_run())} (whole log: {self.log_path})") from None
 
     def returncode(self) -> int | None:
         return self.proc.poll() if self.proc else None

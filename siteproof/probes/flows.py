@@ -9,7 +9,10 @@ TIME_WAIT to stop the next run from binding the same ports.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
+import os
+import selectors
 import socket
 import struct
 import threading
@@ -99,23 +102,61 @@ def tcp_listener(lab: Lab, node: str, address: str, port: int) -> Iterator[list[
         server.close()
 
 
-def open_tcp_flows(lab: Lab, node: str, src: str, dst: str, dport: int, sports: list[int]) -> FlowRun:
-    """One TCP connection per source port (handshake, then reset)."""
+def open_tcp_flows(lab: Lab, node: str, src: str, dst: str, dport: int, sports: list[int],
+                   timeout: float = 2.0, window: int = 512) -> FlowRun:
+    """One TCP connection per source port (handshake, then reset), up to `window` in flight.
+
+    Connections are non-blocking, each with its own deadline: a path that drops traffic
+    costs one timeout for all its flows, not one per flow.
+    """
     flows = [Flow(src, dst, "tcp", sport, dport) for sport in sports]
     family = family_of(dst)
 
     def connect_all() -> FlowRun:
         run = FlowRun(flows)
         start = time.monotonic()
-        for flow in flows:
-            with socket.socket(family, socket.SOCK_STREAM) as sock:
-                sock.settimeout(2)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-                try:
-                    sock.bind((src, flow.sport))
-                    sock.connect((dst, dport))
-                except OSError as exc:
-                    run.failed.append((flow, str(exc)))
+        pending = iter(flows)
+        inflight: dict[socket.socket, tuple[Flow, float]] = {}
+        with selectors.DefaultSelector() as sel:
+
+            def launch() -> None:
+                for flow in pending:
+                    sock = socket.socket(family, socket.SOCK_STREAM)
+                    sock.setblocking(False)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+                    try:
+                        sock.bind((src, flow.sport))
+                        err = sock.connect_ex((dst, dport))
+                    except OSError as exc:
+                        sock.close()
+                        run.failed.append((flow, str(exc)))
+                        continue
+                    if err not in (0, errno.EINPROGRESS):
+                        sock.close()
+                        run.failed.append((flow, os.strerror(err)))
+                        continue
+                    inflight[sock] = (flow, time.monotonic() + timeout)
+                    sel.register(sock, selectors.EVENT_WRITE)
+                    if len(inflight) >= window:
+                        return
+
+            def finish(sock: socket.socket, problem: str | None) -> None:
+                flow, _ = inflight.pop(sock)
+                sel.unregister(sock)
+                sock.close()
+                if problem:
+                    run.failed.append((flow, problem))
+
+            launch()
+            while inflight:
+                for key, _ in sel.select(timeout=0.05):
+                    sock = key.fileobj  # type: ignore[assignment]
+                    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # type: ignore[union-attr]
+                    finish(sock, os.strerror(err) if err else None)  # type: ignore[arg-type]
+                now = time.monotonic()
+                for sock in [s for s, (_, deadline) in inflight.items() if deadline <= now]:
+                    finish(sock, "timed out")
+                launch()
         run.seconds = time.monotonic() - start
         return run
 

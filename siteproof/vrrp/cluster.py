@@ -25,21 +25,45 @@ class VrrpCluster:
     groups: dict[str, vrrp.Group]  # VIP -> group
     down: set[str] = field(default_factory=set)  # gateways a test has taken out
     noun: str = "gateway"  # what the VRRP members are called in messages
+    problems: list[str] = field(default_factory=list)  # configs that could not be read, or hold no VRRP instance
 
     @classmethod
     def read(cls, site: Site, role: str = "gateway") -> VrrpCluster:
         """The VRRP members of one role (storage gateways, login nodes) and their VIP groups."""
         names = site.names(role)
-        configs = {gw: site.daemon_config(gw, "keepalived") for gw in names}
+        noun = NOUNS.get(role, role)
+        configs, problems = {}, []
+        if not names:
+            problems.append(f"site {site.name} has no {noun} (no host with role {role!r})")
+        for gw in names:
+            path = site.configs.get(gw, {}).get("keepalived", "keepalived.conf")
+            try:
+                configs[gw] = vrrp.expand_includes(site.daemon_config(gw, "keepalived"), path,
+                                                   lambda p, gw=gw: site.backend.read_file(gw, p))
+            except vrrp.IncludeError as exc:
+                problems.append(f"{gw}: {exc}")
+                continue
+            if not vrrp.parse_keepalived(configs[gw]):
+                problems.append(f"{gw}: its keepalived config ({path}) has no vrrp_instance")
         groups = vrrp.groups_from_configs(configs)
-        return cls(site, names, {gw: site.host(gw) for gw in names}, groups, noun=NOUNS.get(role, role))
+        if names and not groups:
+            problems.append(f"no VIP in any {noun}'s keepalived config")
+        return cls(site, names, {gw: site.host(gw) for gw in names}, groups, noun=noun, problems=problems)
+
+    def assert_readable(self) -> None:
+        """Every member's config read and holding VIPs: a verdict on nothing proves nothing."""
+        assert not self.problems, "cannot judge the VRRP configuration: " + "; ".join(self.problems)
 
     @property
     def vips(self) -> list[str]:
         return list(self.groups)
 
     def home_vips(self, gw: str) -> list[str]:
-        return [vip for vip, g in self.groups.items() if g.ranked()[0] == gw]
+        """The VIPs whose first choice is gw; never empty (a takeover test of nothing proves nothing)."""
+        self.assert_readable()
+        found = [vip for vip, g in self.groups.items() if g.ranked()[0] == gw]
+        assert found, f"{self.noun} {gw} is the first choice of no VIP: nothing to take over"
+        return found
 
     def live(self) -> list[str]:
         return [gw for gw in self.names if gw not in self.down]
@@ -86,6 +110,7 @@ class VrrpCluster:
         With exact=False, one holder per VIP is enough (which one depends on history
         when preemption is off).
         """
+        self.assert_readable()
         want = self.expected() if exact else {}
         vips = vips or self.vips
 

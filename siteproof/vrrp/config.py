@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from testinfra.host import Host
@@ -35,6 +36,35 @@ def _block(text: str, start: int) -> tuple[str, int]:
             if depth == 0:
                 return text[begin + 1 : pos], pos
     raise ValueError("unbalanced braces in keepalived config")
+
+
+_INCLUDE = re.compile(r"^\s*include\s+(?P<path>\S+)\s*$", re.M)
+_MAX_INCLUDE_DEPTH = 8
+
+
+class IncludeError(Exception):
+    """An `include` that cannot be followed: the config cannot be judged, not read as empty."""
+
+
+def expand_includes(text: str, path: str, read: Callable[[str], str], depth: int = 0) -> str:
+    """The config with every `include FILE` replaced by that file (relative to the including
+    file's folder, as keepalived resolves it). A glob or an unreadable file is an IncludeError."""
+    if depth > _MAX_INCLUDE_DEPTH:
+        raise IncludeError(f"{path}: includes nest deeper than {_MAX_INCLUDE_DEPTH} (a loop?)")
+
+    def one(m: re.Match[str]) -> str:
+        target = m["path"]
+        if not target.startswith("/"):
+            target = posixpath.join(posixpath.dirname(path), target)
+        if any(c in target for c in "*?["):
+            raise IncludeError(f"{path}: include {m['path']}: a glob, which siteproof does not expand; list the files")
+        try:
+            included = read(target)
+        except Exception as exc:  # noqa: BLE001 - whatever the backend raises, the include is unreadable
+            raise IncludeError(f"{path}: include {m['path']}: cannot read {target}: {exc}") from None
+        return expand_includes(included, target, read, depth + 1)
+
+    return _INCLUDE.sub(one, text)
 
 
 def parse_keepalived(text: str) -> dict[str, VrrpInstance]:

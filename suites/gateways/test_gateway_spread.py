@@ -22,6 +22,7 @@ FAILURE_STEPS = (1, 2, 4, 8)
 @pytest.mark.behaviour("GW-5")
 def test_gw5_priority_matrix_spreads_second_choices(gateways, evidence):
     """GW-5: every gateway is in every group, and none is the second choice of a disproportionate share."""
+    gateways.assert_readable()
     orders = gateways.takeover_orders()
     missing = [f"{vips[0]} lacks {sorted(set(gateways.names) - set(order))}"
                for order, vips in orders.items() if set(order) != set(gateways.names)]

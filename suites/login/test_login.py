@@ -100,6 +100,7 @@ def test_login1_name_resolves_to_every_vip_in_varying_order(site, balancer, evid
 @pytest.mark.behaviour("LOGIN-2")
 def test_login2_each_vip_held_by_its_home_node_only(logins, site, evidence):
     """LOGIN-2: each VIP is held by exactly one node, its own, and every node is in every group."""
+    logins.assert_readable()
     seen = logins.holders()
     problems = logins.placement_problems(seen, logins.expected())
     evidence.record("login nodes", len(logins.names))
@@ -150,6 +151,9 @@ def test_login3_connection_reaches_same_server_through_any_vip(balancer, logins,
             f"{v}: {s}" for v, s in zip(vips, mismatches[0][1], strict=True)))
     errors = [s for s in servers if s.startswith("error")]
     assert not errors, f"connections failed: {errors}"
+    # Only VIPs on different nodes prove that the node does not matter.
+    assert all(len(holders[v]) == 1 for v in vips) and len({holders[v][0] for v in vips}) == len(vips) > 1, (
+        f"LOGIN-3 needs VIPs held by different nodes, one each; held: {held_by}")
 
 
 @pytest.mark.behaviour("LOGIN-3")
@@ -157,7 +161,9 @@ def test_login3_hash_tables_identical_on_every_node(balancer, evidence):
     """LOGIN-3: every node has the same hash seed and the same bucket tables (read through testinfra)."""
     _nft_only(balancer)
     found = balancer.tables()
+    assert set(found) == set(balancer.names) and found, f"tables read from {len(found)} of {len(balancer.names)} login nodes"
     reference = collections.Counter(t.summary() for t in found.values()).most_common(1)[0][0]
+    assert reference[1], "no login node has hashing tables loaded"
     odd = {n: t for n, t in found.items() if t.summary() != reference}
     seed, steer, _fallback = reference
     per_server = collections.Counter(addr for mark, addr in steer if not mark & tables.NEW)
@@ -208,7 +214,7 @@ def _session_rows(sessions, moment, capture, holders_at):
     rows = []
     for s in sessions:
         rows.append([s.name, s.server, s.vip, f"{s.source[0]}:{s.source[1]}", *holders_at(s),
-                     s.after(moment), capture.resets_of(s.source), s.error or "-"])
+                     s.after(moment), capture.resets_of(s.source, s.vip), s.error or "-"])
     return rows
 
 
@@ -250,12 +256,13 @@ def test_login4_session_survives_vip_return_to_home_node(login_lab, logins, lab,
             s.wait_exchanges_after(t_tables, echoes_after(logins.site), "session_resume")
         capture.stop()
         rows = _session_rows(sessions, t_move, capture, lambda s: [holder_open, holder_back])
-        resets = {s.name: capture.resets_of(s.source) for s in sessions}
+        resets = {s.name: capture.resets_of(s.source, s.vip) for s in sessions}
         errors = {s.name: s.error for s in sessions if s.error}
     evidence.record("node A (fails, returns)", node_a)
     evidence.record("node B (takes the VIP)", node_b)
     evidence.record("VIP", vip)
-    evidence.record("takeover after A failed (s)", round(takeover.elapsed, 2))
+    evidence.measure("takeover after A failed (s)", round(takeover.elapsed, 2), at_most=logins.takeover_budget(),
+                     limit_name="vrrp_takeover")
     evidence.record("VIP back on A after thaw (s)", round(back.elapsed, 2))
     evidence.record("RSTs captured (all sessions)", sum(resets.values()))
     evidence.table("sessions", ["session", "server", "VIP", "source", "VIP holder at open", "holder after return",
@@ -305,9 +312,9 @@ def test_login5_node_failure_spares_sessions_on_other_nodes(login_lab, logins, l
         capture.stop()
         holders_after = logins.holders()
         rows = [[s.name, s.server, s.vip, ",".join(holders_before[s.vip]), ",".join(holders_after[s.vip]),
-                 s.after(t_fail), capture.resets_of(s.source), s.error or "-",
+                 s.after(t_fail), capture.resets_of(s.source, s.vip), s.error or "-",
                  "served by the failed node: lost" if s.server == node_x else "must carry on"] for s in sessions]
-        resets = {s.name: capture.resets_of(s.source) for s in survivors}
+        resets = {s.name: capture.resets_of(s.source, s.vip) for s in survivors}
         errors = {s.name: s.error for s in survivors if s.error}
     evidence.record("failed node", node_x)
     evidence.record("its VIP taken over after (s)", round(takeover.elapsed, 2))
@@ -361,13 +368,14 @@ def test_login6_drained_server_keeps_its_sessions_and_takes_no_new_ones(login_la
         balancer.wait_tables(lambda st: balancer.all_up(st), f"every node sees {node_d} up again")
         back = [which_server(client, s.source, v) for s in sessions if s.server == node_d for v in probe_vips[1:2]]
         capture.stop()
-        rows = [[s.name, s.server, s.vip, s.after(t_drain), capture.resets_of(s.source), s.error or "-"] for s in sessions]
-        resets = {s.name: capture.resets_of(s.source) for s in sessions}
+        rows = [[s.name, s.server, s.vip, s.after(t_drain), capture.resets_of(s.source, s.vip), s.error or "-"] for s in sessions]
+        resets = {s.name: capture.resets_of(s.source, s.vip) for s in sessions}
         errors = {s.name: s.error for s in sessions if s.error}
         on_d = [s.name for s in sessions if s.server == node_d]
     moved = sorted(v for v in holders_before if holders_before[v] != holders_during[v])
     evidence.record("drained server", node_d)
-    evidence.record("drain reached every node's tables after (s)", round(propagated.elapsed, 2))
+    evidence.measure("drain reached every node's tables after (s)", round(propagated.elapsed, 2),
+                     at_most=balancer.site.budget("lb_tables"), limit_name="lb_tables")
     evidence.record("new sessions with the drained server's hash keys went to", ", ".join(same_bucket) or "-")
     evidence.record("after the drain ended they went to", ", ".join(back) or "-")
     evidence.table("new sessions during the drain, per server", ["server", "sessions"], sorted(fresh.items()))

@@ -33,16 +33,36 @@ from siteproof.site import Site
 
 T = TypeVar("T")
 SEP = 0x0001  # DNSKEY flag of a key-signing key
-_KEY = re.compile(r'key\s+"(?P<name>[^"]+)"\s*\{[^}]*secret\s+"(?P<secret>[^"]+)"', re.S)
+# RRsets a child may sign with its KSK only (the validity of the signature is still checked).
+KSK_MAY_SIGN = (dns.rdatatype.CDS, dns.rdatatype.CDNSKEY)
+_KEY = re.compile(r'key\s+"(?P<name>[^"]+)"\s*\{(?P<body>[^}]*)\}', re.S)
+_KEY_SECRET = re.compile(r'secret\s+"(?P<secret>[^"]+)"')
+_KEY_ALGORITHM = re.compile(r"algorithm\s+\"?(?P<algorithm>[\w.-]+)\"?\s*;")
 
 
-def tsig_keys(named_conf: str) -> dict[str, str]:
-    """The TSIG keys a named.conf defines: name -> secret (never put these in a report)."""
-    return {m["name"]: m["secret"] for m in _KEY.finditer(named_conf)}
+@dataclass(frozen=True)
+class TsigKey:
+    name: str
+    algorithm: str
+    secret: str = field(repr=False)  # never put it in a report
 
 
-def keyring(name: str, secret: str) -> dict[dns.name.Name, dns.tsig.Key]:
-    return dns.tsigkeyring.from_text({name: secret})
+def tsig_keys(named_conf: str) -> dict[str, TsigKey]:
+    """The TSIG keys a named.conf defines, each with the algorithm the config gives it."""
+    keys = {}
+    for m in _KEY.finditer(named_conf):
+        secret, algorithm = _KEY_SECRET.search(m["body"]), _KEY_ALGORITHM.search(m["body"])
+        if secret:
+            keys[m["name"]] = TsigKey(m["name"], algorithm["algorithm"].lower() if algorithm else "hmac-sha256", secret["secret"])
+    return keys
+
+
+def keyring(name: str, secret: str, algorithm: str = "hmac-sha256") -> dict[dns.name.Name, dns.tsig.Key]:
+    return dns.tsigkeyring.from_text({name: (algorithm, secret)})
+
+
+def key_ring(key: TsigKey) -> dict[dns.name.Name, dns.tsig.Key]:
+    return keyring(key.name, key.secret, key.algorithm)
 
 
 @dataclass
@@ -163,7 +183,9 @@ def validate_zone(zone: dns.zone.Zone, now: float | None = None) -> ZoneValidati
             signers = {s.key_tag for s in sig}
             if rds.rdtype == dns.rdatatype.DNSKEY and not signers & set(result.ksk_tags):
                 result.failures.append(f"{label}: not signed by the KSK")
-            if rds.rdtype != dns.rdatatype.DNSKEY and not signers & set(result.zsk_tags):
+            elif rds.rdtype in KSK_MAY_SIGN:
+                pass  # RFC 7344 4.1: CDS/CDNSKEY may be signed by the KSK alone (BIND does so)
+            elif rds.rdtype != dns.rdatatype.DNSKEY and not signers & set(result.zsk_tags):
                 result.failures.append(f"{label}: not signed by a ZSK")
             for s in sig:
                 if result.earliest_expiry is None or s.expiration < result.earliest_expiry:

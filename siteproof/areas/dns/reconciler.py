@@ -116,7 +116,7 @@ def reconcile_once(cfg: dict[str, Any], keyring: Any) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     cfg = json.loads(Path(argv[1]).read_text())
-    keyring = dns.tsigkeyring.from_text({cfg["key_name"]: cfg["key_secret"]})
+    keyring = dns.tsigkeyring.from_text({cfg["key_name"]: (cfg.get("key_algorithm", "hmac-sha256"), cfg["key_secret"])})
     ready = False
     while True:
         try:

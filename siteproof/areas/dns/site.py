@@ -9,7 +9,7 @@ from typing import Any
 
 import dns.zone
 
-from siteproof.areas.dns.checks import From, keyring, tsig_keys
+from siteproof.areas.dns.checks import From, key_ring, tsig_keys
 from siteproof.site import Site
 from siteproof.topology.render import reverse_zone
 
@@ -38,10 +38,10 @@ class DnsSite:
         self.edge = From(site, site.names("edge")[0]) if site.names("edge") else None
 
     def xfr_ring(self) -> Any:
-        return keyring("xfr-key", self.keys["xfr-key"])
+        return key_ring(self.keys["xfr-key"])
 
     def update_ring(self) -> Any:
-        return keyring("update-key", self.keys["update-key"])
+        return key_ring(self.keys["update-key"])
 
     def axfr_copy(self, zone: str) -> dns.zone.Zone:
         """The zone as the secondary gets it: AXFR from the primary with the transfer key."""

@@ -1,0 +1,56 @@
+"""The self-check's own test: a failure for another reason is rejected, even when the expected
+phrase appears in the test's source, its traceback or pytest's assertion explanation."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from tests.selfcheck import assertion_message, failed_for, verdict
+
+
+def _case(tag: str | None, message: str = "", text: str = "") -> ET.Element:
+    case = ET.Element("testcase", classname="suites.login.test_login", name="test_login4")
+    if tag:
+        child = ET.SubElement(case, tag, message=message)
+        child.text = text
+    return case
+
+
+TRACEBACK_WITH_PHRASE = '''>       assert not resets, f"RST observed: {resets}"
+E       AssertionError: session s1 errored: EOFError'''
+
+
+def test_the_phrase_in_the_traceback_source_does_not_count():
+    case = _case("failure", "AssertionError: session s1 errored: EOFError\nassert not ['s1']", TRACEBACK_WITH_PHRASE)
+    assert "RST observed" in ET.tostring(case, encoding="unicode")
+    assert failed_for(verdict(case), "RST observed") is not None
+
+
+def test_the_phrase_in_pytests_explanation_does_not_count():
+    # `assert rst_observed == 0, "sessions broken"`: the explanation names the variable.
+    case = _case("failure", "AssertionError: sessions broken\nassert 1 == 0\n +  where 1 = RST_observed")
+    assert verdict(case).message == "sessions broken"
+    assert failed_for(verdict(case), "RST_observed") is not None
+    assert failed_for(verdict(case), "sessions broken") is None
+
+
+def test_a_failure_by_another_exception_is_rejected():
+    case = _case("failure", "ConnectionRefusedError: [Errno 111] RST observed from the kernel")
+    assert "not by an assertion" in failed_for(verdict(case), "RST observed")
+
+
+def test_errors_skips_passes_and_missing_tests_are_rejected():
+    for case in (_case("error", "AssertionError: RST observed"), _case("skipped", "RST observed"), _case(None), None):
+        assert failed_for(verdict(case), "RST observed") is not None
+
+
+def test_the_right_failure_is_accepted():
+    case = _case("failure", "AssertionError: existing sessions broken: 1 RST observed\nassert 1 == 0")
+    assert failed_for(verdict(case), "1 RST observed") is None
+    wait = _case("failure", "siteproof.wait.WaitTimeout: budget 'vrrp_takeover' (6.0 s) ran out waiting for: X\nlast observed: []")
+    assert failed_for(verdict(wait), "ran out waiting for: X") is None
+
+
+def test_assertion_message_strips_type_and_explanation():
+    assert assertion_message("AssertionError: a\nb\nassert x\n+ where") == ("AssertionError", "a\nb")
+    assert assertion_message("plain text") == ("", "plain text")
