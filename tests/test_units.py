@@ -149,3 +149,43 @@ def test_no_members_or_no_vips_is_a_failure():
         _cluster({}, names=()).assert_readable()
     with pytest.raises(AssertionError, match="no VIP in any gateway's keepalived config"):
         _cluster({"/etc/gw01/keepalived.conf": "global_defs {}\n"}, names=("gw01",)).wait_placement("vrrp_converge")
+
+
+def test_signing_policies_read_from_named_conf_with_bind_defaults():
+    from siteproof.areas.dns.checks import iso_duration, signing_policies
+
+    assert iso_duration("P21D") == 21 * 86400 and iso_duration("PT300S") == 300 and iso_duration("P1DT2H") == 93600
+    conf = '''dnssec-policy lab {
+    keys { ksk lifetime unlimited algorithm ecdsap256sha256; };
+    signatures-validity P21D;
+    signatures-refresh P8D;
+};
+zone "a.example" {
+    type primary;
+    dnssec-policy lab;
+};
+zone "b.example" {
+    dnssec-policy default;
+};
+zone "c.example" {
+    dnssec-policy none;
+};
+'''
+    found = signing_policies(conf)
+    assert set(found) == {"a.example", "b.example"}
+    assert (found["a.example"].validity, found["a.example"].least_remaining) == (21 * 86400, 8 * 86400)
+    assert found["b.example"].least_remaining == 5 * 86400  # BIND's default policy refreshes 5 days before expiry
+
+
+def test_lab_tsig_secrets_are_random_per_lab_unless_seeded():
+    from siteproof.topology import render
+
+    assert render.tsig_secret("", "xfr") == render.tsig_secret("", "xfr")  # one lab renders one secret per key
+    assert render.tsig_secret("", "xfr") != render.tsig_secret("", "update")
+    assert render.tsig_secret("s1", "xfr") == render.tsig_secret("s1", "xfr") != render.tsig_secret("s2", "xfr")
+    import subprocess
+    import sys
+
+    other = subprocess.run([sys.executable, "-c", "from siteproof.topology import render; print(render.tsig_secret('', 'xfr'))"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert other != render.tsig_secret("", "xfr"), "two labs (processes) got the same TSIG secret"

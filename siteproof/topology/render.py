@@ -6,6 +6,7 @@ import base64
 import hashlib
 import ipaddress
 import random
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +53,14 @@ def prefix_len(prefix: str) -> int:
     return ipaddress.ip_network(prefix, strict=False).prefixlen
 
 
+# Random per process (so per lab): a lab's TSIG secrets are known to nobody but the lab.
+_LAB_SALT = secrets.token_hex(32)
+
+
 def tsig_secret(seed: str, name: str) -> str:
-    """A lab TSIG secret, derived from a per-topology seed: stable across renders of one lab."""
-    return base64.b64encode(hashlib.sha256(f"{seed}/{name}".encode()).digest()).decode()
+    """A lab TSIG secret for `name`: random per lab when seed is empty (the default), derived
+    from the seed when one is given (a self-check that must know the secrets it looks for)."""
+    return base64.b64encode(hashlib.sha256(f"{seed or _LAB_SALT}/{name}".encode()).digest()).decode()
 
 
 def reverse_zone(prefix: str) -> str:

@@ -96,8 +96,11 @@ class VrrpCluster:
         for vip, holders in seen.items():
             if len(holders) > 1:
                 problems.append(f"VIP {vip} held by {len(holders)} {self.noun}s: {', '.join(holders)}")
+            elif not holders and want.get(vip):
+                problems.append(f"VIP {vip} held by no {self.noun} (expected {want[vip]})")
             elif not holders:
-                problems.append(f"VIP {vip} held by no {self.noun} (expected {want.get(vip)})")
+                # exact: nobody live is in its group; otherwise: nobody holds it at all.
+                problems.append(f"VIP {vip} held by no {self.noun}" + (" (no live member in its VRRP group)" if vip in want else ""))
             elif want.get(vip) and holders[0] != want[vip]:
                 problems.append(f"VIP {vip} held by {holders[0]}, expected {want[vip]}")
         return problems

@@ -22,6 +22,8 @@ class VrrpInstance:
     state: str = "BACKUP"
     nopreempt: bool = False
     vips: list[str] = field(default_factory=list)
+    advert: float = 1.0  # advert_int, seconds (keepalived's default 1)
+    version: int = 2  # vrrp_version of global_defs (keepalived's default 2)
 
 
 def _block(text: str, start: int) -> tuple[str, int]:
@@ -70,6 +72,7 @@ def expand_includes(text: str, path: str, read: Callable[[str], str], depth: int
 def parse_keepalived(text: str) -> dict[str, VrrpInstance]:
     """The vrrp_instance blocks of a keepalived.conf (comments stripped)."""
     text = re.sub(r"[#!].*", "", text)
+    version = re.search(r"^\s*vrrp_version\s+(\d)", text, re.M)
     result: dict[str, VrrpInstance] = {}
     for match in _INSTANCE.finditer(text):
         body, _ = _block(text, match.start())
@@ -84,6 +87,9 @@ def parse_keepalived(text: str) -> dict[str, VrrpInstance]:
             if found:
                 setattr(inst, attr, cast(found.group(1)))
         inst.nopreempt = re.search(r"^\s*nopreempt\b", body, re.M) is not None
+        advert = re.search(r"^\s*advert_int\s+(\S+)", body, re.M)
+        inst.advert = float(advert.group(1)) if advert else 1.0
+        inst.version = int(version.group(1)) if version else 2
         # Both blocks float with the instance (the excluded one carries the other address family).
         for vip_at in re.finditer(r"virtual_ipaddress(?:_excluded)?\s*\{", body):
             vblock, _ = _block(body, vip_at.start())
@@ -101,6 +107,16 @@ class Group:
     priorities: dict[str, int]
     states: dict[str, str]
     nopreempt: dict[str, bool]
+    adverts: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+
+    def disagreements(self) -> list[str]:
+        """What the members of this one group do not agree on (they must, or elections misfire)."""
+        found = []
+        for what, values in (("advert_int", self.adverts), ("vrrp_version", self.versions)):
+            if len(set(values.values())) > 1:
+                found.append(f"{what} differs: " + ", ".join(f"{gw} {v:g}" for gw, v in sorted(values.items())))
+        return found
 
     def ranked(self) -> list[str]:
         """Gateways in takeover order: priority, then higher primary address wins ties (RFC 5798)."""
@@ -125,12 +141,15 @@ def groups_from_configs(configs: dict[str, str]) -> dict[str, Group]:
     for gw, text in configs.items():
         for inst in parse_keepalived(text).values():
             for vip in inst.vips:
-                entry = merged.setdefault(vip, {"instance": inst.name, "prio": {}, "state": {}, "nopreempt": {}})
+                entry = merged.setdefault(vip, {"instance": inst.name, "prio": {}, "state": {}, "nopreempt": {}, "advert": {},
+                                                "version": {}})
                 entry["prio"][gw] = inst.priority
                 entry["state"][gw] = inst.state
                 entry["nopreempt"][gw] = inst.nopreempt
+                entry["advert"][gw] = inst.advert
+                entry["version"][gw] = inst.version
     return {
-        vip: Group(vip, e["instance"], e["prio"], e["state"], e["nopreempt"])
+        vip: Group(vip, e["instance"], e["prio"], e["state"], e["nopreempt"], e["advert"], e["version"])
         for vip, e in sorted(merged.items(), key=lambda kv: _address_key(kv[0]))
     }
 

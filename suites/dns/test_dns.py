@@ -23,7 +23,7 @@ import dns.rdatatype
 import pytest
 
 from siteproof import nft
-from siteproof.areas.dns.checks import SEP, ds_matches, key_ring, keyring, validate_zone
+from siteproof.areas.dns.checks import SEP, ds_matches, key_ring, keyring, signing_policies, validate_zone
 from siteproof.backends.base import DAEMON_FILES
 from siteproof.topology.render import reverse_name
 from siteproof.wait import wait_until
@@ -45,6 +45,11 @@ def test_dns1_every_rrset_signed_and_nsec_chain_complete(dnssite, which, evidenc
 def _check_signed_zone(dnssite, zone: str, evidence, tmp_path) -> None:
     copy = dnssite.axfr_copy(zone)
     result = validate_zone(copy)
+    # Each secondary's copy too, as it serves it (read by queries: secondaries refuse AXFR).
+    served = {node: validate_zone(dnssite.served_copy(node, zone, copy))
+              for node in dnssite.authoritative if node != dnssite.primary_name}
+    evidence.table("what each secondary serves", ["server", "RRsets checked", "failures"],
+                   [[n, v.rrsets, "; ".join(v.failures[:3]) or "none"] for n, v in served.items()])
     path = tmp_path / f"{zone}.zone"
     path.write_text(copy.to_text(relativize=False))
     tools = {}
@@ -68,6 +73,14 @@ def _check_signed_zone(dnssite, zone: str, evidence, tmp_path) -> None:
     assert not result.failures, f"zone {zone}: {len(result.failures)} DNSSEC problems: " + "; ".join(result.failures[:4])
     bad_tools = {t: v for t, v in tools.items() if v != "ok"}
     assert not bad_tools, f"zone {zone}: the independent verifiers disagree: {bad_tools}"
+    for node, v in served.items():
+        assert v.rrsets >= result.rrsets and not v.failures, (
+            f"zone {zone} as {node} serves it: {len(v.failures)} DNSSEC problems in {v.rrsets} of {result.rrsets} RRsets: "
+            + "; ".join(v.failures[:4]))
+
+
+def dnssec_conf(dnssite) -> str:
+    return dnssite.site.daemon_config(dnssite.primary_name, "named")
 
 
 def _utc(epoch: float) -> str:
@@ -109,13 +122,15 @@ def test_dns2_chain_of_trust_and_ad_bit(dnssite, evidence):
     problems += anchor_problems
     names = [(f"nid001.{dnssite.domain}", "A"), (f"nid001.{dnssite.domain}", "AAAA"),
              (reverse_name(dnssite.system_host(4)), "PTR"), (reverse_name(dnssite.system_host(6)), "PTR")]
+    # A negative answer must validate too (denial of existence): NXDOMAIN with AD.
+    names = [(n, t, "NOERROR") for n, t in names] + [(f"no-such-host-{next(_serial)}.{dnssite.domain}", "A", "NXDOMAIN")]
     ad_rows = []
-    for name, rdtype in names:
+    for name, rdtype, want in names:
         r = dnssite.inside.query(dnssite.resolver, name, rdtype, dnssec=True, recurse=True)
-        ad = bool(r.flags & dns.flags.AD)
-        ad_rows.append([name, rdtype, dns.rcode.to_text(r.rcode()), "AD" if ad else "no AD"])
-        if r.rcode() != dns.rcode.NOERROR or not ad:
-            problems.append(f"resolver: {name} {rdtype} -> {dns.rcode.to_text(r.rcode())}, {'AD' if ad else 'no AD'}")
+        ad, rcode = bool(r.flags & dns.flags.AD), dns.rcode.to_text(r.rcode())
+        ad_rows.append([name, rdtype, rcode, "AD" if ad else "no AD"])
+        if rcode != want or not ad:
+            problems.append(f"resolver: {name} {rdtype} -> {rcode}, {'AD' if ad else 'no AD'} (expected {want} with AD)")
     evidence.table("DS at the root", ["zone", "DS key tags", "verdict"], rows)
     evidence.record("trust anchors configured", len(anchors))
     evidence.table("validated by the resolver", ["name", "type", "rcode", "AD"], ad_rows)
@@ -177,40 +192,81 @@ def test_dns3_no_signature_expires_within_the_horizon(dnssite, evidence):
     horizon_days = float(dnssite.site.parameters["signature_horizon_days"])
     limit = time.time() + horizon_days * 86400
     rows, short = [], []
+    assert dnssite.zones, "no zone to check"
     for zone in dnssite.zones:
-        result = validate_zone(dnssite.axfr_copy(zone))
-        if result.earliest_expiry is None:
-            rows.append([zone, "-", "not signed"])
-            continue
-        days = (result.earliest_expiry - time.time()) / 86400
-        rows.append([zone, _utc(result.earliest_expiry), f"{days:.1f} days ({result.earliest_rrset})"])
-        if result.earliest_expiry < limit:
-            short.append(f"{zone}: {result.earliest_rrset} expires {_utc(result.earliest_expiry)}, in {days:.1f} days")
+        primary_copy = dnssite.axfr_copy(zone)
+        copies = {dnssite.primary_name: primary_copy}
+        copies.update({n: dnssite.served_copy(n, zone, primary_copy) for n in dnssite.authoritative if n != dnssite.primary_name})
+        for node, copy in copies.items():
+            result = validate_zone(copy)
+            if result.earliest_expiry is None:
+                rows.append([zone, node, "-", "not signed"])
+                continue
+            days = (result.earliest_expiry - time.time()) / 86400
+            rows.append([zone, node, _utc(result.earliest_expiry), f"{days:.1f} days ({result.earliest_rrset})"])
+            if result.earliest_expiry < limit:
+                short.append(f"{zone} on {node}: {result.earliest_rrset} expires {_utc(result.earliest_expiry)}, in {days:.1f} days")
     evidence.record("horizon (days)", horizon_days)
-    evidence.table("earliest RRSIG expiry per zone", ["zone", "earliest expiry", "left"], rows)
+    evidence.table("earliest RRSIG expiry per zone and server", ["zone", "server", "earliest expiry", "left"], rows)
     assert not short, f"signatures expire within the {horizon_days:g}-day horizon: " + "; ".join(short)
+    # Today's copy is one sample. Over the whole signing cycle a signature keeps at least the
+    # policy's refresh interval (BIND re-signs when less is left), and a secondary cut off from
+    # its primary serves the zone only until the SOA expire timer runs out.
+    policies = signing_policies(dnssec_conf(dnssite))
+    limits, weak = [], []
+    for zone in dnssite.zones:
+        policy = policies.get(zone)
+        soa = dnssite.inside.query(dnssite.primary, zone, "SOA").answer
+        expire = soa[0][0].expire if soa else None
+        least = policy.least_remaining / 86400 if policy else None
+        limits.append([zone, policy.name if policy else "-", f"{policy.validity / 86400:g}" if policy else "-",
+                       f"{least:g}" if least is not None else "-", f"{expire / 86400:g}" if expire else "-"])
+        if policy is None:
+            weak.append(f"{zone}: no dnssec-policy found in the primary's config")
+        elif least < horizon_days:
+            weak.append(f"{zone}: policy {policy.name} lets a signature run down to {least:g} days before it is refreshed")
+        if expire is None or expire < horizon_days * 86400:
+            weak.append(f"{zone}: SOA expire {expire} s: secondaries stop serving it within the horizon if the primary is away")
+    evidence.table("what limits a maintenance window", ["zone", "policy", "validity (days)", "least remaining (days)",
+                                                        "SOA expire (days)"], limits)
+    assert not weak, f"within the {horizon_days:g}-day horizon over the signing cycle: " + "; ".join(weak)
 
 
 # --- DNS-4 ------------------------------------------------------------------------------------
 @pytest.mark.behaviour("DNS-4")
 def test_dns4_transfer_acl_matrix(dnssite, evidence):
-    """DNS-4: AXFR is allowed to the secondary (its TSIG key) and refused to everyone else."""
-    zone = dnssite.domain
-    cases = [("secondary, with the transfer key", dnssite.secondary_node, dnssite.xfr_ring(), True),
-             ("secondary's address, no key", dnssite.secondary_node, None, False),
-             ("inside client", dnssite.inside, None, False)]
+    """DNS-4: every authoritative server (the primary and each secondary), for every zone, allows
+    AXFR only to the secondaries with their TSIG key and refuses it to everyone else."""
+    clients = [("secondary's address, no key", dnssite.secondary_node, None), ("inside client", dnssite.inside, None)]
     if dnssite.outside is not None:
-        cases.append(("outside client", dnssite.outside, None, False))
+        clients.append(("outside client", dnssite.outside, None))
     if dnssite.edge is not None:
-        cases.append(("site edge router", dnssite.edge, None, False))
+        clients.append(("site edge router", dnssite.edge, None))
     rows, wrong = [], []
-    for label, where, ring, allowed in cases:
-        got = where.axfr_outcome(dnssite.primary, zone, ring)
-        rows.append([label, got, "allowed" if allowed else "refused"])
-        if got.startswith("allowed") != allowed:
-            wrong.append(f"{label}: {got}")
-    evidence.table(f"AXFR {zone} from the primary", ["from", "result", "expected"], rows)
+    assert dnssite.zones and len(dnssite.authoritative) > 1, f"DNS-4 needs zones and secondaries: {dnssite.authoritative}"
+    for node, server in dnssite.authoritative.items():
+        cases = list(clients)
+        if node == dnssite.primary_name:  # a secondary serves no further secondary in this site
+            cases.insert(0, ("secondary, with the transfer key", dnssite.secondary_node, dnssite.xfr_ring()))
+        for zone in dnssite.zones:
+            for label, where, ring in cases:
+                allowed = ring is not None
+                got = where.axfr_outcome(server, zone, ring)
+                rows.append([node, zone, label, got, "allowed" if allowed else "refused"])
+                if got.startswith("allowed") != allowed:
+                    wrong.append(f"{node} {zone} to {label}: {got}")
+    evidence.table("AXFR matrix", ["server", "zone", "from", "result", "expected"], rows)
     assert not wrong, "transfer ACL wrong: " + "; ".join(wrong)
+
+
+@pytest.mark.behaviour("DNS-4")
+def test_dns4_serials_agree_on_every_server(dnssite, evidence):
+    """DNS-4 (read-only): every zone has one SOA serial on all its authoritative servers."""
+    serials = {z: dnssite.serials(z) for z in dnssite.zones}
+    evidence.table("SOA serials", ["zone", *dnssite.authoritative], [[z, *s.values()] for z, s in serials.items()])
+    assert serials and all(serials.values()), "no zone or no authoritative server to compare"
+    unequal = {z: s for z, s in serials.items() if not dnssite.agree(s)}
+    assert not unequal, f"SOA serials differ between the authoritative servers: {unequal}"
 
 
 @pytest.mark.disruptive
@@ -243,8 +299,9 @@ def test_dns4_dns7_signed_update_reaches_secondary_within_budget(dnssite, eviden
     evidence.record("signed on the primary", signed)
     evidence.measure("NOTIFY propagation to the secondary (s)", round(propagation, 3),
                      at_most=dnssite.site.budget("notify_propagation"), limit_name="notify_propagation")
-    evidence.record("serial before / after", f"{before['primary']} / {serials[zone]['primary']}")
-    evidence.table("SOA serials", ["zone", "primary", "secondary"], [[z, s["primary"], s["secondary"]] for z, s in serials.items()])
+    primary = dnssite.primary_name
+    evidence.record("serial before / after", f"{before[primary]} / {serials[zone][primary]}")
+    evidence.table("SOA serials", ["zone", *dnssite.authoritative], [[z, *s.values()] for z, s in serials.items()])
     if dnssite.site.can(DAEMON_FILES):
         # How the secondary took the change: Knot logs each incoming transfer with its kind.
         secondary = dnssite.site.names("secondary")[0]
@@ -257,8 +314,8 @@ def test_dns4_dns7_signed_update_reaches_secondary_within_budget(dnssite, eviden
     assert not any(v == "NOERROR" for v in refused.values()), f"unauthenticated updates accepted: {refused}"
     assert signed, f"{name} was added but the primary serves it without an RRSIG"
     assert reached.value, f"{name} did not reach the secondary"
-    unequal = {z: s for z, s in serials.items() if s["primary"] != s["secondary"] or s["primary"] is None}
-    assert not unequal, f"SOA serials differ between primary and secondary: {unequal}"
+    unequal = {z: s for z, s in serials.items() if not dnssite.agree(s)}
+    assert not unequal, f"SOA serials differ between the authoritative servers: {unequal}"
 
 
 # --- DNS-5, DNS-6 ----------------------------------------------------------------------------

@@ -13,6 +13,9 @@ import time
 
 import pytest
 
+from siteproof.backends.base import SOCKETS
+from siteproof.probes.capture import AnnouncementCapture
+from siteproof.probes.neighbours import who_answers
 from siteproof.probes.traffic import address_of, pinned_routes, udp_probe
 from siteproof.wait import WaitTimeout, wait_until
 
@@ -48,26 +51,57 @@ def test_gw1_every_vip_has_exactly_one_holder(gateways, evidence):
     evidence.table("VIP holders", ["VIP", "VRRP group", "holders", "expected"],
                    [[v, gateways.groups[v].instance, ", ".join(h) or "-", gateways.expected()[v]] for v, h in seen.items()])
     assert not problems, "split or missing ownership: " + "; ".join(problems)
-    # Configuration side of GW-1: every gateway in every group, one unique top priority.
+    # Configuration side of GW-1, on every gateway: every gateway in every group, one unique top
+    # priority, and one advert interval and VRRP version per group.
     for vip, group in gateways.groups.items():
         missing = set(gateways.names) - set(group.priorities)
         assert not missing, f"VIP {vip}: gateways {sorted(missing)} are not members of its VRRP group"
         top = sorted(group.priorities.values(), reverse=True)
         assert len(top) < 2 or top[0] != top[1], f"VIP {vip}: two gateways share the top priority {top[0]}"
+        differ = group.disagreements()
+        assert not differ, f"VIP {vip} ({group.instance}): the members disagree: " + "; ".join(differ)
+    # On the wire: a request for each VIP is answered by one MAC, its holder's.
+    if gateways.site.can(SOCKETS):
+        _one_mac_per_vip(gateways, seen, evidence)
+
+
+def _one_mac_per_vip(gateways, seen, evidence) -> None:
+    site = gateways.site
+    macs = {}
+    for gw in gateways.names:
+        eth1, eth2 = site.host(gw).check_output("cat /sys/class/net/eth1/address /sys/class/net/eth2/address").split()
+        macs[eth1.lower()], macs[eth2.lower()] = gw, gw
+    askers = {"eth1": site.names("compute")[0], "eth2": site.names("storage")[0]}
+    wrong, rows = [], []
+    for side, asker in askers.items():
+        vips = [v for v in gateways.vips if any(site.labels[gw].get(k) == v for gw in gateways.names
+                                                 for k in (("hsn_vip", "hsn_vip6") if side == "eth1" else ("storage_vip", "storage_vip6")))]
+        source6 = _address(site.host(asker), 6) or "::"
+        answers = who_answers(site.backend, asker, "eth1", vips, source6=source6)
+        for vip, found in answers.items():
+            owners = sorted(macs.get(m, m) for m in found)
+            rows.append([vip, asker, ", ".join(owners) or "nobody"])
+            if owners != seen.get(vip):
+                wrong.append(f"{vip}: answered by {', '.join(owners) or 'nobody'} (holder {', '.join(seen.get(vip) or ['-'])})")
+    evidence.table("who answers ARP / NS for each VIP", ["VIP", "asked from", "answered by"], rows)
+    assert not wrong, "on the wire, VIPs are not answered by their one holder: " + "; ".join(wrong[:6])
 
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("GW-2")
 @pytest.mark.parametrize("failure", list(FAILURES))
-def test_gw2_takeover(failure, gw_lab, lab, faults, evidence):
+def test_gw2_takeover(failure, gw_lab, lab, faults, evidence, victims):
     """GW-2: a failed gateway's VIPs move to the next-priority live gateway within budget."""
     gateways = gw_lab
-    gw = gateways.names[0]
+    gw = victims.pick(gateways.names, "failed gateway")
     vips = gateways.home_vips(gw)
     budget = gateways.takeover_budget()
     compute, storage, pins = _probe_pair(gateways, lab, gw)
     fail, restore = FAILURES[failure]
-    with pinned_routes(lab, pins), udp_probe(lab, compute, storage) as prober:
+    labels = gateways.site.labels[gw]
+    # The new master's claims, as the computes' segment sees them.
+    capture = AnnouncementCapture(lab, compute, lab.dir / "captures" / f"gw2-{failure}-{gw}.pcap")
+    with capture, pinned_routes(lab, pins), udp_probe(lab, compute, storage) as prober:
         fault = fail(faults, gw)
         gateways.down.add(gw)
         takeover = gateways.wait_placement("vrrp_takeover", vips=vips, seconds=budget)
@@ -76,6 +110,12 @@ def test_gw2_takeover(failure, gw_lab, lab, faults, evidence):
                    expected=f"echoes through the new holder of {vips[0]}")
         result = prober.stop()
     new_holder = gateways.expected()[vips[0]]
+    evidence.attach(capture.path.name, capture.path)
+    mac = lab.run(new_holder, "cat", "/sys/class/net/eth1/address").stdout.strip().lower()
+    claims = capture.announcements()
+    evidence.table("announcements on the computes' segment", ["address", "at MAC", "kind", "from the new holder"],
+                   [[a.address, a.mac, a.kind, "yes" if a.mac == mac else "no"] for a in claims])
+    announced = {(a.address, a.kind) for a in claims if a.mac == mac}
     evidence.record("failure", failure)
     evidence.record("failed gateway", gw)
     evidence.record("new holder", new_holder)
@@ -93,6 +133,11 @@ def test_gw2_takeover(failure, gw_lab, lab, faults, evidence):
     assert result.max_gap_ms <= budget * 1000, (
         f"{failure} of {gw}: traffic gap {result.max_gap_ms:.0f} ms exceeds the takeover budget {budget:.1f} s"
     )
+    missing = [f"{kind} for {address}" for address, kind in ((labels["hsn_vip"], "gratuitous ARP"), (labels["hsn_vip6"], "unsolicited NA"))
+               if (address, kind) not in announced]
+    # Recorded, not yet asserted: in some suite orders the capture holds no announcement from the
+    # new holder although traffic resumed (under investigation; see the README's open points).
+    evidence.record("takeover announcements missing from the new holder", ", ".join(missing) or "none")
     restore(faults, gw)
     gateways.down.discard(gw)
     back = gateways.wait_placement("vrrp_restore", vips=vips)
@@ -102,10 +147,10 @@ def test_gw2_takeover(failure, gw_lab, lab, faults, evidence):
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("GW-3")
-def test_gw3_returning_gateway_takes_its_vips_back(gw_lab, lab, faults, evidence):
+def test_gw3_returning_gateway_takes_its_vips_back(gw_lab, lab, faults, evidence, victims):
     """GW-3: a returning gateway gets its own VIPs back (preemption) and traffic resumes."""
     gateways = gw_lab
-    gw = gateways.names[0]
+    gw = victims.pick(gateways.names, "returning gateway")
     vips = gateways.home_vips(gw)
     compute, storage, pins = _probe_pair(gateways, lab, gw)
     faults.stop(gw, "keepalived")
@@ -135,10 +180,10 @@ def test_gw3_returning_gateway_takes_its_vips_back(gw_lab, lab, faults, evidence
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("GW-4")
-def test_gw4_last_one_standing_holds_every_vip(gw_lab, lab, faults, evidence):
+def test_gw4_last_one_standing_holds_every_vip(gw_lab, lab, faults, evidence, victims):
     """GW-4: with one gateway alive it holds all VIPs, and storage is reachable through each."""
     gateways = gw_lab
-    survivor = gateways.names[-1]
+    survivor = victims.pick(gateways.names, "survivor")
     start = time.monotonic()
     others = [gw for gw in gateways.names if gw != survivor]
     faults.stop_many(others, "keepalived")
@@ -161,25 +206,32 @@ def test_gw4_last_one_standing_holds_every_vip(gw_lab, lab, faults, evidence):
     assert not failed, f"with only {survivor} alive, storage is unreachable through VIPs {failed}"
 
 
-def _ipv4(host) -> str:
-    return next(a for a in host.interface("eth1").addresses if ":" not in a)
+def _address(host, family: int) -> str | None:
+    """The host's first global address of a family on eth1 (None where the family is absent)."""
+    return next((a for a in host.interface("eth1").addresses
+                 if ipaddress.ip_address(a).version == family and not ipaddress.ip_address(a).is_link_local), None)
 
 
 @pytest.mark.behaviour("GW-6")
 def test_gw6_forwarding_both_directions(site, evidence):
     """GW-6: computes reach the storage network and storage reaches computes, through a gateway."""
     storage = site.names("storage")[0]
-    storage_ip = _ipv4(site.host(storage))
+    assert site.names("compute"), "no compute to test from"
     rows, failed = [], []
-    for compute in site.names("compute"):
-        compute_ip = _ipv4(site.host(compute))
-        for src, dst_name, dst in ((compute, storage, storage_ip), (storage, compute, compute_ip)):
-            out = site.host(src).run(f"ping -c1 -W2 {dst}")
-            ttl = next((w.split("=")[1] for w in out.stdout.split() if w.startswith("ttl=")), "-")
-            rows.append([src, dst_name, dst, "reply" if out.rc == 0 else "NO REPLY", ttl])
-            if out.rc != 0:
-                failed.append(f"{src} -> {dst_name}")
-    evidence.table("pings across the gateways", ["from", "to", "address", "result", "ttl"], rows)
+    for family in (4, 6):
+        storage_ip = _address(site.host(storage), family)
+        if storage_ip is None:
+            continue  # this family is not deployed on the storage side
+        for compute in site.names("compute"):
+            compute_ip = _address(site.host(compute), family)
+            for src, dst_name, dst in ((compute, storage, storage_ip), (storage, compute, compute_ip)):
+                out = site.host(src).run(f"ping -{family} -c1 -W2 {dst}")
+                hops = next((w.split("=")[1] for w in out.stdout.split() if w.startswith(("ttl=", "hlim="))), "-")
+                rows.append([src, dst_name, dst, "reply" if out.rc == 0 else "NO REPLY", hops])
+                if out.rc != 0:
+                    failed.append(f"{src} -> {dst_name} (IPv{family})")
+    evidence.table("pings across the gateways", ["from", "to", "address", "result", "ttl / hop limit"], rows)
+    assert rows, "no address to ping on the storage side"
     assert not failed, f"no forwarding for {failed}"
 
 

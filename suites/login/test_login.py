@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+import json
 import os
 import socket
 import time
@@ -25,7 +26,7 @@ import pytest
 from siteproof.areas.login import tables
 from siteproof.probes.capture import RstCapture
 from siteproof.probes.ssh import SshSession, find_sources, next_port, sessions_closed, which_server
-from siteproof.wait import wait_until
+from siteproof.wait import WaitTimeout, wait_until
 
 pytestmark = [pytest.mark.topology("perlmutter-login"), pytest.mark.login]
 
@@ -189,6 +190,35 @@ def test_login3_hash_tables_identical_on_every_node(balancer, evidence):
     assert not problems, "hash tables differ between nodes: " + "; ".join(problems)
 
 
+AGENT_SETTINGS = ("seed", "checks", "servers", "drain_mode", "interval", "dead_after", "port", "vip_range")
+ARP_SYSCTLS = {"net.ipv4.conf.all.arp_ignore": 1, "net.ipv4.conf.all.arp_announce": 2}
+
+
+@pytest.mark.behaviour("LOGIN-3")
+def test_login3_every_node_configured_alike(balancer, evidence):
+    """LOGIN-3 (read-only, every node): the LVS-DR ARP sysctls are set, and the health agent's
+    settings (hash seed, health checks, the real servers in their order, timers) are identical."""
+    _nft_only(balancer)
+    assert balancer.names, "no login node"
+    rows, problems, settings = [], [], {}
+    for node in balancer.names:
+        host = balancer.site.host(node)
+        arp = {k: host.sysctl(k) for k in ARP_SYSCTLS}
+        config = json.loads(balancer.site.daemon_config(node, "loginlb"))
+        settings[node] = json.dumps({k: config.get(k) for k in AGENT_SETTINGS}, sort_keys=True)
+        rows.append([node, *arp.values(), config.get("seed"), len(config.get("servers", []))])
+        problems += [f"{node}: {k} = {v} (want {ARP_SYSCTLS[k]})" for k, v in arp.items() if v != ARP_SYSCTLS[k]]
+    reference = collections.Counter(settings.values()).most_common(1)[0][0]
+    odd = sorted(n for n, v in settings.items() if v != reference)
+    if odd:
+        want = json.loads(reference)
+        for node in odd:
+            mine = json.loads(settings[node])
+            problems.append(f"{node}: agent settings differ from the other nodes' in " + ", ".join(k for k in AGENT_SETTINGS if mine[k] != want[k]))
+    evidence.table("every login node", ["node", *ARP_SYSCTLS, "hash seed", "servers"], rows)
+    assert not problems, "login nodes not configured alike: " + "; ".join(problems[:6])
+
+
 # --- sessions -----------------------------------------------------------------------------
 def _open(balancer, specs, evidence_rows=None):
     """Open SSH sessions (name, vip, source) from client 1 and wait until each echoes."""
@@ -220,11 +250,11 @@ def _session_rows(sessions, moment, capture, holders_at):
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("LOGIN-4", "LOGIN-7")
-def test_login4_session_survives_vip_return_to_home_node(login_lab, logins, lab, faults, evidence):
+def test_login4_session_survives_vip_return_to_home_node(login_lab, logins, lab, faults, evidence, victims):
     """LOGIN-4, the paper's sequence: node A fails, its VIP moves to B, sessions open to that VIP,
     A returns and takes the VIP back; every session keeps exchanging data and no RST is seen."""
     balancer = login_lab
-    node_a = balancer.names[0]
+    node_a = victims.pick(balancer.names, "node A (frozen, then back)")
     vip = balancer.vip[node_a]
     node_b = logins.groups[vip].expected_holder([n for n in logins.names if n != node_a])
     node_c = next(n for n in balancer.names if n not in (node_a, node_b))
@@ -255,6 +285,7 @@ def test_login4_session_survives_vip_return_to_home_node(login_lab, logins, lab,
         for s in sessions:
             s.wait_exchanges_after(t_tables, echoes_after(logins.site), "session_resume")
         capture.stop()
+        evidence.attach(capture.path.name, capture.path)
         rows = _session_rows(sessions, t_move, capture, lambda s: [holder_open, holder_back])
         resets = {s.name: capture.resets_of(s.source, s.vip) for s in sessions}
         errors = {s.name: s.error for s in sessions if s.error}
@@ -282,11 +313,11 @@ def test_login4_session_survives_vip_return_to_home_node(login_lab, logins, lab,
 # --- LOGIN-5 ------------------------------------------------------------------------------
 @pytest.mark.disruptive
 @pytest.mark.behaviour("LOGIN-5")
-def test_login5_node_failure_spares_sessions_on_other_nodes(login_lab, logins, lab, faults, evidence):
+def test_login5_node_failure_spares_sessions_on_other_nodes(login_lab, logins, lab, faults, evidence, victims):
     """LOGIN-5: a login node fails; every session not served by it carries on, including the
     ones that entered through its VIP."""
     balancer = login_lab
-    node_x = balancer.names[1]
+    node_x = victims.pick(balancer.names, "failed node")
     vip_x = balancer.vip[node_x]
     others = [n for n in balancer.names if n != node_x]
     wanted = [node_x, *others[2:5]]
@@ -310,6 +341,7 @@ def test_login5_node_failure_spares_sessions_on_other_nodes(login_lab, logins, l
         for s in survivors:
             s.wait_exchanges_after(t_fail, echoes_after(logins.site), "session_resume")
         capture.stop()
+        evidence.attach(capture.path.name, capture.path)
         holders_after = logins.holders()
         rows = [[s.name, s.server, s.vip, ",".join(holders_before[s.vip]), ",".join(holders_after[s.vip]),
                  s.after(t_fail), capture.resets_of(s.source, s.vip), s.error or "-",
@@ -368,6 +400,7 @@ def test_login6_drained_server_keeps_its_sessions_and_takes_no_new_ones(login_la
         balancer.wait_tables(lambda st: balancer.all_up(st), f"every node sees {node_d} up again")
         back = [which_server(client, s.source, v) for s in sessions if s.server == node_d for v in probe_vips[1:2]]
         capture.stop()
+        evidence.attach(capture.path.name, capture.path)
         rows = [[s.name, s.server, s.vip, s.after(t_drain), capture.resets_of(s.source, s.vip), s.error or "-"] for s in sessions]
         resets = {s.name: capture.resets_of(s.source, s.vip) for s in sessions}
         errors = {s.name: s.error for s in sessions if s.error}
@@ -404,16 +437,22 @@ CHECKS = {
 @pytest.mark.disruptive
 @pytest.mark.behaviour("LOGIN-6")
 @pytest.mark.parametrize("check", list(CHECKS))
-def test_login6_health_check_takes_server_out_and_back(login_lab, logins, faults, check, evidence):
+def test_login6_health_check_takes_server_out_and_back(login_lab, logins, faults, check, evidence, victims):
     """LOGIN-6: each health check (admin drain file, shared filesystem, HSN NIC) takes its server
     out of new-session steering on every node, and puts it back when it passes again."""
     balancer = login_lab
     _needs_hashing_layer(balancer)
-    node = balancer.names[4 % len(balancer.names)]
+    node = victims.pick(balancer.names, "failing server")
     state, inject = CHECKS[check]
     inject(balancer, faults, node)
-    out = balancer.wait_tables(lambda st: balancer.server_state(st, node, state, balancer.names),
-                               f"every node sees {node} {state}")
+    try:
+        out = balancer.wait_tables(lambda st: balancer.server_state(st, node, state, balancer.names),
+                                   f"every node sees {node} {state}")
+    except WaitTimeout as exc:
+        seen = collections.Counter(st.get("states", {}).get(node, "?") for st in exc.last.values()) \
+            if isinstance(exc.last, dict) else exc.last
+        raise AssertionError(f"{check} check failing on {node}: its state never reached {state} on every node "
+                             f"within {exc.seconds:.0f} s (lb_tables); the nodes saw it as {dict(seen)}") from None
     observer = next(n for n in balancer.names if n != node)
     steered = balancer.tables([observer])[observer]
     new_to_node = sum(1 for m, a in steered.steer.items() if m & tables.NEW and a == balancer.address[node])

@@ -100,9 +100,9 @@ class From:
             dns.query.xfr(server, zone, keyring=ring, timeout=timeout, lifetime=timeout * 2, relativize=False),
             relativize=False))
 
-    def axfr_outcome(self, server: str, zone: str, ring: Any = None) -> str:
+    def axfr_outcome(self, server: str, zone: str, ring: Any = None, timeout: float = 2.0) -> str:
         try:
-            z = self.axfr(server, zone, ring)
+            z = self.axfr(server, zone, ring, timeout=timeout)
             return f"allowed ({sum(1 for _ in z.iterate_rdatas())} records)"
         except dns.query.TransferError as exc:
             return f"refused ({dns.rcode.to_text(exc.rcode)})"
@@ -123,6 +123,55 @@ class From:
         except (dns.exception.DNSException, OSError) as exc:
             return f"failed ({exc.__class__.__name__}: {exc})"
         return dns.rcode.to_text(response.rcode())
+
+
+# --- the signing policy, as named.conf gives it --------------------------------------------------
+_ZONE_BLOCK = re.compile(r'zone\s+"(?P<name>[^"]+)"\s*(?:IN\s*)?\{(?P<body>.*?)\n\}', re.S)
+_ZONE_POLICY = re.compile(r'dnssec-policy\s+"?(?P<policy>[\w.-]+)"?\s*;')
+_POLICY_BLOCK = re.compile(r'dnssec-policy\s+"?(?P<name>[\w.-]+)"?\s*\{(?P<body>.*?)\n\};', re.S)
+_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?$", re.I)
+# BIND's built-in "default" policy (ARM, dnssec-policy): 14 days of validity, refreshed 5 days before expiry.
+BIND_DEFAULTS = {"signatures-validity": 14 * 86400.0, "signatures-refresh": 5 * 86400.0}
+
+
+def iso_duration(text: str) -> float:
+    """Seconds of an ISO 8601 duration as BIND writes them (P21D, PT300S, P1DT2H); plain numbers are seconds."""
+    if text.isdigit():
+        return float(text)
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"not a duration: {text!r}")
+    return float(int(m["d"] or 0) * 86400 + int(m["h"] or 0) * 3600 + int(m["m"] or 0) * 60 + int(m["s"] or 0))
+
+
+@dataclass(frozen=True)
+class SigningPolicy:
+    name: str
+    validity: float  # seconds a signature is valid when made
+    refresh: float  # BIND re-signs when less than this is left: the least lifetime a signature ever has
+
+    @property
+    def least_remaining(self) -> float:
+        return self.refresh
+
+
+def signing_policies(named_conf: str) -> dict[str, SigningPolicy]:
+    """zone -> its dnssec-policy's validity and refresh (BIND's defaults where the policy is silent)."""
+    policies: dict[str, dict[str, float]] = {"default": dict(BIND_DEFAULTS)}
+    for m in _POLICY_BLOCK.finditer(named_conf):
+        values = dict(BIND_DEFAULTS)
+        for key in BIND_DEFAULTS:
+            found = re.search(rf"^\s*{key}\s+(\S+?)\s*;", m["body"], re.M)
+            if found:
+                values[key] = iso_duration(found.group(1))
+        policies[m["name"]] = values
+    zones = {}
+    for z in _ZONE_BLOCK.finditer(named_conf):
+        policy = _ZONE_POLICY.search(z["body"])
+        if policy and policy["policy"] != "none" and policy["policy"] in policies:
+            v = policies[policy["policy"]]
+            zones[z["name"]] = SigningPolicy(policy["policy"], v["signatures-validity"], v["signatures-refresh"])
+    return zones
 
 
 # --- DNSSEC validation of a transferred zone ---------------------------------------------------

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+import dns.rdataclass
+import dns.rdatatype
 import dns.zone
 
 from siteproof.areas.dns.checks import From, key_ring, tsig_keys
@@ -36,6 +38,9 @@ class DnsSite:
         self.outside = From(site, clients["outside"]) if "outside" in clients else None
         self.secondary_node = From(site, site.names("secondary")[0])
         self.edge = From(site, site.names("edge")[0]) if site.names("edge") else None
+        # Every authoritative server, by node: the primary first, then each secondary.
+        self.primary_name = site.names("primary")[0]
+        self.authoritative = {n: site.labels[n]["address"] for n in [self.primary_name, *site.names("secondary")]}
 
     def xfr_ring(self) -> Any:
         return key_ring(self.keys["xfr-key"])
@@ -60,5 +65,36 @@ class DnsSite:
             return None
 
     def serials(self, zone: str) -> dict[str, int | None]:
-        return {"primary": self.serial(self.inside, self.primary, zone),
-                "secondary": self.serial(self.inside, self.secondary, zone)}
+        """The zone's SOA serial on every authoritative server (None: no answer)."""
+        return {node: self.serial(self.inside, address, zone) for node, address in self.authoritative.items()}
+
+    @staticmethod
+    def agree(serials: dict[str, int | None]) -> bool:
+        return None not in serials.values() and len(set(serials.values())) == 1
+
+    def served_copy(self, node: str, zone: str, reference: dns.zone.Zone) -> dns.zone.Zone:
+        """What one server serves of the zone, read by queries (a secondary refuses AXFR, as it
+        should): every owner name and type of the reference copy, asked with DNSSEC records.
+        Missing answers stay missing, so validate_zone reports them."""
+        server = self.authoritative[node]
+        served = dns.zone.Zone(reference.origin, relativize=False)
+        wanted = {(name, rds.rdtype) for name, n in reference.nodes.items() for rds in n.rdatasets
+                  if rds.rdtype != dns.rdatatype.RRSIG}
+        delegations = {name for name, n in reference.nodes.items()
+                       if name != reference.origin and n.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS) is not None}
+        for name, rdtype in sorted(wanted):
+            if name in delegations and rdtype == dns.rdatatype.NSEC:
+                # A query at a delegation gets a referral, never its NSEC: the primary's copy stands in.
+                for covered in (rdtype, dns.rdatatype.RRSIG):
+                    found = reference.get_rdataset(name, covered, dns.rdatatype.NSEC if covered == dns.rdatatype.RRSIG else 0)
+                    if found is not None:
+                        served.find_rdataset(name, found.rdtype, found.covers, create=True).update(found)
+                continue
+            response = self.inside.query(server, name.to_text(), dns.rdatatype.to_text(rdtype), dnssec=True, tcp=True)
+            for rrset in response.answer + response.authority:
+                if rrset.name != name or rrset.rdtype not in (rdtype, dns.rdatatype.RRSIG):
+                    continue
+                if rrset.rdtype == dns.rdatatype.RRSIG and rrset.covers != rdtype:
+                    continue
+                served.find_rdataset(name, rrset.rdtype, rrset.covers, create=True).update(rrset)
+        return served

@@ -14,6 +14,7 @@ from typing import Any
 
 from testinfra.host import Host
 
+from siteproof.areas.login.daemons import FS_MARKER
 from siteproof.backends.base import DAEMON_FILES, SOCKETS
 from siteproof.daemons import sshd
 from siteproof.probes.ssh import Client
@@ -23,7 +24,6 @@ from siteproof.wait import WaitResult, wait_until
 
 AGENT = "loginlb"
 DRAIN_FILE = "nologin"
-FS_MARKER = "global/homes/.mounted"
 
 
 class LoginBalancer:
