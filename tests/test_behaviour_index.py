@@ -84,6 +84,8 @@ def test_the_coverage_table_lists_every_spec_id_and_unproven_tests(spec_ids):
 # Tests that no known-bad variant yet shows failing, each with the reason. A test missing from
 # here without a variant fails the index; an entry that has since been proven fails it too.
 KNOWN_UNPROVEN = {
+    "suites/gateways/test_gateways.py::test_gw2_takeover[stop]":
+        "a clean stop sends priority 0, so the takeover is immediate whatever the advert interval; needs another fault",
     "suites/ecmp/test_ecmp.py::test_ecmp4_long_udp_flow_uses_one_gateway":
         "needs a per-packet spraying variant (nftables numgen marks + policy routing on the compute)",
     "suites/ecmp/test_ecmp.py::test_ecmp4_iperf3_stream_uses_one_gateway":
