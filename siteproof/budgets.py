@@ -120,10 +120,6 @@ def activate(table: Budgets) -> None:
     _ACTIVE[0] = table
 
 
-def active() -> Budgets:
-    return _ACTIVE[0]
-
-
 def seconds(name: str) -> float:
     """The value of a named budget in the active table."""
     return _ACTIVE[0](name)

@@ -10,7 +10,6 @@ import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from siteproof.errors import SiteproofError
 from siteproof.topology.yamlfile import load_yaml_text
@@ -100,7 +99,3 @@ def budgets_html(site: str, rows: list[tuple[str, str, float, str]]) -> str:
     )
     return (f"<details><summary>Budgets and thresholds of {html.escape(site)}</summary>"
             f"<table><tr><th>name</th><th>kind</th><th>value</th><th>from</th></tr>{body}</table></details>")
-
-
-def as_dict(rows: list[CoverageRow]) -> dict[str, Any]:
-    return {r.behaviour: [{"test": t, "verdict": v, "variants": list(p)} for t, v, p in r.tests] for r in rows}
