@@ -1,7 +1,8 @@
 """Faults injected into a lab, each undone at the end of the test that made it.
 
 - cable pull: the switch side of a node's link goes down (the node sees NO-CARRIER);
-- daemon crash: SIGKILL to the daemon's process group (no clean-up by the daemon);
+- daemon crash: SIGKILL, no clean-up by the daemon (keepalived: its VRRP process, which its
+  parent respawns, as after a segfault; other kinds: the whole process group);
 - clean stop: SIGTERM, as `systemctl stop` does;
 - host freeze: every process of the node is SIGSTOPped and, since a namespace shares the
   lab machine's kernel (which would keep answering ARP and forwarding), the node's
@@ -51,9 +52,9 @@ class Faults:
         return self._record("cable restore", node, ifname)
 
     def crash(self, node: str, daemon: str) -> FaultRecord:
-        self.lab.daemon(node, daemon).kill()
-        self._undo.append(lambda: self._ensure_running([node], daemon))
-        return self._record("daemon crash", node, daemon)
+        killed = self.lab.daemon(node, daemon).crash()
+        self._undo.append(lambda: self.ensure_running([node], daemon))
+        return self._record("daemon crash", node, killed)
 
     def stop(self, node: str, daemon: str) -> FaultRecord:
         return self.stop_many([node], daemon)
@@ -65,7 +66,7 @@ class Faults:
             d.terminate()
         for d in chosen:
             d.stop()
-        self._undo.append(lambda: self._ensure_running(nodes, daemon))
+        self._undo.append(lambda: self.ensure_running(nodes, daemon))
         return self._record("clean stop", ",".join(nodes), daemon)
 
     def start(self, node: str, daemon: str) -> FaultRecord:
@@ -94,7 +95,7 @@ class Faults:
     def _daemons_of(self, node: str) -> list:
         return [d for (n, _), d in self.lab.daemons.items() if n == node]
 
-    def _ensure_running(self, nodes: list[str], daemon: str) -> None:
+    def ensure_running(self, nodes: list[str], daemon: str) -> None:
         """Start whichever of these daemons is not running, all at once, then wait for each."""
         stopped = [d for d in (self.lab.daemon(n, daemon) for n in nodes) if not d.running()]
         for d in stopped:

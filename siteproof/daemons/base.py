@@ -218,9 +218,15 @@ class Daemon:
             self._signal_group(signal.SIGTERM)
 
     def kill(self) -> None:
-        """Crash: SIGKILL the daemon and its children at once."""
+        """SIGKILL the daemon and its children at once (nothing of it survives)."""
         self._signal_group(signal.SIGKILL)
         self._reap()
+
+    def crash(self) -> str:
+        """What a crash of this daemon does (a kind whose parent process supervises a worker
+        overrides this to kill the worker); returns what was killed."""
+        self.kill()
+        return f"{self.kind} (process group {self.pid})"
 
     def freeze(self) -> None:
         self._signal_group(signal.SIGSTOP)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 
 from siteproof.daemons.base import Daemon, register
+from siteproof.errors import DaemonError
 
 _STATE = re.compile(r"\((?P<instance>[^)]+)\) Entering (?P<state>MASTER|BACKUP|FAULT) STATE")
 
@@ -30,6 +33,25 @@ class Keepalived(Daemon):
             f"--checkers_pid={r}/checkers.pid",
             *self.extra_args,
         ]
+
+    def crash(self) -> str:
+        """A crash of the VRRP process (what a segfault does): SIGKILL to keepalived's VRRP
+        child. keepalived's parent respawns it, and the new child first drops the VIPs the dead
+        one left, so the node stops answering for them. (Killing the parent too, as an OOM kill of
+        the whole service would, leaves the VIPs on the node until keepalived is started again:
+        only a service manager that restarts it, which Debian's unit does not, clears them.)"""
+        try:
+            child = int((self.rundir / "vrrp.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError) as exc:
+            raise DaemonError(f"node {self.node}: keepalived's VRRP process id is unreadable ({exc})") from None
+        try:
+            ours = self.pid is not None and os.getpgid(child) == self.pid  # never signal another's process
+        except ProcessLookupError:
+            ours = False
+        if not ours:
+            raise DaemonError(f"node {self.node}: pid {child} in vrrp.pid is not keepalived's VRRP process")
+        os.kill(child, signal.SIGKILL)
+        return f"keepalived VRRP process {child}"
 
     def instance_states(self) -> dict[str, str]:
         """The last state each VRRP instance announced in the log (read incrementally)."""
