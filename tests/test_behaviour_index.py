@@ -84,12 +84,6 @@ def test_the_coverage_table_lists_every_spec_id_and_unproven_tests(spec_ids):
 # Tests that no known-bad variant yet shows failing, each with the reason. A test missing from
 # here without a variant fails the index; an entry that has since been proven fails it too.
 KNOWN_UNPROVEN = {
-    "suites/gateways/test_gateways.py::test_gw2_takeover[stop]":
-        "a clean stop sends priority 0, so the takeover is immediate whatever the advert interval; needs another fault",
-    "suites/ecmp/test_ecmp.py::test_ecmp4_long_udp_flow_uses_one_gateway":
-        "needs a per-packet spraying variant (nftables numgen marks + policy routing on the compute)",
-    "suites/ecmp/test_ecmp.py::test_ecmp4_iperf3_stream_uses_one_gateway":
-        "needs a per-packet spraying variant (nftables numgen marks + policy routing on the compute)",
     "suites/dns/test_dns.py::test_dns9_zsk_rollover_completes_while_resolver_validates":
         "needs a rollover that breaks validation (old ZSK withdrawn before its signatures expire from caches)",
 }

@@ -136,3 +136,25 @@ def test_every_variant_loads_and_names_its_test():
             path, _, name = check["test"].partition("::")
             assert path.startswith("suites/") and (REPO / path).is_file(), check["test"]
             assert f"def {name.split('[')[0]}(" in (REPO / path).read_text(), f"{variant}: no test {name} in {path}"
+
+
+def test_route_weights_one_per_next_hop(tmp_path):
+    text = TWO_HOSTS.replace("      labels: {role: server}", "      labels: {role: server}\n"
+                             "      routes: [{dst: 10.1.0.0/16, via: [10.9.0.1, 10.9.0.3], weights: [2]}]")
+    err = error_of(make_topology(tmp_path, text))
+    assert err.key == "topology.nodes.b.routes[0].weights" and "one per next hop" in err.message
+
+
+def test_policy_rules_and_tables_load(tmp_path):
+    text = TWO_HOSTS.replace("      labels: {role: server}", "      labels: {role: server}\n"
+                             "      routes: [{dst: 10.1.0.0/16, via: 10.9.0.1, table: 101}]\n"
+                             "      rules: [{fwmark: 1, table: 101}]")
+    node = load_topology(make_topology(tmp_path, text)).nodes["b"]
+    assert node.routes[0].table == 101 and node.rules[0].fwmark == 1 and node.rules[0].table == 101
+
+
+def test_policy_rule_table_out_of_range(tmp_path):
+    text = TWO_HOSTS.replace("      labels: {role: server}", "      labels: {role: server}\n"
+                             "      rules: [{fwmark: 1, table: 254}]")
+    err = error_of(make_topology(tmp_path, text))
+    assert "rules" in err.key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 from collections.abc import Iterator
 
@@ -20,27 +21,31 @@ def address_of(lab: Lab, node: str, ifname: str = "eth1", family: int = 4) -> st
 
 @contextlib.contextmanager
 def pinned_routes(lab: Lab, pins: list[tuple[str, str, str]]) -> Iterator[None]:
-    """Add /32 routes (node, destination, next hop) for the duration of a block."""
+    """Add host routes (node, destination, next hop), IPv4 /32 or IPv6 /128, for the
+    duration of a block."""
     added = []
     try:
         for node, dst, via in pins:
-            lab.run(node, "ip", "route", "replace", f"{dst}/32", "via", via)
-            added.append((node, dst))
+            host = f"{dst}/{ipaddress.ip_address(dst).max_prefixlen}"
+            lab.run(node, "ip", "route", "replace", host, "via", via)
+            added.append((node, host))
         yield
     finally:
-        for node, dst in added:
-            lab.run(node, "ip", "route", "del", f"{dst}/32", check=False)
+        for node, host in added:
+            lab.run(node, "ip", "route", "del", host, check=False)
 
 
 @contextlib.contextmanager
 def udp_probe(
-    lab: Lab, client: str, server: str, client_port: int = PROBE_PORT, interval: float = 0.005
+    lab: Lab, client: str, server: str, client_port: int = PROBE_PORT, interval: float = 0.005, family: int = 4
 ) -> Iterator[UdpProber]:
-    """A running prober from client to server; stopped (and its sockets closed) after the block."""
-    server_ip, client_ip = address_of(lab, server), address_of(lab, client)
-    csock = lab.socket(client, socket.AF_INET, socket.SOCK_DGRAM)
+    """A running prober from client to server over IPv4 or IPv6; stopped (and its sockets
+    closed) after the block."""
+    server_ip, client_ip = address_of(lab, server, family=family), address_of(lab, client, family=family)
+    af = socket.AF_INET if family == 4 else socket.AF_INET6
+    csock = lab.socket(client, af, socket.SOCK_DGRAM)
     csock.bind((client_ip, client_port))
-    rsock = lab.socket(server, socket.AF_INET, socket.SOCK_DGRAM)
+    rsock = lab.socket(server, af, socket.SOCK_DGRAM)
     rsock.bind((server_ip, PROBE_PORT))
     prober = UdpProber(csock, rsock, (server_ip, PROBE_PORT), interval=interval).start()
     try:

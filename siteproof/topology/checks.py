@@ -100,3 +100,7 @@ def check_routes(doc: dict[str, Any], file: str) -> None:
                     raise TopologyError(file, f"{key}.via[{j}]", f"malformed next hop {hop!r}") from None
             if not via and not route.get("dev"):
                 raise TopologyError(file, key, "a route needs 'via' or 'dev'")
+            hops = [via] if isinstance(via, str) else via
+            if route.get("weights") and len(route["weights"]) != len(hops):
+                raise TopologyError(file, f"{key}.weights",
+                                    f"{len(route['weights'])} weights for {len(hops)} next hops: give one per next hop")

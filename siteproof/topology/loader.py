@@ -11,7 +11,7 @@ from typing import Any
 from siteproof import budgets
 from siteproof.errors import TopologyError
 from siteproof.topology import checks, schema
-from siteproof.topology.model import DaemonSpec, Endpoint, Interface, Link, Node, Route, Topology
+from siteproof.topology.model import DaemonSpec, Endpoint, Interface, Link, Node, Route, Rule, Topology
 from siteproof.topology.render import environment, render_file
 from siteproof.topology.yamlfile import load_yaml_text
 
@@ -169,7 +169,9 @@ def _build(
         for route in spec.get("routes") or []:
             via = route.get("via") or []
             node.routes.append(Route(route["dst"], tuple([via] if isinstance(via, str) else via), route.get("dev"),
-                                     route.get("type", "unicast")))
+                                     route.get("type", "unicast"), tuple(route.get("weights") or ()), route.get("table")))
+        # Rules take priorities below the main table's (32766), in the order given.
+        node.rules = [Rule(r["fwmark"], r["table"], 1000 + i) for i, r in enumerate(spec.get("rules") or [])]
         node.sysctls = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (spec.get("sysctls") or {}).items()}
         nodes[name] = node
     links = []

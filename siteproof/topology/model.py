@@ -21,6 +21,8 @@ class Route:
     via: tuple[str, ...] = ()
     dev: str | None = None
     type: str = "unicast"
+    weights: tuple[int, ...] = ()  # one per next hop (ECMP weights); empty: all equal
+    table: int | None = None  # a policy-routing table; None: the main table
 
     @property
     def family(self) -> int:
@@ -29,6 +31,16 @@ class Route:
         if self.dst == "default":
             return ipaddress.ip_address(self.via[0]).version if self.via else 4
         return ipaddress.ip_network(self.dst, strict=False).version
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A policy-routing rule, for IPv4 and IPv6 alike: packets with this firewall mark are
+    routed by this table."""
+
+    fwmark: int
+    table: int
+    priority: int
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,7 @@ class Node:
     labels: dict[str, str] = field(default_factory=dict)
     interfaces: dict[str, Interface] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
     sysctls: dict[str, str] = field(default_factory=dict)
     daemons: dict[str, DaemonSpec] = field(default_factory=dict)
     nftables: str | None = None  # the rendered ruleset, loaded at bring-up

@@ -34,6 +34,10 @@ ROUTE = {
         "dst": {"type": "string"},
         "via": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]},
         "dev": IFNAME,
+        # ECMP weights, one per next hop in 'via' (the kernel's default is 1 each).
+        "weights": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 256}, "minItems": 1},
+        # A policy-routing table (1-252; 253-255 are the kernel's default, main and local).
+        "table": {"type": "integer", "minimum": 1, "maximum": 252},
         # local: the destination is delivered here (an LVS-DR VIP range on every real server).
         "type": {"enum": ["unicast", "local"]},
     },
@@ -59,6 +63,16 @@ NODE = {
             },
         },
         "routes": {"type": "array", "items": ROUTE},
+        # Policy routing: a firewall mark (set by the node's nftables ruleset) selects a table.
+        "rules": {"type": "array", "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["fwmark", "table"],
+            "properties": {
+                "fwmark": {"type": "integer", "minimum": 1, "maximum": 4294967295},
+                "table": {"type": "integer", "minimum": 1, "maximum": 252},
+            },
+        }},
         "sysctls": {"type": "object", "additionalProperties": SCALAR},
         # A ruleset template loaded once the node's network is up (a router's ACL, say).
         "nftables": {

@@ -16,7 +16,7 @@ from siteproof.areas.ecmp.routes import FAMILIES, bar, hash_policy, predicted_ne
 from siteproof.probes.flowcount import Flow, FlowCounters, where
 from siteproof.probes.flows import TcpStream, open_tcp_flows, send_udp_flows, tcp_listener
 from siteproof.probes.iperf import iperf3_client, iperf3_server
-from siteproof.probes.traffic import address_of, udp_probe
+from siteproof.probes.traffic import PROBE_PORT, address_of, udp_probe
 from siteproof.stats import uniform_balance
 from siteproof.wait import WaitTimeout, wait_until
 
@@ -50,7 +50,8 @@ def _warm_neighbours(lab, node: str, hops: list[str]) -> None:
 @pytest.mark.behaviour("ECMP-1")
 @pytest.mark.parametrize("family", [4, 6], ids=["ipv4", "ipv6"])
 def test_ecmp1_one_route_over_every_gateway_vip(site, family, evidence):
-    """ECMP-1: each compute has one route to the storage prefix, with all N HSN VIPs as next hops."""
+    """ECMP-1: each compute has one route to the storage prefix, with all N HSN VIPs as next hops,
+    weighted equally."""
     prefix = _parameter(site, FAMILIES[family]["storage_prefix"])
     vips = _hsn_vips(site, family)
     rows, problems = [], []
@@ -60,18 +61,26 @@ def test_ecmp1_one_route_over_every_gateway_vip(site, family, evidence):
         missing = sorted(set(vips) - set(hops))
         stray = sorted(set(hops) - set(vips))
         dupes = sorted({h for h in hops if hops.count(h) > 1})
-        rows.append([compute, len(routes), len(set(hops)), ", ".join(missing) or "-", ", ".join(stray) or "-"])
+        weights = {h: w for r in routes for h, w in zip(r.next_hops, r.weights, strict=True)}
+        uneven = sorted(weights.items()) if len(set(weights.values())) > 1 else []
+        rows.append([compute, len(routes), len(set(hops)), ", ".join(missing) or "-", ", ".join(stray) or "-",
+                     ", ".join(f"{h} x{w}" for h, w in uneven) or ("all " + str(next(iter(weights.values()))) if weights else "-")])
         if len(routes) != 1:
-            problems.append(f"{compute} has {len(routes)} routes to {prefix}, not one")
+            tables = ", ".join(f"table {r.table} via {', '.join(r.next_hops) or '-'}" for r in routes)
+            problems.append(f"{compute} has {len(routes)} routes to {prefix}, not one: {tables or 'none'}")
         if missing:
             problems.append(f"{compute}: route to {prefix} is missing next hops {', '.join(missing)}")
         if stray:
             problems.append(f"{compute}: route to {prefix} has next hops that are no gateway VIP: {', '.join(stray)}")
         if dupes:
             problems.append(f"{compute}: next hops listed twice (weighted unevenly): {', '.join(dupes)}")
+        if uneven:
+            heavy = [f"{h} weight {w}" for h, w in uneven if w != min(weights.values())]
+            problems.append(f"{compute}: route to {prefix} has next hops weighted unevenly: {', '.join(heavy[:4])} "
+                            f"(others {min(weights.values())})")
     evidence.record("storage prefix", prefix)
     evidence.record("gateway VIPs", len(vips))
-    evidence.table("compute routes", ["compute", "routes", "distinct next hops", "missing VIPs", "stray next hops"], rows)
+    evidence.table("compute routes", ["compute", "routes", "distinct next hops", "missing VIPs", "stray next hops", "weights"], rows)
     assert site.names("compute"), "the site has no host with role compute"
     assert not problems, "; ".join(problems)
 
@@ -158,15 +167,18 @@ def test_ecmp3_flows_spread_over_every_gateway(proto, family, gateways, gateway_
 
 
 @pytest.mark.behaviour("ECMP-4")
-def test_ecmp4_long_udp_flow_uses_one_gateway(gateways, gateway_counters, lab, evidence):
-    """ECMP-4: every packet of one long UDP flow crosses the same gateway."""
+@pytest.mark.parametrize("family", [4, 6], ids=["ipv4", "ipv6"])
+def test_ecmp4_long_udp_flow_uses_one_gateway(family, gateways, gateway_counters, lab, evidence):
+    """ECMP-4: every packet of one long UDP flow crosses the same gateway (IPv4 and IPv6)."""
     site = gateways.site
     compute, storage = site.names("compute")[0], site.names("storage")[0]
+    _parameter(site, FAMILIES[family]["storage_prefix"])
     gateway_counters.reset()
-    with udp_probe(lab, compute, storage, client_port=STICKY_UDP_PORT) as prober:
+    with udp_probe(lab, compute, storage, client_port=STICKY_UDP_PORT, family=family) as prober:
         wait_until(lambda: prober.sent >= 400, "traffic_resume", expected="400 probes sent")
         result = prober.stop()
-    flow = Flow(address_of(lab, compute), address_of(lab, storage), "udp", STICKY_UDP_PORT, STICKY_UDP_PORT)
+    flow = Flow(address_of(lab, compute, family=family), address_of(lab, storage, family=family), "udp",
+                STICKY_UDP_PORT, PROBE_PORT)
     on = wait_until(lambda: where(gateway_counters.read(), flow), "flows_counted",
                     expected=f"all {result.sent} packets of {flow} counted",
                     accept=lambda w: sum(w.values()) >= result.sent, interval=0.5).value

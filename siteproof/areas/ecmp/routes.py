@@ -24,15 +24,22 @@ class RouteEntry:
     dst: str
     next_hops: tuple[str, ...]
     raw: dict
+    weights: tuple[int, ...] = ()  # per next hop, as the kernel reports them (1 when not shown)
+
+    @property
+    def table(self) -> str:
+        return str(self.raw.get("table", "main"))
 
 
 def routes_to(host: Host, prefix: str, family: int) -> list[RouteEntry]:
-    """The routes a host has for exactly this prefix, with their next hops in order."""
-    listing = json.loads(host.check_output(f"ip -j -{family} route show exact {prefix}") or "[]")
+    """The routes a host has for exactly this prefix in any routing table (a policy-routing
+    table can divert traffic that the main table's route looks right for), next hops in order."""
+    listing = json.loads(host.check_output(f"ip -j -{family} route show table all exact {prefix}") or "[]")
     entries = []
     for route in listing:
-        hops = [h["gateway"] for h in route.get("nexthops") or [route] if "gateway" in h]
-        entries.append(RouteEntry(route.get("dst", prefix), tuple(hops), route))
+        hops = [h for h in route.get("nexthops") or [route] if "gateway" in h]
+        entries.append(RouteEntry(route.get("dst", prefix), tuple(h["gateway"] for h in hops), route,
+                                  tuple(int(h.get("weight", 1)) for h in hops)))
     return entries
 
 

@@ -315,6 +315,9 @@ def _configure_node(ipr: IPRoute, node: Node) -> None:
         ipr.link("set", index=index, state="up")
     for route in node.routes:
         ipr.route("add", **_route_args(ipr, route))
+    for rule in node.rules:
+        for family in (socket.AF_INET, socket.AF_INET6):
+            ipr.rule("add", family=family, fwmark=rule.fwmark, table=rule.table, priority=rule.priority)
 
 
 def _route_args(ipr: IPRoute, route: Route) -> dict[str, Any]:
@@ -330,13 +333,16 @@ def _route_args(ipr: IPRoute, route: Route) -> dict[str, Any]:
         args["type"] = "local"
         args["table"] = 255  # the local table, where the kernel keeps its own local routes
         args["scope"] = 254  # host, as `ip route add local` sets it
+    if route.table is not None:
+        args["table"] = route.table
     if route.dev:
         args["oif"] = ipr.link_lookup(ifname=route.dev)[0]
     if len(route.via) == 1:
         args["gateway"] = route.via[0]
     elif route.via:
-        # onlink: a VIP next hop may not be up yet when the route is made.
-        args["multipath"] = [{"gateway": hop, "hops": 0} for hop in route.via]
+        # hops: the weight minus one, as the kernel stores it.
+        weights = route.weights or (1,) * len(route.via)
+        args["multipath"] = [{"gateway": hop, "hops": w - 1} for hop, w in zip(route.via, weights, strict=True)]
     return args
 
 
