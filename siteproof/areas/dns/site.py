@@ -7,11 +7,14 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+import dns.dnssec
+import dns.name
 import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 
 from siteproof.areas.dns.checks import From, key_ring, tsig_keys
+from siteproof.areas.dns.nsec3 import authoritative_names
 from siteproof.site import Site
 from siteproof.topology.render import reverse_zone
 
@@ -79,7 +82,7 @@ class DnsSite:
         server = self.authoritative[node]
         served = dns.zone.Zone(reference.origin, relativize=False)
         wanted = {(name, rds.rdtype) for name, n in reference.nodes.items() for rds in n.rdatasets
-                  if rds.rdtype != dns.rdatatype.RRSIG}
+                  if rds.rdtype not in (dns.rdatatype.RRSIG, dns.rdatatype.NSEC3)}
         delegations = {name for name, n in reference.nodes.items()
                        if name != reference.origin and n.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS) is not None}
         for name, rdtype in sorted(wanted):
@@ -97,4 +100,28 @@ class DnsSite:
                 if rrset.rdtype == dns.rdatatype.RRSIG and rrset.covers != rdtype:
                     continue
                 served.find_rdataset(name, rrset.rdtype, rrset.covers, create=True).update(rrset)
+        if reference.get_rdataset(reference.origin, dns.rdatatype.NSEC3PARAM) is not None:
+            self._served_nsec3(server, reference, served, delegations)
         return served
+
+    def _served_nsec3(self, server: str, reference: dns.zone.Zone, served: dns.zone.Zone,
+                      delegations: set[dns.name.Name]) -> None:
+        """NSEC3 records live at hashed names that cannot be asked for; a question for a type a
+        name lacks is answered with the name's own NSEC3 (RFC 5155 section 7.2.3), so each
+        authoritative name and empty non-terminal is asked for a private type."""
+        names, _ = authoritative_names(reference)
+        param = next(iter(reference.get_rdataset(reference.origin, dns.rdatatype.NSEC3PARAM)))
+        for name in sorted(names):
+            if name in delegations:
+                # A referral carries no NSEC3 of a signed delegation: the primary's copy stands in.
+                digest = dns.dnssec.nsec3_hash(name, param.salt or b"", param.iterations, param.algorithm)
+                owner = dns.name.Name((digest.lower().encode(),)).concatenate(reference.origin)
+                for rdtype, covers in ((dns.rdatatype.NSEC3, dns.rdatatype.NONE), (dns.rdatatype.RRSIG, dns.rdatatype.NSEC3)):
+                    found = reference.get_rdataset(owner, rdtype, covers)
+                    if found is not None:
+                        served.find_rdataset(owner, rdtype, covers, create=True).update(found)
+                continue
+            response = self.inside.query(server, name.to_text(), "TYPE65280", dnssec=True, tcp=True)
+            for rrset in response.authority:
+                if rrset.rdtype == dns.rdatatype.NSEC3 or (rrset.rdtype == dns.rdatatype.RRSIG and rrset.covers == dns.rdatatype.NSEC3):
+                    served.find_rdataset(rrset.name, rrset.rdtype, rrset.covers, create=True).update(rrset)
