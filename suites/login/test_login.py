@@ -367,15 +367,18 @@ def _needs_hashing_layer(balancer):
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("LOGIN-6")
-def test_login6_drained_server_keeps_its_sessions_and_takes_no_new_ones(login_lab, logins, lab, evidence):
+def test_login6_drained_server_keeps_its_sessions_and_takes_no_new_ones(login_lab, logins, lab, evidence, victims):
     """LOGIN-6: drain a server (admin drain file): new sessions avoid it, its existing sessions
-    carry on, and no VIP moves."""
+    carry on, and no VIP moves. The drained server is a seeded pick; its sessions come in
+    through two other servers' VIPs."""
     balancer = login_lab
     _needs_hashing_layer(balancer)
+    assert len(balancer.names) >= 4, f"a drain test needs 4 login nodes, the site has {len(balancer.names)}"
     client = balancer.client(1)
-    node_d = balancer.names[2]
-    node_e = balancer.names[3]
-    vip_0, vip_3 = balancer.vip[balancer.names[0]], balancer.vip[balancer.names[3]]
+    node_d = victims.pick(balancer.names, "drained server")
+    others = [n for n in balancer.names if n != node_d]
+    node_e = others[-1]
+    vip_0, vip_3 = balancer.vip[others[0]], balancer.vip[node_e]
     src_d0 = _sources_for(balancer, vip_0, [node_d, node_e])
     src_d3 = _sources_for(balancer, vip_3, [node_d])
     specs = [(f"{node_d}-via-{vip_0}", vip_0, src_d0[node_d]), (f"{node_d}-via-{vip_3}", vip_3, src_d3[node_d]),
