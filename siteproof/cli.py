@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from siteproof import __version__
 from siteproof.backends.netns import registry
@@ -36,14 +37,24 @@ def _topology_path(name: str) -> Path:
 
 def cmd_up(args: argparse.Namespace) -> int:
     ensure_root()
-    registry.reap()
+    # Validate first: a mistake in the topology is reported before anything is touched.
     topo = load_topology(_topology_path(args.topology), parse_pairs(args.set, "--set"), args.variant)
+    _report_stuck(registry.reap())
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid:  # the caller: wait for the keeper to report the lab up (or its error)
         os.close(write_end)
-        with os.fdopen(read_end) as pipe:
-            message = pipe.read()
+        try:
+            with os.fdopen(read_end) as pipe:
+                message = pipe.read()
+        except KeyboardInterrupt:
+            # Ctrl-C while the lab builds: the keeper (in its own session, so the terminal's
+            # SIGINT misses it) is told to stop, and tears down what it built before we return.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+            print("siteproof: interrupted; the lab being built was torn down", file=sys.stderr)
+            return 130
         if message.startswith("ok "):
             print(message[3:].strip())
             return 0
@@ -60,18 +71,22 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    with os.fdopen(write_end, "w") as pipe:
-        try:
-            lab.up()
-        except SiteproofError as exc:
-            pipe.write(str(exc))
-            pipe.flush()  # os._exit skips the file object's own flush
-            os._exit(1)
-        except Exception as exc:  # noqa: BLE001 - the caller must hear why, not "keeper died"
-            pipe.write(f"building the lab failed: {type(exc).__name__}: {exc}")
-            pipe.flush()
-            os._exit(1)
-        pipe.write(f"ok {lab.id}\n")
+    pipe = os.fdopen(write_end, "w")
+    try:
+        lab.up()
+    except SiteproofError as exc:
+        _tell(pipe, str(exc))
+        os._exit(1)
+    except Exception as exc:  # noqa: BLE001 - the caller must hear why, not "keeper died"
+        _tell(pipe, f"building the lab failed: {type(exc).__name__}: {exc}")
+        os._exit(1)
+    if stop:  # `siteproof down` or the caller's Ctrl-C while building: nothing may stay
+        lab.down()
+        _tell(pipe, f"lab {lab.id} was stopped while it was being built, and torn down")
+        os._exit(1)
+    if not _tell(pipe, f"ok {lab.id}\n"):  # the caller is gone: nobody knows the lab's id
+        lab.down()
+        os._exit(1)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
@@ -79,6 +94,16 @@ def cmd_up(args: argparse.Namespace) -> int:
         signal.pause()
     lab.down()
     os._exit(0)
+
+
+def _tell(pipe: IO[str], message: str) -> bool:
+    """Report to the waiting caller; False when the caller is gone."""
+    try:
+        pipe.write(message)
+        pipe.close()
+        return True
+    except OSError:  # a broken pipe: the caller was interrupted
+        return False
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -141,11 +166,17 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_stuck(reaped: registry.Reaped) -> None:
+    for lab_id, why in reaped.stuck.items():
+        print(f"siteproof: lab {lab_id} could not be removed: {why}", file=sys.stderr)
+
+
 def cmd_reap(args: argparse.Namespace) -> int:
     ensure_root()
     reaped = registry.reap()
-    print(f"reaped {len(reaped)} lab(s){': ' + ', '.join(reaped) if reaped else ''}")
-    return 0
+    print(f"reaped {len(reaped.removed)} lab(s){': ' + ', '.join(reaped.removed) if reaped.removed else ''}")
+    _report_stuck(reaped)
+    return 1 if reaped.stuck else 0
 
 
 def parser() -> argparse.ArgumentParser:

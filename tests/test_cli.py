@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 
 from siteproof.backends.netns import namespaces as netns
 from siteproof.backends.netns import registry
-from tests.helpers import REPO, needs_root
+from tests.helpers import REPO, lab_leftovers, needs_root
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -58,3 +60,39 @@ def test_up_reports_why_a_build_failed(tmp_path):
     assert out.returncode != 0
     assert "unknown daemon kind 'nosuchd'" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert {n for n in netns.list_names() if n.startswith(registry.NS_PREFIX)} == before
+
+
+def _up_in_background() -> tuple[subprocess.Popen[str], str]:
+    """`siteproof up` of a lab big enough to take seconds, and the id of the lab it is building."""
+    before = {s.id for s in registry.all_labs()}
+    proc = subprocess.Popen([sys.executable, "-m", "siteproof.cli", "up", "perlmutter-gateways", "--set", "gateways=12"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        new = [s for s in registry.all_labs() if s.id not in before and s.owner_kind == "cli"]
+        if new and registry.lab_namespaces(new[0].id):
+            return proc, new[0].id
+        assert proc.poll() is None, f"up ended before it built anything: {proc.communicate()}"
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("no lab appeared within 60 s")
+
+
+@needs_root
+def test_ctrl_c_on_up_while_it_builds_leaves_nothing():
+    proc, lab_id = _up_in_background()
+    proc.send_signal(signal.SIGINT)  # what the terminal sends to the foreground process
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert "torn down" in err and lab_id not in out
+    assert lab_leftovers(lab_id) == {"namespaces": [], "state": []}
+
+
+@needs_root
+def test_down_while_up_builds_makes_up_fail_and_leaves_nothing():
+    proc, lab_id = _up_in_background()
+    down = cli("down", lab_id)
+    out, err = proc.communicate(timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert proc.returncode == 1 and "stopped while it was being built" in err, (out, err)
+    assert lab_leftovers(lab_id) == {"namespaces": [], "state": []}

@@ -43,11 +43,12 @@ def test_lab_builds_addresses_routes_sysctls_and_leaves_nothing(tmp_path):
 
 
 def test_failed_build_leaves_nothing(tmp_path):
-    topo = load_topology(make_topology(tmp_path, ROUTED.replace("via: 2001:db8:9::2", "via: 2001:db8:8::9")))
+    # A link-local next hop without a device: no validation rule refuses it, the kernel does.
+    topo = load_topology(make_topology(tmp_path, ROUTED.replace("via: 2001:db8:9::2", "via: fe80::99")))
     lab = Lab(topo)
     try:
         lab.up()
-    except Exception as exc:  # an unreachable next hop: netlink refuses the route
+    except Exception as exc:  # netlink refuses the route
         assert "configuring node a failed" in str(exc)
     else:
         lab.down()
@@ -66,7 +67,7 @@ def test_reap_keeps_live_labs_and_removes_dead_ones(tmp_path):
             worker.create(registry.namespace_name("dead00", "x"))
         finally:
             worker.close()
-        reaped = registry.reap()
+        reaped = registry.reap().removed
         assert "dead00" in reaped and live.id not in reaped
         assert registry.lab_namespaces("dead00") == []
         assert registry.lab_namespaces(live.id), "reap removed a live lab"
@@ -77,3 +78,31 @@ def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+KEEPALIVED = """vrrp_instance V1 {
+    state BACKUP
+    interface eth1
+    virtual_router_id 51
+    priority 100
+    advert_int 1
+    authentication {
+        auth_type PASS
+        auth_pass s3cret
+    }
+    virtual_ipaddress {
+        10.9.0.50/24
+    }
+}
+"""
+
+
+def test_lab_folder_and_secret_bearing_configs_are_private(tmp_path):
+    folder = make_topology(tmp_path, ROUTED.replace("      labels: {role: server}",
+                                                    "      labels: {role: server}\n      daemons: {keepalived: {config: k.conf}}"))
+    (folder / "k.conf").write_text(KEEPALIVED)
+    with Lab(load_topology(folder)) as lab:
+        config = lab.daemon("b", "keepalived").config_path
+        assert oct(lab.dir.stat().st_mode & 0o777) == "0o700"
+        assert oct(config.stat().st_mode & 0o777) == "0o600"
+        assert oct(config.parent.stat().st_mode & 0o777) == "0o700"

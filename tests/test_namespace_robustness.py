@@ -70,7 +70,7 @@ def test_the_reaper_does_not_run_during_collect_only(tmp_path):
         subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "tests/test_units.py"], cwd=REPO,
                        capture_output=True, text=True, check=True, timeout=120)
         assert (registry.STATE_ROOT / dead / "state.json").is_file(), "--collect-only reaped a lab"
-        assert dead in registry.reap()
+        assert dead in registry.reap().removed
     finally:
         registry.destroy(dead)
     assert not (registry.STATE_ROOT / dead).exists()

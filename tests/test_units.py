@@ -189,3 +189,44 @@ def test_lab_tsig_secrets_are_random_per_lab_unless_seeded():
     other = subprocess.run([sys.executable, "-c", "from siteproof.topology import render; print(render.tsig_secret('', 'xfr'))"],
                            capture_output=True, text=True, check=True).stdout.strip()
     assert other != render.tsig_secret("", "xfr"), "two labs (processes) got the same TSIG secret"
+
+
+def test_a_host_path_is_removed_by_the_last_lab_using_it_and_only_if_siteproof_made_it(tmp_path, monkeypatch):
+    """registry.release_host_paths on fake lab folders (no lab: the folders are written here)."""
+    from siteproof.backends.netns import registry
+    from siteproof.daemons.base import CREATED_MARK, HOST_PATHS
+
+    monkeypatch.setattr(registry, "STATE_ROOT", tmp_path / "labs")
+    made, found = tmp_path / "made", tmp_path / "found"
+    made.mkdir()
+    (made / CREATED_MARK).touch()
+    found.mkdir()  # there before any lab: never removed
+    for lab in ("aaaaaa", "bbbbbb"):
+        (tmp_path / "labs" / lab).mkdir(parents=True)
+        (tmp_path / "labs" / lab / HOST_PATHS).write_text(f"{made}\n{found}\n")
+    registry.release_host_paths("aaaaaa")
+    assert made.is_dir() and found.is_dir(), "removed while another lab still uses it"
+    (tmp_path / "labs" / "aaaaaa" / HOST_PATHS).unlink()
+    registry.release_host_paths("bbbbbb")
+    assert not made.exists() and found.is_dir()
+
+
+def test_reap_goes_on_past_a_lab_it_cannot_remove_and_says_how(tmp_path, monkeypatch):
+    """registry.reap with destroy faked: one lab cannot be removed (a process that does not
+    exit), one raises; the third is still reaped and each stuck one is named with a way out."""
+    from siteproof.backends.netns import registry
+
+    monkeypatch.setattr(registry, "STATE_ROOT", tmp_path)
+    for lab in ("aaaaaa", "bbbbbb", "cccccc"):
+        registry.LabState(lab, "t", None, 999999, None, "pytest").save()  # pid 999999: a dead owner
+
+    def destroy(lab_id: str, grace: float = 2.0) -> dict:
+        if lab_id == "bbbbbb":
+            raise PermissionError("operation not permitted")
+        return {"left": ["sp-aaaaaa-x: process 4242 did not exit"] if lab_id == "aaaaaa" else []}
+
+    monkeypatch.setattr(registry, "destroy", destroy)
+    reaped = registry.reap()
+    assert reaped.removed == ["cccccc"]
+    assert "process 4242 did not exit" in reaped.stuck["aaaaaa"] and "kill -9 4242" in reaped.stuck["aaaaaa"]
+    assert "PermissionError" in reaped.stuck["bbbbbb"] and "siteproof reap" in reaped.stuck["bbbbbb"]

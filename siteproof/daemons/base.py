@@ -47,6 +47,12 @@ class DaemonContext:
         return self.lab_dir / "shared"
 
 
+# A daemon that must use a fixed host path (sshd's privilege-separation directory /run/sshd)
+# appends it to the lab's HOST_PATHS file, and when it makes the path it leaves CREATED_MARK
+# inside: the last lab using the path removes it at teardown, and only if siteproof made it.
+HOST_PATHS = "host-paths"
+CREATED_MARK = ".made-by-siteproof"
+
 DAEMON_KINDS: dict[str, type[Daemon]] = {}
 D = TypeVar("D", bound="type[Daemon]")
 
@@ -91,6 +97,14 @@ def reason_line(log: str) -> str:
     stop = next((i for i, line in enumerate(lines) if _STOPPING.search(line)), len(lines))
     before = [line for line in lines[:stop] if not _GENERIC.search(line)]
     return redact((before or lines)[-1])[:400]
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read: rendered configs hold TSIG keys and VRRP passwords."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file of the same name keeps its mode otherwise
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
 
 
 def redact(text: str) -> str:
@@ -152,11 +166,11 @@ class Daemon:
 
     def start(self, wait: bool = True) -> None:
         self.check_installed()
-        self.rundir.mkdir(parents=True, exist_ok=True)
+        self.rundir.mkdir(mode=0o700, parents=True, exist_ok=True)
         main, files = split_files(self.config_text)
-        self.config_path.write_text(main)
+        write_private(self.config_path, main)
         for name, content in files.items():
-            (self.rundir / name).write_text(content)
+            write_private(self.rundir / name, content)
         self.prepare()
         # Where this run's log begins: readiness must not be read from an earlier run's lines.
         self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0

@@ -1,13 +1,18 @@
-"""Checks a schema cannot express: link endpoints, duplicates, addresses, routes."""
+"""Checks a schema cannot express: link endpoints, duplicates, addresses, routes, sysctls."""
 
 from __future__ import annotations
 
 import ipaddress
+import os
+import re
+import subprocess
+import sys
 from typing import Any
 
 from siteproof.errors import TopologyError
 
 IfAddr = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 
 def parse_endpoint(text: str, file: str, key: str) -> tuple[str, str]:
@@ -30,6 +35,8 @@ def check_links(doc: dict[str, Any], file: str) -> None:
                 raise TopologyError(file, key, f"endpoint {text!r} names node {node!r}, which is not in topology.nodes")
             if len(ifname) > 15:
                 raise TopologyError(file, key, f"interface name {ifname!r} is longer than 15 characters")
+            if not _IFNAME.match(ifname):
+                raise TopologyError(file, key, f"interface name {ifname!r} may hold only letters, digits, '_', '.' and '-'")
             if (node, ifname) in used:
                 raise TopologyError(file, key, f"interface {text!r} is already used by {used[(node, ifname)]}")
             used[(node, ifname)] = key
@@ -82,8 +89,14 @@ def check_addresses(doc: dict[str, Any], file: str) -> dict[tuple[str, str], lis
     return parsed
 
 
-def check_routes(doc: dict[str, Any], file: str) -> None:
+def check_routes(doc: dict[str, Any], file: str, addresses: dict[tuple[str, str], list[IfAddr]] | None = None) -> None:
+    """Destinations and next hops parse; a route's device is one of its node's interfaces; a
+    next hop lies in a subnet of the node (the kernel refuses an off-link one mid-build)."""
     for name, node in doc["topology"]["nodes"].items():
+        ifnames = set(node.get("interfaces") or {}) | {
+            e.split(":", 1)[1] for link in doc["topology"].get("links") or [] for e in link["endpoints"]
+            if e.split(":", 1)[0] == name}
+        subnets = [a.network for (n, _), addrs in (addresses or {}).items() if n == name for a in addrs]
         for i, route in enumerate(node.get("routes") or []):
             key = f"topology.nodes.{name}.routes[{i}]"
             dst = route["dst"]
@@ -95,12 +108,54 @@ def check_routes(doc: dict[str, Any], file: str) -> None:
             via = route.get("via") or []
             for j, hop in enumerate([via] if isinstance(via, str) else via):
                 try:
-                    ipaddress.ip_address(hop)
+                    address = ipaddress.ip_address(hop)
                 except ValueError:
                     raise TopologyError(file, f"{key}.via[{j}]", f"malformed next hop {hop!r}") from None
+                if addresses is not None and not address.is_link_local and not any(address in net for net in subnets):
+                    raise TopologyError(file, f"{key}.via[{j}]", f"next hop {hop} is in no subnet of node {name}'s "
+                                        "interfaces (a prefix too small for it, or a typo)")
+            if route.get("dev") and route["dev"] not in ifnames:
+                raise TopologyError(file, f"{key}.dev", f"node {name} has no interface {route['dev']!r}")
             if not via and not route.get("dev"):
                 raise TopologyError(file, key, "a route needs 'via' or 'dev'")
             hops = [via] if isinstance(via, str) else via
             if route.get("weights") and len(route["weights"]) != len(hops):
                 raise TopologyError(file, f"{key}.weights",
                                     f"{len(route['weights'])} weights for {len(hops)} next hops: give one per next hop")
+
+
+# sysctl keys under these names are kept per network namespace; every other key (kernel.*,
+# vm.*, fs.*, most of net.core.*) would change the machine itself.
+_PER_NETNS = ("net.ipv4.", "net.ipv6.", "net.netfilter.", "net.unix.", "net.mpls.")
+# Interface-specific keys: checked against the namespace's 'default' entry.
+_PER_INTERFACE = re.compile(r"^(net\.ipv[46]\.(?:conf|neigh))\.[^.]+\.(.+)$")
+
+
+def check_sysctls(doc: dict[str, Any], file: str) -> None:
+    """Only per-network-namespace keys, and each one the kernel knows (asked in a throwaway
+    network namespace, which disappears with the process that made it)."""
+    keys: dict[str, str] = {}
+    for name, node in doc["topology"]["nodes"].items():
+        for sysctl in node.get("sysctls") or {}:
+            where = f"topology.nodes.{name}.sysctls.{sysctl}"
+            if not sysctl.startswith(_PER_NETNS) or "/" in sysctl or ".." in sysctl:
+                raise TopologyError(file, where, f"{sysctl} is not kept per network namespace: a lab node may set only "
+                                    f"keys under {', '.join(k.rstrip('.') for k in _PER_NETNS)}, never the machine's own")
+            keys.setdefault(_PER_INTERFACE.sub(r"\1.default.\2", sysctl), where)
+    unknown = _unknown_in_fresh_netns(sorted(keys))
+    if unknown:
+        raise TopologyError(file, keys[unknown[0]], f"the kernel has no per-namespace sysctl {unknown[0]}"
+                            + (f" (nor {', '.join(unknown[1:3])})" if len(unknown) > 1 else ""))
+
+
+_PROBE = "import os,sys; print('\\n'.join(k for k in sys.argv[1:] if not os.path.exists('/proc/sys/' + k.replace('.', '/'))))"
+
+
+def _unknown_in_fresh_netns(keys: list[str]) -> list[str]:
+    if not keys or os.geteuid() != 0:
+        return []  # without root no lab is built either; the build would name the key
+    out = subprocess.run(["unshare", "--net", sys.executable, "-c", _PROBE, *keys],
+                         capture_output=True, text=True, check=False, timeout=30)
+    if out.returncode != 0:
+        return []  # no unshare here: the build reports an unknown key
+    return [k for k in out.stdout.split() if k]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 from siteproof import budgets
+from siteproof.daemons.base import split_files
 from siteproof.errors import TopologyError
 from siteproof.topology import checks, schema
 from siteproof.topology.model import DaemonSpec, Endpoint, Interface, Link, Node, Route, Rule, Topology
@@ -36,6 +38,10 @@ def _coerce(name: str, value: Any, spec: dict[str, Any], file: str) -> Any:
         cast = _CASTS[kind](value)
     except (TypeError, ValueError):
         raise TopologyError(file, f"parameters.{name}", f"{value!r} is not a {kind}") from None
+    if kind == "float" and not math.isfinite(cast):
+        raise TopologyError(file, f"parameters.{name}", f"{value!r} is not a finite number")
+    if spec.get("format"):
+        _check_format(name, cast, spec["format"], file)
     if "min" in spec and cast < spec["min"]:
         raise TopologyError(file, f"parameters.{name}", f"{cast} is below the minimum {spec['min']}")
     if "max" in spec and cast > spec["max"]:
@@ -44,6 +50,18 @@ def _coerce(name: str, value: Any, spec: dict[str, Any], file: str) -> Any:
         choices = ", ".join(map(str, spec["choices"]))
         raise TopologyError(file, f"parameters.{name}", f"{cast!r} is not one of: {choices}")
     return cast
+
+
+def _check_format(name: str, value: str, fmt: str, file: str) -> None:
+    try:
+        if fmt == "address":
+            ipaddress.ip_address(value)
+            return
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise TopologyError(file, f"parameters.{name}", f"{value!r} is not an IP {'address' if fmt == 'address' else 'prefix'}: {exc}") from None
+    if fmt in ("prefix4", "prefix6") and net.version != int(fmt[-1]):
+        raise TopologyError(file, f"parameters.{name}", f"{value!r} is not an IPv{fmt[-1]} prefix")
 
 
 def resolve_parameters(
@@ -77,9 +95,17 @@ def available_variants(folder: Path) -> list[str]:
     return sorted(p.stem for p in (folder / "variants").glob("*.yml"))
 
 
+_VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
 def load_variant(folder: Path, name: str) -> dict[str, Any]:
-    path = folder / "variants" / f"{name}.yml"
     label = f"{folder.name}/variants/{name}.yml"
+    if not _VARIANT_NAME.match(name) or ".." in name:
+        raise TopologyError("--variant", name, "a variant is named by its file in the topology's variants/ folder "
+                            "(letters, digits, '.', '_', '-'; no path)")
+    path = folder / "variants" / f"{name}.yml"
+    if path.resolve().parent != (folder / "variants").resolve():
+        raise TopologyError(label, "", "the variant file resolves outside the topology's variants/ folder")
     if not path.is_file():
         known = ", ".join(available_variants(folder)) or "none"
         raise TopologyError(label, "", f"no such variant (known: {known})")
@@ -121,7 +147,8 @@ def load_topology(
     schema.validate(doc, schema.topology_schema(), label)
     checks.check_links(doc, label)
     addresses = checks.check_addresses(doc, label)
-    checks.check_routes(doc, label)
+    checks.check_routes(doc, label, addresses)
+    checks.check_sysctls(doc, label)
 
     templates = dict(variant_doc.get("templates") or {})
     topology_budgets = budgets.check_names(params_doc.get("budgets") or {}, f"{params_label}: budgets")
@@ -201,5 +228,9 @@ def _render_daemons(
         for kind, dspec in (spec.get("daemons") or {}).items():
             template = templates.get(dspec["config"], dspec["config"])
             config = render_file(env, template, context, f"{label}: topology.nodes.{name}.daemons.{kind}.config")
+            for extra in split_files(config)[1]:
+                if extra.strip(".") == "" or extra.startswith("."):
+                    raise TopologyError(template, f"### file: {extra}", "an extra file of a daemon config is a plain file "
+                                        "name in its run directory (no leading '.', never '..')")
             topo.nodes[name].daemons[kind] = DaemonSpec(kind, template, config, tuple(dspec.get("args") or ()),
                                                         tuple(dspec.get("after") or ()))

@@ -46,6 +46,8 @@ def same_order_priorities(seed: int, members: list[str], home: str | None = None
 def host_address(prefix: str, index: int) -> str:
     """The index-th address of a prefix, without its length: host_address('10.0.0.0/24', 5)."""
     net = ipaddress.ip_network(prefix, strict=False)
+    if not 0 <= index < net.num_addresses:
+        raise ValueError(f"{prefix} has {net.num_addresses} addresses: it has no address number {index}")
     return str(net.network_address + index)
 
 
@@ -107,4 +109,19 @@ def render_file(env: jinja2.Environment, template: str, context: dict[str, Any],
     except jinja2.TemplateSyntaxError as exc:
         raise TopologyError(exc.filename or template, f"line {exc.lineno}", exc.message or "syntax error") from None
     except jinja2.UndefinedError as exc:
-        raise TopologyError(template, "", f"undefined in template: {exc.message}") from None
+        raise TopologyError(template, _line_of(exc, template), f"undefined in template: {exc.message}") from None
+    except jinja2.TemplateError as exc:
+        raise TopologyError(template, _line_of(exc, template), f"template error: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a template's own runtime error (a division by zero, a bad prefix)
+        raise TopologyError(template, _line_of(exc, template), f"{exc.__class__.__name__}: {exc}") from None
+
+
+def _line_of(exc: BaseException, template: str) -> str:
+    """'line N' of the template where the error was raised (Jinja maps template frames to it)."""
+    line = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(template):
+            line = f"line {tb.tb_lineno}"
+        tb = tb.tb_next
+    return line

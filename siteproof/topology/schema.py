@@ -147,6 +147,8 @@ PARAMETERS = {
                 "properties": {
                     "default": SCALAR,
                     "type": {"enum": ["int", "float", "str", "bool"]},
+                    # A str parameter that must be a network prefix or an address (checked before rendering).
+                    "format": {"enum": ["prefix", "prefix4", "prefix6", "address"]},
                     "min": {"type": "number"},
                     "max": {"type": "number"},
                     "choices": {"type": "array", "items": SCALAR, "minItems": 1},

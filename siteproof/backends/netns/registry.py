@@ -8,6 +8,7 @@ by network namespace inode: nothing is ever matched by name pattern.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from siteproof.backends.netns import namespaces as netns
+from siteproof.daemons.base import CREATED_MARK, HOST_PATHS
 from siteproof.statusfile import write_atomic
 
 STATE_ROOT = Path(os.environ.get("SITEPROOF_STATE", "/run/siteproof/labs"))
@@ -54,7 +56,9 @@ class LabState:
         return STATE_ROOT / self.id
 
     def save(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        # 0700: the lab's folder holds rendered configs with secrets (TSIG keys, VRRP passwords).
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.dir.chmod(0o700)
         write_atomic(self.dir / "state.json", json.dumps(asdict(self), indent=1))
 
     def owner_alive(self) -> bool:
@@ -119,16 +123,62 @@ def destroy(lab_id: str, grace: float = 2.0) -> dict[str, Any]:
         if state_dir.is_dir():
             write_atomic(state_dir / "left.txt", "\n".join(left) + "\n")
     else:
+        release_host_paths(lab_id)
         shutil.rmtree(STATE_ROOT / lab_id, ignore_errors=True)
     return {"namespaces": len(names), "processes": killed, "left": left}
 
 
-def reap(exclude_live: bool = True) -> list[str]:
-    """Destroy every lab whose owner is gone; never touch a lab with a live owner."""
-    reaped = []
+def release_host_paths(lab_id: str) -> None:
+    """The host paths this lab's daemons used (daemons.base.HOST_PATHS) that no other lab uses:
+    removed, if siteproof made them (CREATED_MARK inside) and they hold nothing else."""
+    def used_by(lab_dir: Path) -> set[str]:
+        try:
+            return set((lab_dir / HOST_PATHS).read_text().split())
+        except OSError:
+            return set()
+
+    mine = used_by(STATE_ROOT / lab_id)
+    others = set().union(*(used_by(d) for d in STATE_ROOT.iterdir() if d.name != lab_id)) if STATE_ROOT.is_dir() else set()
+    for path in sorted(mine - others):
+        mark = Path(path) / CREATED_MARK
+        if mark.is_file():
+            mark.unlink()
+            with contextlib.suppress(OSError):  # not empty: something else put files there since
+                Path(path).rmdir()
+
+
+@dataclass
+class Reaped:
+    removed: list[str] = field(default_factory=list)
+    stuck: dict[str, str] = field(default_factory=dict)  # lab id -> what is left, and how to remove it
+
+
+def reap(exclude_live: bool = True) -> Reaped:
+    """Destroy every lab whose owner is gone; never touch a lab with a live owner. A lab that
+    cannot be removed is reported with the reason and the way out, and the others are reaped."""
+    result = Reaped()
     for state in all_labs():
         if exclude_live and state.owner_kind != "unknown" and state.owner_alive():
             continue
-        if not destroy(state.id)["left"]:
-            reaped.append(state.id)
-    return reaped
+        try:
+            left = destroy(state.id)["left"]
+        except Exception as exc:  # noqa: BLE001 - one stuck lab must not stop the others
+            left = [f"{type(exc).__name__}: {exc}"]
+        if left:
+            result.stuck[state.id] = "; ".join(left[:3]) + " -- " + fix_hint(left)
+        else:
+            result.removed.append(state.id)
+    return result
+
+
+def fix_hint(left: list[str]) -> str:
+    """What a person can do about what a teardown left."""
+    pids = [w.split("process ", 1)[1].split()[0] for w in left if "process " in w and " did not exit" in w]
+    names = [w.split(":", 1)[0] for w in left if w.startswith("/")]
+    steps = []
+    if pids:
+        steps.append(f"look at `cat /proc/{pids[0]}/status` (a process in state D waits on the kernel); `kill -9 {' '.join(pids)}`")
+    if names:
+        steps.append(f"`umount -l {names[0]}; rm {names[0]}`")
+    steps.append("then `siteproof reap`")
+    return "; ".join(steps)
