@@ -65,3 +65,25 @@ def lab_leftovers(lab_id: str) -> dict[str, list[str]]:
         "namespaces": names,
         "state": [str(registry.STATE_ROOT / lab_id)] if (registry.STATE_ROOT / lab_id).exists() else [],
     }
+
+
+# Machine-wide sysctls that move on their own (counters, entropy, pids): not a lab's doing.
+_VOLATILE = ("kernel/random/", "kernel/ns_last_pid", "kernel/pty/nr", "fs/dentry-state", "fs/inode-nr",
+             "fs/inode-state", "fs/file-nr", "fs/aio-nr", "fs/quota/", "kernel/tainted", "vm/stat_refresh",
+             "fs/binfmt_misc/", "kernel/sched_domain/", "net/")
+
+
+def machine_sysctls() -> dict[str, str]:
+    """Every readable sysctl that is not kept per network namespace (kernel.*, vm.*, fs.*, ...),
+    less the ones that change by themselves."""
+    values = {}
+    root = Path("/proc/sys")
+    for path in root.rglob("*"):
+        key = str(path.relative_to(root))
+        if not path.is_file() or key.startswith(_VOLATILE):
+            continue
+        try:
+            values[key] = path.read_text()
+        except OSError:
+            continue  # write-only or refused to read
+    return values

@@ -99,3 +99,19 @@ def test_a_parameter_that_is_not_what_it_claims_is_refused(name, value, words):
 def test_a_variant_outside_the_topology_folder_is_refused(name):
     err = error_of(REPO / "topologies" / "perlmutter-gateways", variant=name)
     assert err.file == "--variant" and "no path" in err.message
+
+
+def test_shell_metacharacters_in_a_node_name_are_refused(tmp_path):
+    text = TWO_HOSTS.replace("    b:\n", '    "b;touch /tmp/pwned":\n').replace('"b:eth1"', '"b;touch /tmp/pwned:eth1"')
+    err = error_of(make_topology(tmp_path, text))
+    assert "b;touch /tmp/pwned" in err.key or "b;touch /tmp/pwned" in err.message
+
+
+def test_an_unknown_daemon_kind_is_refused(tmp_path):
+    err = error_of(with_server(tmp_path, "      daemons: {sendmail: {config: k.conf}}", {"k.conf": "x\n"}))
+    assert "sendmail" in err.key + err.message
+
+
+def test_a_long_interface_name_is_refused(tmp_path):
+    folder = make_topology(tmp_path, TWO_HOSTS.replace('"b:eth1", "sw1:p-b"', '"b:eth1234567890123", "sw1:p-b"'))
+    assert "longer than 15" in error_of(folder).message

@@ -8,7 +8,7 @@ import subprocess
 from siteproof.backends.netns import registry
 from siteproof.backends.netns.lab import Lab
 from siteproof.topology import load_topology
-from tests.helpers import TWO_HOSTS, lab_leftovers, make_topology, needs_root, root_snapshot
+from tests.helpers import REPO, TWO_HOSTS, lab_leftovers, machine_sysctls, make_topology, needs_root, root_snapshot
 
 pytestmark = needs_root
 
@@ -106,3 +106,21 @@ def test_lab_folder_and_secret_bearing_configs_are_private(tmp_path):
         assert oct(lab.dir.stat().st_mode & 0o777) == "0o700"
         assert oct(config.stat().st_mode & 0o777) == "0o600"
         assert oct(config.parent.stat().st_mode & 0o777) == "0o700"
+
+
+SMALL = {"perlmutter-gateways": {"gateways": "2", "computes": "1"}, "perlmutter-login": {}, "perlmutter-dns": {}}
+
+
+def test_every_built_in_topology_leaves_the_machine_sysctls_as_they_were():
+    """Build and tear down each built-in topology (small where it scales): no sysctl of the
+    machine itself (kernel.*, vm.*, fs.*) differs afterwards, and the root namespace neither."""
+    topologies = sorted(p.name for p in (REPO / "topologies").iterdir() if (p / "topology.yml").is_file())
+    assert set(topologies) <= set(SMALL), f"add the new topologies to SMALL: {set(topologies) - set(SMALL)}"
+    before, root_before = machine_sysctls(), root_snapshot()
+    for name in topologies:
+        with Lab(load_topology(REPO / "topologies" / name, SMALL[name])):
+            pass
+    after = machine_sysctls()
+    changed = {k: (before[k].strip(), after.get(k, "<gone>").strip()) for k in before if after.get(k) != before[k]}
+    assert not changed, f"lab runs changed the machine's sysctls: {dict(list(changed.items())[:5])}"
+    assert root_snapshot() == root_before

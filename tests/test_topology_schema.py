@@ -127,8 +127,10 @@ def test_invalid_yaml_names_line(tmp_path):
     assert err.key.startswith("line ") and "invalid YAML" in err.message
 
 
-def test_every_variant_loads_and_names_its_test():
-    folder = REPO / "topologies" / "perlmutter-gateways"
+@pytest.mark.parametrize("topology", sorted(p.name for p in (REPO / "topologies").iterdir() if p.is_dir()))
+def test_every_variant_loads_and_names_its_test(topology):
+    folder = REPO / "topologies" / topology
+    load_topology(folder)
     for variant in sorted(p.stem for p in (folder / "variants").glob("*.yml")):
         topo = load_topology(folder, variant=variant)
         assert topo.variant_info["breaks"]

@@ -93,7 +93,7 @@ def check_routes(doc: dict[str, Any], file: str, addresses: dict[tuple[str, str]
     """Destinations and next hops parse; a route's device is one of its node's interfaces; a
     next hop lies in a subnet of the node (the kernel refuses an off-link one mid-build)."""
     for name, node in doc["topology"]["nodes"].items():
-        ifnames = set(node.get("interfaces") or {}) | {
+        ifnames = {"lo"} | set(node.get("interfaces") or {}) | {
             e.split(":", 1)[1] for link in doc["topology"].get("links") or [] for e in link["endpoints"]
             if e.split(":", 1)[0] == name}
         subnets = [a.network for (n, _), addrs in (addresses or {}).items() if n == name for a in addrs]
