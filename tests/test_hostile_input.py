@@ -115,3 +115,8 @@ def test_an_unknown_daemon_kind_is_refused(tmp_path):
 def test_a_long_interface_name_is_refused(tmp_path):
     folder = make_topology(tmp_path, TWO_HOSTS.replace('"b:eth1", "sw1:p-b"', '"b:eth1234567890123", "sw1:p-b"'))
     assert "longer than 15" in error_of(folder).message
+
+
+def test_a_scale_the_machine_cannot_build_is_refused_before_building():
+    err = error_of(REPO / "topologies" / "perlmutter-gateways", overrides={"gateways": "99"})
+    assert err.key == "parameters.gateways" and "above the maximum 64" in err.message
