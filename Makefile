@@ -12,7 +12,7 @@ conformance: setup
 	$(PYTEST) suites/ $(REPORT) $(PYTEST_ARGS)
 
 test: setup lint
-	$(PYTEST) tests/ suites/ --html=reports/tests.html --self-contained-html --junitxml=reports/tests-junit.xml $(PYTEST_ARGS)
+	$(PYTEST) tests/ suites/ --durations=15 --html=reports/tests.html --self-contained-html --junitxml=reports/tests-junit.xml $(PYTEST_ARGS)
 
 lint: setup
 	.venv/bin/ruff check .

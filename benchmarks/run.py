@@ -32,13 +32,14 @@ from siteproof.wait import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "reports" / "benchmarks.json"
+BASELINE = Path(__file__).resolve().parent / "baseline.json"  # this machine's numbers, committed
 
 
 def fifty_hosts_topology(folder: Path, hosts: int = 50) -> Path:
     nodes = "\n".join(
-        f"    h{i:02d}: {{kind: linux, interfaces: {{eth1: {{addresses: [\"10.50.0.{i + 1}/24\"]}}}}}}" for i in range(hosts)
+        f"    h{i:03d}: {{kind: linux, interfaces: {{eth1: {{addresses: [\"10.50.{i // 250}.{i % 250 + 1}/22\"]}}}}}}" for i in range(hosts)
     )
-    links = "\n".join(f'    - endpoints: ["h{i:02d}:eth1", "sw:p{i:02d}"]' for i in range(hosts))
+    links = "\n".join(f'    - endpoints: ["h{i:03d}:eth1", "sw:p{i:03d}"]' for i in range(hosts))
     (folder / "topology.yml").write_text(
         f"name: bench50\ntopology:\n  nodes:\n    sw: {{kind: bridge}}\n{nodes}\n  links:\n{links}\n"
     )
@@ -53,7 +54,7 @@ def bench_bringup(runs: int = 5) -> dict[str, object]:
             start = time.perf_counter()
             lab = Lab(topo, owner_kind="bench")
             lab.up()
-            lab.run("h00", "ping", "-c1", "-W2", "10.50.0.50")
+            lab.run("h000", "ping", "-c1", "-W2", "10.50.0.50")
             times.append(time.perf_counter() - start)
             start = time.perf_counter()
             lab.down()
@@ -66,6 +67,39 @@ def bench_bringup(runs: int = 5) -> dict[str, object]:
         "target_s": 0.5,
         "mininet_same_shape_s": 0.73,
     }
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 4)
+
+
+def _mem_available_kib() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1])
+    return 0
+
+
+def bench_hosts_scaling(runs: int = 5, sizes: tuple[int, ...] = (10, 50, 100, 400)) -> dict[str, object]:
+    """The one-bridge shape at N hosts: medians of bring-up phases and teardown, and the
+    memory the running lab takes from the machine (MemAvailable before and during)."""
+    result: dict[str, object] = {"what": "N hosts on one bridge, one IPv4 address each", "runs": runs}
+    for hosts in sizes:
+        phases: dict[str, list[float]] = {}
+        memory = []
+        with tempfile.TemporaryDirectory() as tmp:
+            topo = load_topology(fifty_hosts_topology(Path(tmp), hosts))
+            for _ in range(runs):
+                free = _mem_available_kib()
+                lab = Lab(topo, owner_kind="bench")
+                lab.up()
+                memory.append(free - _mem_available_kib())
+                lab.down()
+                assert not lab.left, f"teardown left {lab.left}"
+                for phase in ("namespaces", "links", "configure", "network", "down"):
+                    phases.setdefault(phase, []).append(lab.timings[phase])
+        result[f"n{hosts}"] = {f"{p}_s": _median(v) for p, v in phases.items()} | {"memory_mib": round(statistics.median(memory) / 1024, 1)}
+    return result
 
 
 def _bringup(topology: str, what: str, milestones: Callable[[Lab, Callable[[], float]], dict[str, float]],
@@ -165,6 +199,7 @@ def bench_logins(runs: int = 3) -> dict[str, object]:
 
 BENCHMARKS = {
     "bringup_50_hosts": bench_bringup,
+    "hosts_scaling": bench_hosts_scaling,
     "gateways_24": bench_gateways,
     "ecmp_suite": bench_ecmp_suite,
     "logins_40": bench_logins,
@@ -186,6 +221,31 @@ def main() -> None:
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+    if BASELINE.is_file():
+        print(f"\ncompared with {BASELINE.relative_to(REPO)} (ratio > 1: slower or bigger now)")
+        for line in compare(json.loads(BASELINE.read_text()), {k: result[k] for k in chosen}):
+            print(line)
+
+
+def _numbers(doc: object, prefix: str = "") -> dict[str, float]:
+    """Every numeric leaf of a result, by dotted path (per-run lists and booleans left out)."""
+    if isinstance(doc, dict):
+        return {k: v for key, value in doc.items() for k, v in _numbers(value, f"{prefix}{key}.").items()}
+    if isinstance(doc, (int, float)) and not isinstance(doc, bool):
+        return {prefix.rstrip("."): float(doc)}
+    return {}
+
+
+def compare(baseline: dict, current: dict) -> list[str]:
+    """'name: now / baseline = ratio' for every number both results hold (timings and memory)."""
+    old, new = _numbers(baseline), _numbers(current)
+    lines = []
+    for key in sorted(set(old) & set(new)):
+        if key.endswith(("_s", "_mib")) and old[key] > 0:
+            ratio = new[key] / old[key]
+            flag = "  <-- regression" if ratio > 1.25 and new[key] - old[key] > 0.02 else ""
+            lines.append(f"{key}: {new[key]:.4g} / {old[key]:.4g} = {ratio:.2f}{flag}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -230,3 +230,11 @@ def test_reap_goes_on_past_a_lab_it_cannot_remove_and_says_how(tmp_path, monkeyp
     assert reaped.removed == ["cccccc"]
     assert "process 4242 did not exit" in reaped.stuck["aaaaaa"] and "kill -9 4242" in reaped.stuck["aaaaaa"]
     assert "PermissionError" in reaped.stuck["bbbbbb"] and "siteproof reap" in reaped.stuck["bbbbbb"]
+
+
+def test_benchmark_comparison_flags_what_grew():
+    from benchmarks.run import compare
+
+    lines = compare({"a": {"n50": {"down_s": 0.02, "network_s": 1.0, "runs": 5}}, "b": {"passed": True}},
+                    {"a": {"n50": {"down_s": 0.021, "network_s": 2.0, "runs": 5}}, "b": {"passed": False}})
+    assert lines == ["a.n50.down_s: 0.021 / 0.02 = 1.05", "a.n50.network_s: 2 / 1 = 2.00  <-- regression"]

@@ -18,7 +18,7 @@ from siteproof.backends.base import SOCKETS
 from siteproof.probes.capture import AnnouncementCapture
 from siteproof.probes.neighbours import who_answers
 from siteproof.probes.traffic import address_of, pinned_routes, udp_probe
-from siteproof.wait import WaitTimeout, wait_until
+from siteproof.wait import WaitResult, WaitTimeout, wait_until
 
 pytestmark = [pytest.mark.topology("perlmutter-gateways"), pytest.mark.gw]
 
@@ -67,7 +67,7 @@ def test_gw1_every_vip_has_exactly_one_holder(gateways, evidence):
         _one_mac_per_vip(gateways, seen, evidence)
 
 
-def _crash_takeover(gateways, gw, vips, budget, crashed_at, evidence):
+def _crash_takeover(gateways, gw: str, vips: list[str], budget: float, crashed_at: float, evidence) -> WaitResult:
     """A crashed VRRP process: the gateway must stop answering for its VIPs (else the site has
     two holders) and every one of them must be held by exactly one gateway within the budget:
     the next in priority, or the crashed gateway itself once its VRRP process is back and has
@@ -82,7 +82,7 @@ def _crash_takeover(gateways, gw, vips, budget, crashed_at, evidence):
                      at_most=budget, limit_name="vrrp_takeover")
     left = max(budget - (time.monotonic() - crashed_at), 0.5)
     placed = gateways.wait_placement("vrrp_takeover", vips=vips, seconds=left, exact=False)
-    took = type(placed)(placed.value, time.monotonic() - crashed_at, placed.polls)
+    took = WaitResult(placed.value, time.monotonic() - crashed_at, placed.polls)
     # The respawned VRRP process preempts within moments: let placement settle on it before
     # the wire is asked, so the answer is not read mid-move.
     gateways.wait_placement("vrrp_restore", vips=vips)

@@ -133,10 +133,14 @@ class Lab:
         self.state = registry.claim(self.id, self.topology.name, self.topology.variant, self.owner_kind)
         self.worker = netns.NetnsWorker()
         try:
+            # Phase times (cumulative within the network build) for the benchmarks.
             self._create_namespaces()
+            self.timings["namespaces"] = time.perf_counter() - t0
             self._create_links()
+            self.timings["links"] = time.perf_counter() - t0 - self.timings["namespaces"]
             self._configure_hosts()
             self.timings["network"] = time.perf_counter() - t0
+            self.timings["configure"] = self.timings["network"] - self.timings["namespaces"] - self.timings["links"]
             if start_daemons:
                 self.start_daemons()
             self.timings["up"] = time.perf_counter() - t0
@@ -285,7 +289,9 @@ class Lab:
         for daemon in self.daemons.values():
             if daemon.frozen:
                 daemon.thaw()
+        t0 = time.perf_counter()
         result = registry.destroy(self.id)
+        self.timings["down"] = time.perf_counter() - t0
         self.left = result["left"]
         for daemon in self.daemons.values():
             daemon.reap_exit()  # our children: collect them, or they stay zombies
