@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -142,7 +143,7 @@ def check_sysctls(doc: dict[str, Any], file: str) -> None:
                 raise TopologyError(file, where, f"{sysctl} is not kept per network namespace: a lab node may set only "
                                     f"keys under {', '.join(k.rstrip('.') for k in _PER_NETNS)}, never the machine's own")
             keys.setdefault(_PER_INTERFACE.sub(r"\1.default.\2", sysctl), where)
-    unknown = _unknown_in_fresh_netns(sorted(keys))
+    unknown = _unknown_in_fresh_netns(tuple(sorted(keys)))
     if unknown:
         raise TopologyError(file, keys[unknown[0]], f"the kernel has no per-namespace sysctl {unknown[0]}"
                             + (f" (nor {', '.join(unknown[1:3])})" if len(unknown) > 1 else ""))
@@ -151,7 +152,8 @@ def check_sysctls(doc: dict[str, Any], file: str) -> None:
 _PROBE = "import os,sys; print('\\n'.join(k for k in sys.argv[1:] if not os.path.exists('/proc/sys/' + k.replace('.', '/'))))"
 
 
-def _unknown_in_fresh_netns(keys: list[str]) -> list[str]:
+@functools.cache  # one child per distinct key set: a run loads the same topologies many times
+def _unknown_in_fresh_netns(keys: tuple[str, ...]) -> list[str]:
     if not keys or os.geteuid() != 0:
         return []  # without root no lab is built either; the build would name the key
     out = subprocess.run(["unshare", "--net", sys.executable, "-c", _PROBE, *keys],

@@ -29,6 +29,13 @@ def _b32hex(raw: bytes) -> str:
     return base64.b32hexencode(raw).decode().rstrip("=")
 
 
+def hashed_owner(zone: dns.zone.Zone, name: dns.name.Name) -> dns.name.Name:
+    """Where name's NSEC3 lives in the zone, by its NSEC3PARAM (which must exist)."""
+    param = next(iter(zone.get_rdataset(zone.origin, dns.rdatatype.NSEC3PARAM)))
+    digest = dns.dnssec.nsec3_hash(name, param.salt or b"", param.iterations, param.algorithm)
+    return dns.name.Name((digest.lower().encode(),)).concatenate(zone.origin)
+
+
 def bitmap_types(windows: Iterable[tuple[int, bytes]]) -> set[int]:
     """The RR types an NSEC/NSEC3 type bitmap lists."""
     types = set()

@@ -7,14 +7,13 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-import dns.dnssec
 import dns.name
 import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 
 from siteproof.areas.dns.checks import From, key_ring, tsig_keys
-from siteproof.areas.dns.nsec3 import authoritative_names
+from siteproof.areas.dns.nsec3 import authoritative_names, hashed_owner
 from siteproof.site import Site
 from siteproof.topology.render import reverse_zone
 
@@ -110,12 +109,10 @@ class DnsSite:
         name lacks is answered with the name's own NSEC3 (RFC 5155 section 7.2.3), so each
         authoritative name and empty non-terminal is asked for a private type."""
         names, _ = authoritative_names(reference)
-        param = next(iter(reference.get_rdataset(reference.origin, dns.rdatatype.NSEC3PARAM)))
         for name in sorted(names):
             if name in delegations:
                 # A referral carries no NSEC3 of a signed delegation: the primary's copy stands in.
-                digest = dns.dnssec.nsec3_hash(name, param.salt or b"", param.iterations, param.algorithm)
-                owner = dns.name.Name((digest.lower().encode(),)).concatenate(reference.origin)
+                owner = hashed_owner(reference, name)
                 for rdtype, covers in ((dns.rdatatype.NSEC3, dns.rdatatype.NONE), (dns.rdatatype.RRSIG, dns.rdatatype.NSEC3)):
                     found = reference.get_rdataset(owner, rdtype, covers)
                     if found is not None:
