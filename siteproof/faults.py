@@ -27,7 +27,7 @@ FREEZE_TABLE = "siteproof_freeze"
 class FaultRecord:
     kind: str
     node: str
-    at: float  # monotonic time the fault took effect
+    at: float  # monotonic time the fault began to be applied (takeovers are timed from it)
     detail: str = ""
 
 
@@ -37,43 +37,47 @@ class Faults:
     log: list[FaultRecord] = field(default_factory=list)
     _undo: list[Callable[[], None]] = field(default_factory=list)
 
-    def _record(self, kind: str, node: str, detail: str = "") -> FaultRecord:
-        rec = FaultRecord(kind, node, time.monotonic(), detail)
+    def _record(self, kind: str, node: str, detail: str = "", began: float | None = None) -> FaultRecord:
+        rec = FaultRecord(kind, node, time.monotonic() if began is None else began, detail)
         self.log.append(rec)
         return rec
 
     def cable_pull(self, node: str, ifname: str) -> FaultRecord:
+        began = time.monotonic()
         self.lab.set_link(node, ifname, up=False)
         self._undo.append(lambda: self.lab.set_link(node, ifname, up=True))
-        return self._record("cable pull", node, ifname)
+        return self._record("cable pull", node, ifname, began=began)
 
     def cable_restore(self, node: str, ifname: str) -> FaultRecord:
         self.lab.set_link(node, ifname, up=True)
         return self._record("cable restore", node, ifname)
 
     def crash(self, node: str, daemon: str) -> FaultRecord:
+        began = time.monotonic()
         killed = self.lab.daemon(node, daemon).crash()
         self._undo.append(lambda: self.ensure_running([node], daemon))
-        return self._record("daemon crash", node, killed)
+        return self._record("daemon crash", node, killed, began=began)
 
     def stop(self, node: str, daemon: str) -> FaultRecord:
         return self.stop_many([node], daemon)
 
     def stop_many(self, nodes: list[str], daemon: str) -> FaultRecord:
         """Clean stop on many nodes at once (SIGTERM to all, then wait for each)."""
+        began = time.monotonic()
         chosen = [self.lab.daemon(node, daemon) for node in nodes]
         for d in chosen:
             d.terminate()
         for d in chosen:
             d.stop()
         self._undo.append(lambda: self.ensure_running(nodes, daemon))
-        return self._record("clean stop", ",".join(nodes), daemon)
+        return self._record("clean stop", ",".join(nodes), daemon, began=began)
 
     def start(self, node: str, daemon: str) -> FaultRecord:
         self.lab.daemon(node, daemon).start()
         return self._record("daemon start", node, daemon)
 
     def freeze(self, node: str) -> FaultRecord:
+        began = time.monotonic()
         ifnames = list(self.lab.topology.nodes[node].interfaces)
         chains = "".join(
             f"chain in_{i} {{ type filter hook ingress device {i} priority -500; policy drop; }}\n" for i in ifnames
@@ -83,13 +87,15 @@ class Faults:
             daemon.frozen = True
         netns.kill_all_in(self.lab.ns(node), signal.SIGSTOP)
         self._undo.append(lambda: self.thaw(node))
-        return self._record("host freeze", node)
+        return self._record("host freeze", node, began=began)
 
     def thaw(self, node: str) -> FaultRecord:
+        # The network first: processes that wake to deaf interfaces would each declare
+        # every peer dead and take over, a storm no real resumed host makes.
+        nft.load(self.lab.nft_runner(node), f"delete table netdev {FREEZE_TABLE}\n", f"thaw {node}", check=False)
         netns.kill_all_in(self.lab.ns(node), signal.SIGCONT)
         for daemon in self._daemons_of(node):
             daemon.frozen = False
-        nft.load(self.lab.nft_runner(node), f"delete table netdev {FREEZE_TABLE}\n", f"thaw {node}", check=False)
         return self._record("host thaw", node)
 
     def _daemons_of(self, node: str) -> list:

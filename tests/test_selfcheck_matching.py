@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from tests.selfcheck import assertion_message, failed_for, verdict
+from tests.helpers import REPO, lab_leftovers, make_topology, needs_root
+from tests.selfcheck import assertion_message, failed_for, run_child_pytest, verdict
 
 
 def _case(tag: str | None, message: str = "", text: str = "") -> ET.Element:
@@ -54,3 +55,34 @@ def test_the_right_failure_is_accepted():
 def test_assertion_message_strips_type_and_explanation():
     assert assertion_message("AssertionError: a\nb\nassert x\n+ where") == ("AssertionError", "a\nb")
     assert assertion_message("plain text") == ("", "plain text")
+
+
+CHILD_THAT_KEEPS_A_LAB = '''
+import os, time
+from siteproof.backends.netns.lab import Lab
+from siteproof.topology import load_topology
+
+def test_builds_then_hangs():
+    lab = Lab(load_topology({folder!r}))
+    lab.up()
+    open({marker!r}, "w").write(lab.id)
+    if {hang}:
+        time.sleep(600)  # until the runner's SIGINT
+    os._exit(0)  # gone without a teardown: the lab stays registered to this process
+'''
+
+
+@needs_root
+def test_a_child_that_dies_or_hangs_leaves_no_lab(tmp_path):
+    folder = make_topology(tmp_path)
+    for hang in (False, True):
+        marker = tmp_path / f"lab-{hang}"
+        test_file = tmp_path / f"test_child_{hang}.py"
+        test_file.write_text(CHILD_THAT_KEEPS_A_LAB.format(folder=str(folder), marker=str(marker), hang=hang))
+        run = run_child_pytest([str(test_file), "-q", "-p", "no:randomly", "-o", "addopts=", "-p", "no:cacheprovider"],
+                               cwd=REPO, timeout=10 if hang else 120, grace=5)
+        lab_id = marker.read_text()
+        assert run.timed_out is hang
+        # Neither child tore its lab down: the runner destroys it and names it.
+        assert run.left_labs == [lab_id]
+        assert lab_leftovers(lab_id) == {"namespaces": [], "state": []}

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from siteproof.topology import load_topology
 from tests.helpers import REPO, needs_root
-from tests.selfcheck import failed_for, verdict
+from tests.selfcheck import failed_for, run_child_pytest, verdict
 
 TOPOLOGIES = REPO / "topologies"
+# The slowest variant takes about 90 s on a 2-core machine; a hung one must not hold CI for long.
+CHILD_TIMEOUT_S = 300
 SECRET_VALUE = re.compile(r'(?i)(?:secret|auth_pass|password)"?\s*[:=]?\s*"?([A-Za-z0-9+/=]{12,})')
 VARIANTS = sorted(
     (topo.name, v.stem) for topo in TOPOLOGIES.iterdir() if (topo / "variants").is_dir()
@@ -43,13 +43,15 @@ def test_variant_fails_its_tests_for_the_stated_reasons(topology, variant, tmp_p
     # it knows the secrets to look for in the report.
     overrides = {"tsig_seed": secrets.token_hex(8)} if "tsig_seed" in topo.parameters else {}
     junit, report = tmp_path / "junit.xml", tmp_path / "report.html"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", *[c["test"] for c in checks], "--variant", variant, "-p", "no:randomly",
+    run = run_child_pytest(
+        [*[c["test"] for c in checks], "--variant", variant, "-p", "no:randomly",
          *[f"--set={k}={v}" for k, v in overrides.items()],
          f"--junitxml={junit}", f"--html={report}", "--self-contained-html", "-q", "-o", "addopts="],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        cwd=REPO, timeout=CHILD_TIMEOUT_S,
     )
-    assert junit.is_file(), f"variant {variant}: pytest wrote no report\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+    assert not run.timed_out, f"variant {variant}: its pytest ran past {CHILD_TIMEOUT_S} s\n{run.stdout[-2000:]}"
+    assert not run.left_labs, f"variant {variant}: its pytest left lab(s) {run.left_labs} behind (destroyed now)"
+    assert junit.is_file(), f"variant {variant}: pytest wrote no report\n{run.stdout[-2000:]}{run.stderr[-2000:]}"
     cases = {_case_id(c): c for c in ET.parse(junit).getroot().iter("testcase")}
     for check in checks:
         why = failed_for(verdict(cases.get(check["test"])), check["expect"])
