@@ -399,7 +399,7 @@ def test_dns8_reconciler_publishes_and_withdraws_records(dnssite, lab, evidence)
 def test_dns9_zsk_rollover_completes_while_resolver_validates(dnssite, lab, evidence):
     """DNS-9: a ZSK rollover (rndc dnssec -rollover) runs to completion (successor published,
     every signature replaced, the old key removed) while the resolver answers with AD and
-    never SERVFAIL. It runs on the lab's rollover zone (5-minute signatures), where the whole
+    never SERVFAIL. It runs on the lab's rollover zone (2-minute signatures), where the whole
     rollover fits in a test; see the report's note for the system's zones."""
     primary = dnssite.site.names("primary")[0]
     rundir = lab.daemon(primary, "named").rundir
