@@ -183,21 +183,22 @@ class Daemon:
             self.wait_ready()
 
     def wait_ready(self) -> float:
-        def ready() -> bool:
-            if not self.running():
-                raise DaemonError(
-                    f"node {self.node}: {self.kind} exited during start (code {self.returncode()}): "
-                    f"{reason_line(self.log_of_this_run())} (whole log: {self.log_path})"
-                )
-            return self.is_ready()
+        def ready() -> bool | None:
+            # None: it exited, which ends the wait at once (not at the end of the budget).
+            return self.is_ready() if self.running() else None
 
         try:
-            return wait_until(ready, "daemon_ready", expected=f"{self.kind} on {self.node} ready").elapsed
+            waited = wait_until(ready, "daemon_ready", expected=f"{self.kind} on {self.node} ready",
+                                accept=lambda state: state is None or bool(state))
         except WaitTimeout as exc:
-            if isinstance(exc.last, DaemonError):
-                raise exc.last from None
             raise DaemonError(f"node {self.node}: {self.kind} not ready within {exc.seconds:.0f} s ({exc.budget}): "
                               f"{reason_line(self.log_of_this_run())} (whole log: {self.log_path})") from None
+        if waited.value is None:
+            raise DaemonError(
+                f"node {self.node}: {self.kind} exited during start (code {self.returncode()}): "
+                f"{reason_line(self.log_of_this_run())} (whole log: {self.log_path})"
+            )
+        return waited.elapsed
 
     def returncode(self) -> int | None:
         return self.proc.poll() if self.proc else None
