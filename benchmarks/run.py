@@ -197,12 +197,39 @@ def bench_logins(runs: int = 3) -> dict[str, object]:
                     milestones, "all_vips_home_s", runs)
 
 
+def bench_login_daemon_kinds(runs: int = 3) -> dict[str, object]:
+    """The 40-node login lab's daemons started one kind at a time on the built network: how
+    long spawning them takes and when the last one is ready, per kind (medians)."""
+    topo = load_topology(REPO / "topologies" / "perlmutter-login")
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for _ in range(runs):
+        lab = Lab(topo, owner_kind="bench")
+        try:
+            lab.up(start_daemons=False)
+            lab.create_daemons()
+            for kind in ("keepalived", "sshd", "loginlb", "named"):
+                chosen = [d for (_, k), d in lab.daemons.items() if k == kind]
+                start = time.perf_counter()
+                lab.start_without_waiting(chosen)
+                spawned = time.perf_counter() - start
+                wait_until(lambda chosen=chosen: all(d.is_ready() for d in chosen), "daemon_ready",
+                           expected=f"every {kind} ready", interval=0.05)
+                rows.setdefault(kind, []).append((spawned, time.perf_counter() - start))
+        finally:
+            lab.down()
+    return {"what": "perlmutter-login at defaults, daemons started kind by kind",
+            **{kind: {"count": sum(1 for (_, k) in lab.daemons if k == kind),
+                      "spawn_s": _median([r[0] for r in rs]), "all_ready_s": _median([r[1] for r in rs])}
+               for kind, rs in rows.items()}}
+
+
 BENCHMARKS = {
     "bringup_50_hosts": bench_bringup,
     "hosts_scaling": bench_hosts_scaling,
     "gateways_24": bench_gateways,
     "ecmp_suite": bench_ecmp_suite,
     "logins_40": bench_logins,
+    "login_daemon_kinds": bench_login_daemon_kinds,
     "login_suite": bench_login_suite,
     "dns_lab": bench_dns_lab,
     "dns_suite": bench_dns_suite,

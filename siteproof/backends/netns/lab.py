@@ -208,13 +208,17 @@ class Lab:
             if node.nftables:
                 nft.load(self.nft_runner(node.name), node.nftables, f"lab {self.id}: node {node.name}")
 
-    def start_daemons(self) -> None:
-        """Start every daemon, in waves: a daemon starts once those it is `after` are ready."""
+    def create_daemons(self) -> None:
+        """One Daemon object per configured daemon, none started."""
         kinds = daemon_kinds()
         for node in self.topology.hosts():
             context = DaemonContext(node.name, self.dir, lambda argv, cwd, log, n=node.name: self.spawn(n, argv, cwd, log))
             for kind, spec in node.daemons.items():
                 self.daemons[(node.name, kind)] = kinds[kind](context, spec.config, spec.args)
+
+    def start_daemons(self) -> None:
+        """Start every daemon, in waves: a daemon starts once those it is `after` are ready."""
+        self.create_daemons()
         t0 = time.perf_counter()
         for wave in self.topology.daemon_waves():
             self._start_together([self.daemons[key] for key in wave])
@@ -235,13 +239,17 @@ class Lab:
                 daemon.kill()
         self._start_together(chosen)
 
-    def _start_together(self, chosen: list[Daemon]) -> None:
-        """Start all, record them for the reaper, then wait for each to be ready."""
+    def start_without_waiting(self, chosen: list[Daemon]) -> None:
+        """Start all and record them for the reaper; readiness is the caller's to wait for."""
         for daemon in chosen:
             daemon.start(wait=False)
             self._record_process(daemon)
         assert self.state
         self.state.save()
+
+    def _start_together(self, chosen: list[Daemon]) -> None:
+        """Start all, record them for the reaper, then wait for each to be ready."""
+        self.start_without_waiting(chosen)
         for daemon in chosen:
             daemon.wait_ready()
 
