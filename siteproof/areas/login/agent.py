@@ -4,7 +4,7 @@ Every interval it runs the node's own health checks (the shared filesystem is mo
 HSN NIC is up, no admin drain file) and broadcasts the result on the management network.
 It listens to every other node's broadcasts; a node not heard for `dead_after` seconds is
 down. From the states of all servers it computes the bucket tables (tables.py, the same on
-every node) and loads them into nftables whenever they change.
+every node) and loads them into nftables when they change (at most every 0.25 s).
 
 Run: python -m siteproof.areas.login.agent CONFIG.json   (inside the login node's namespace)
 """
