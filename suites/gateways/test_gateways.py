@@ -81,13 +81,19 @@ def _crash_takeover(gateways, gw: str, vips: list[str], budget: float, crashed_a
                              f"{sorted(exc.last or [])} on it: two gateways hold them") from None
     evidence.measure("crashed gateway released its VIPs after (s)", round(time.monotonic() - crashed_at, 3),
                      at_most=budget, limit_name="vrrp_takeover")
-    left = max(budget - (time.monotonic() - crashed_at), 0.5)
-    placed = gateways.wait_placement("vrrp_takeover", vips=vips, seconds=left, exact=False)
-    took = WaitResult(placed.value, time.monotonic() - crashed_at, placed.polls)
+    took = _placed_since(gateways, vips, budget, crashed_at, exact=False)
     # The respawned VRRP process preempts within moments: let placement settle on it before
     # the wire is asked, so the answer is not read mid-move.
     gateways.wait_placement("vrrp_restore", vips=vips)
     return took
+
+
+def _placed_since(gateways, vips: list[str], budget: float, since: float, exact: bool = True) -> WaitResult:
+    """VIP placement within `budget` seconds of `since` (a fault's start): a fault slow to apply
+    must not lend the takeover its time. The result's elapsed is measured from `since`."""
+    placed = gateways.wait_placement("vrrp_takeover", vips=vips, seconds=max(budget - (time.monotonic() - since), 0.5),
+                                     exact=exact)
+    return WaitResult(placed.value, time.monotonic() - since, placed.polls)
 
 
 def _v6_twins(gateways, gw) -> set[str]:
@@ -138,10 +144,7 @@ def test_gw2_takeover(failure, gw_lab, lab, faults, evidence, victims):
             takeover = _crash_takeover(gateways, gw, vips, budget, fault.at, evidence)
         else:
             gateways.down.add(gw)
-            # Timed from the fault: a fault slow to apply must not lend the takeover time.
-            placed = gateways.wait_placement("vrrp_takeover", vips=vips,
-                                             seconds=max(budget - (time.monotonic() - fault.at), 0.5))
-            takeover = WaitResult(placed.value, time.monotonic() - fault.at, placed.polls)
+            takeover = _placed_since(gateways, vips, budget, fault.at)
         resumed_at = time.monotonic()
         try:
             wait_until(lambda: prober.received_since(resumed_at) >= 20, "traffic_resume",
@@ -180,7 +183,8 @@ def test_gw2_takeover(failure, gw_lab, lab, faults, evidence, victims):
     # Missing announcements are the cause of most stalls: said with whichever symptom shows first.
     unannounced_note = (f"the new holder {new_holder} sent no {'; no '.join(missing)} "
                         f"(computes keep the old MAC until their neighbour entries expire)") if missing else ""
-    assert not stalled, f"{failure} of {gw}: {stalled}" + (f"; {unannounced_note}" if missing else "")
+    also = f"; {unannounced_note}" if missing else ""
+    assert not stalled, f"{failure} of {gw}: {stalled}{also}"
     assert takeover.elapsed <= budget, (
         f"{failure} of {gw}: its VIPs were placed {takeover.elapsed:.1f} s after the fault, past the takeover budget "
         f"{budget:.1f} s (vrrp_takeover)"
@@ -189,8 +193,7 @@ def test_gw2_takeover(failure, gw_lab, lab, faults, evidence, victims):
     if gateways.site.can(SOCKETS):
         _one_mac_per_vip(gateways, gateways.holders(), evidence, only=set(vips) | _v6_twins(gateways, gw))
     assert result.max_gap_ms <= budget * 1000, (
-        f"{failure} of {gw}: traffic gap {result.max_gap_ms:.0f} ms exceeds the takeover budget {budget:.1f} s"
-        + (f"; {unannounced_note}" if missing else "")
+        f"{failure} of {gw}: traffic gap {result.max_gap_ms:.0f} ms exceeds the takeover budget {budget:.1f} s{also}"
     )
     assert not missing, f"{failure} of {gw}: {unannounced_note}"
     restore(faults, gw)
