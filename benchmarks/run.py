@@ -106,7 +106,7 @@ def _bringup(topology: str, what: str, milestones: Callable[[Lab, Callable[[], f
              final: str, runs: int = 3) -> dict[str, object]:
     """Bring a built-in lab up `runs` times: network, daemons ready, then the topology's own
     milestones (each a time since the start, measured by the callback with the clock given)."""
-    topo = load_topology(REPO / "topologies" / topology)
+    topo = load_topology(REPO / "topologies" / topology, profile="lab")  # as the suites run it
     rows = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -118,7 +118,7 @@ def _bringup(topology: str, what: str, milestones: Callable[[Lab, Callable[[], f
             row = {"network_s": lab.timings["network"], "daemons_ready_s": since_start()}
             row.update(milestones(lab, since_start))
             rows.append(row)
-    return {"what": what, "parameters": topo.parameters, "runs": rows,
+    return {"what": what, "profile": topo.profile, "parameters": topo.parameters, "runs": rows,
             f"median_{final}": statistics.median(r[final] for r in rows)}
 
 
@@ -200,7 +200,7 @@ def bench_logins(runs: int = 3) -> dict[str, object]:
 def bench_login_daemon_kinds(runs: int = 3) -> dict[str, object]:
     """The 40-node login lab's daemons started one kind at a time on the built network: how
     long spawning them takes and when the last one is ready, per kind (medians)."""
-    topo = load_topology(REPO / "topologies" / "perlmutter-login")
+    topo = load_topology(REPO / "topologies" / "perlmutter-login", profile="lab")
     rows: dict[str, list[tuple[float, float]]] = {}
     for _ in range(runs):
         lab = Lab(topo, owner_kind="bench")

@@ -21,6 +21,7 @@ from siteproof.backends.netns.lab import Lab, ensure_root
 from siteproof.errors import SiteproofError
 from siteproof.kv import parse_pairs
 from siteproof.topology import load_topology
+from siteproof.topology.loader import PROFILES
 
 BUILTIN = Path(__file__).resolve().parent.parent / "topologies"
 
@@ -38,7 +39,7 @@ def _topology_path(name: str) -> Path:
 def cmd_up(args: argparse.Namespace) -> int:
     ensure_root()
     # Validate first: a mistake in the topology is reported before anything is touched.
-    topo = load_topology(_topology_path(args.topology), parse_pairs(args.set, "--set"), args.variant)
+    topo = load_topology(_topology_path(args.topology), parse_pairs(args.set, "--set"), args.variant, args.profile)
     _report_stuck(registry.reap())
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -187,6 +188,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("topology", help="a built-in topology name or a topology folder")
     up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
     up.add_argument("--variant", help="build a known-bad variant")
+    up.add_argument("--profile", default="lab", choices=PROFILES,
+                    help="lab (default): lab-speed protocol timers where the topology has them; production: its defaults")
     up.set_defaults(fn=cmd_up)
     sub.add_parser("ls", help="list labs").set_defaults(fn=cmd_ls)
     ex = sub.add_parser("exec", help="run a command in a lab node: exec LAB NODE -- CMD")

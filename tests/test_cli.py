@@ -65,7 +65,7 @@ def test_up_reports_why_a_build_failed(tmp_path):
 def _up_in_background() -> tuple[subprocess.Popen[str], str]:
     """`siteproof up` of a lab big enough to take seconds, and the id of the lab it is building."""
     before = {s.id for s in registry.all_labs()}
-    proc = subprocess.Popen([sys.executable, "-m", "siteproof.cli", "up", "perlmutter-gateways", "--set", "gateways=12"],
+    proc = subprocess.Popen([sys.executable, "-m", "siteproof.cli", "up", "perlmutter-gateways", "--set", "gateways=40", "--set", "computes=200"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

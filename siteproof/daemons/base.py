@@ -16,17 +16,41 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, ClassVar, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 from siteproof import budgets, procs
 from siteproof.errors import DaemonError
 from siteproof.wait import WaitTimeout, wait_until
 
-Spawn = Callable[[list[str], Path, IO[bytes]], "subprocess.Popen[bytes]"]
+
+class Process(Protocol):
+    """What a daemon needs of its started process (subprocess.Popen has it; so does the
+    netns launcher's handle)."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+@dataclass(frozen=True)
+class PythonEntry:
+    """A daemon written in Python: `function` (module:name) called with `argv`, which a
+    backend may run in a process forked from one that imported the module already."""
+
+    function: str
+    argv: list[str]
+
+
+# (argv, cwd, log file, python entry or None, private directories) -> a process in the node,
+# in its own session
+Spawn = Callable[[list[str], Path, Path, "PythonEntry | None", tuple[str, ...]], Process]
 
 
 @dataclass(frozen=True)
@@ -35,7 +59,7 @@ class DaemonContext:
 
     node: str
     lab_dir: Path
-    spawn: Spawn  # (argv, cwd, log file) -> a process in the node, in its own session
+    spawn: Spawn
 
     def run_dir(self, node: str, kind: str) -> Path:
         """Where NODE's daemon of KIND keeps its files (this node's own, or a peer's)."""
@@ -116,6 +140,9 @@ class Daemon:
     binary: ClassVar[str] = ""
     package: ClassVar[str] = ""  # the Debian package that provides `binary`
     tools: ClassVar[dict[str, str]] = {}  # other programs it needs at start -> Debian package
+    # Machine directories the daemon writes to whatever its options say: each gets a private
+    # empty tmpfs in the daemon's own mount namespace, so nothing of it stays on the machine.
+    private_dirs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, context: DaemonContext, config: str, args: tuple[str, ...] = ()) -> None:
         self.context = context
@@ -123,7 +150,7 @@ class Daemon:
         self.rundir = context.run_dir(context.node, self.kind)
         self.config_text = config
         self.extra_args = args
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Process | None = None
         self.pid: int | None = None
         self.start_time: int | None = None
         self.frozen = False
@@ -138,6 +165,10 @@ class Daemon:
 
     def prepare(self) -> None:
         """Anything the daemon needs in its run directory before it starts (keys, markers)."""
+
+    def python_entry(self) -> PythonEntry | None:
+        """Set by daemons written in Python (PythonDaemon)."""
+        return None
 
     # --- paths ----------------------------------------------------------------------
     @property
@@ -174,8 +205,7 @@ class Daemon:
         self.prepare()
         # Where this run's log begins: readiness must not be read from an earlier run's lines.
         self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with open(self.log_path, "ab") as log:
-            self.proc = self.context.spawn(self.command(), self.rundir, log)
+        self.proc = self.context.spawn(self.command(), self.rundir, self.log_path, self.python_entry(), self.private_dirs)
         self.pid = self.proc.pid
         self.start_time = procs.process_start_time(self.pid)
         self.frozen = False
@@ -297,3 +327,20 @@ class Daemon:
         out = subprocess.run([self.check_installed(), "--version"], capture_output=True, text=True, check=False)
         text = (out.stdout + out.stderr).strip().splitlines()
         return text[0] if text else "?"
+
+
+class PythonDaemon(Daemon):
+    """A daemon that is part of the project: `module` has main(argv) with argv[1] the config."""
+
+    binary = sys.executable
+    package = "python3"
+    module: ClassVar[str] = ""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self.module, str(self.config_path)]
+
+    def python_entry(self) -> PythonEntry:
+        return PythonEntry(f"{self.module}:main", [self.module, str(self.config_path)])
+
+    def is_ready(self) -> bool:
+        return " ready: " in self.log_of_this_run()

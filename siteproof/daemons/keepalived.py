@@ -24,6 +24,7 @@ class Keepalived(Daemon):
             self.binary,
             "--dont-fork",
             "--log-console",
+            "--no-syslog",
             # No --log-detail: it logs every gratuitous ARP, and in a 24-gateway lab that
             # volume of log writes can stall keepalived long enough to miss its own timers.
             "--vrrp",

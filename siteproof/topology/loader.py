@@ -19,6 +19,9 @@ from siteproof.topology.yamlfile import load_yaml_text
 
 TOPOLOGY_FILE = "topology.yml"
 PARAMETERS_FILE = "parameters.yml"
+# The profiles a run may choose: "lab" applies the parameters file's `profiles.lab` values
+# (protocol timers at lab speed), "production" keeps the defaults (the site's own values).
+PROFILES = ("lab", "production")
 _CASTS = {"int": int, "float": float, "str": str, "bool": lambda v: str(v).lower() in ("1", "true", "yes", "on")}
 
 
@@ -118,8 +121,11 @@ def load_topology(
     folder: str | Path,
     overrides: dict[str, Any] | None = None,
     variant: str | None = None,
+    profile: str = "production",
 ) -> Topology:
-    """Load, render and validate a topology folder. Nothing is created here."""
+    """Load, render and validate a topology folder. Nothing is created here.
+
+    Parameters: the defaults, then the profile's values, then the variant's, then overrides."""
     folder = Path(folder).resolve()
     if not folder.is_dir():
         raise TopologyError(str(folder), "", "topology folder not found")
@@ -130,7 +136,12 @@ def load_topology(
         params_doc = _read_yaml(folder / PARAMETERS_FILE, params_label)
         schema.validate(params_doc, schema.PARAMETERS, params_label)
     variant_doc = load_variant(folder, variant) if variant else {}
+    if profile not in PROFILES:
+        raise TopologyError("--profile", profile, f"unknown profile (known: {', '.join(PROFILES)})")
     layers: list[tuple[str, dict[str, Any]]] = []
+    profile_values = (params_doc.get("profiles") or {}).get(profile) or {}
+    if profile_values:
+        layers.append((f"{params_label}: profiles.{profile}", profile_values))
     if variant_doc.get("parameters"):
         layers.append((f"{folder.name}/variants/{variant}.yml", variant_doc["parameters"]))
     if overrides:
@@ -155,6 +166,7 @@ def load_topology(
     topo = _build(doc, folder, params, topology_budgets, addresses)
     topo.variant = variant
     topo.variant_info = variant_doc
+    topo.profile = {"name": profile, "values": dict(profile_values)}
     _render_daemons(topo, doc, env, templates, label)
     _apply_patches(topo, variant_doc.get("patches") or [], f"{folder.name}/variants/{variant}.yml")
     try:

@@ -94,6 +94,7 @@ class Topology:
     budgets: dict[str, float]
     variant: str | None = None
     variant_info: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] = field(default_factory=lambda: {"name": "production", "values": {}})  # loader.PROFILES
 
     def hosts(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.kind == "linux"]

@@ -157,6 +157,13 @@ PARAMETERS = {
             },
         },
         "budgets": {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
+        # Named sets of parameter values. "lab": what makes the lab converge at lab speed
+        # (short protocol timers) where the defaults are the site's production values.
+        "profiles": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"lab": {"type": "object", "additionalProperties": SCALAR}},
+        },
     },
 }
 

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
-from siteproof.daemons.base import Daemon, register
+from siteproof.daemons.base import PythonDaemon, register
 
 
 @register
-class Reconciler(Daemon):
+class Reconciler(PythonDaemon):
     kind = "reconciler"
-    binary = sys.executable
-    package = "python3"
-
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "siteproof.areas.dns.reconciler", str(self.config_path)]
-
-    def is_ready(self) -> bool:
-        return " ready: " in self.log_of_this_run()
+    module = "siteproof.areas.dns.reconciler"

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
-from siteproof.daemons.base import Daemon, register
+from siteproof.daemons.base import PythonDaemon, register
 
 FS_MARKER = "global/homes/.mounted"  # the file that exists while the lab's shared filesystem is "mounted"
 
 
 @register
-class LoginAgent(Daemon):
+class LoginAgent(PythonDaemon):
     kind = "loginlb"
-    binary = sys.executable
-    package = "python3"
+    module = "siteproof.areas.login.agent"
 
     def prepare(self) -> None:
         # The lab stands in for the site's shared filesystem: its marker exists until a test
@@ -23,9 +20,3 @@ class LoginAgent(Daemon):
         marker = self.rundir / FS_MARKER
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
-
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "siteproof.areas.login.agent", str(self.config_path)]
-
-    def is_ready(self) -> bool:
-        return " ready: " in self.log_of_this_run()

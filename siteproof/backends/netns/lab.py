@@ -27,8 +27,9 @@ from siteproof.backends.base import CAPABILITIES
 from siteproof.backends.netns import namespaces as netns
 from siteproof.backends.netns import registry
 from siteproof.backends.netns.host import netns_host
+from siteproof.backends.netns.launcher import Launcher
 from siteproof.daemons import Daemon, DaemonContext, daemon_kinds
-from siteproof.daemons.base import find_binary
+from siteproof.daemons.base import Process, PythonEntry, find_binary
 from siteproof.errors import DaemonError, LabError
 from siteproof.topology.model import Node, Route, Topology
 from siteproof.wait import WaitTimeout, wait_until
@@ -49,6 +50,7 @@ class Lab:
         self.owner_kind = owner_kind
         self.state: registry.LabState | None = None
         self.worker: netns.NetnsWorker | None = None
+        self.launcher: Launcher | None = None
         self.daemons: dict[tuple[str, str], Daemon] = {}
         self.timings: dict[str, float] = {}
         self.down_links: set[tuple[str, str]] = set()
@@ -111,6 +113,21 @@ class Lab:
         signals reach it and its children and nothing else."""
         return subprocess.Popen(["ip", "netns", "exec", self.ns(node), *argv], stdin=subprocess.DEVNULL, stdout=stdout,
                                 stderr=stderr, start_new_session=True, cwd=cwd)
+
+    def spawn_daemon(self, node: str, argv: list[str], cwd: Path, log: Path, entry: PythonEntry | None,
+                     private: tuple[str, ...] = ()) -> Process:
+        """Start a daemon in a node through the lab's launcher (fork, setns, exec; a Python
+        daemon forked from a process that has imported it already), with a private tmpfs
+        over each directory in `private`."""
+        if self.launcher is None:
+            self.launcher = Launcher(self.switch_ns, self.dir / "launcher.log")
+        target = netns.path(self.ns(node))
+        if entry is not None:
+            return self.launcher.start(target, entry.argv, cwd, log, entry.function, private)
+        program = argv[0] if os.path.isabs(argv[0]) else find_binary(argv[0])
+        if program is None:
+            raise DaemonError(f"node {node}: {argv[0]!r} is not installed")
+        return self.launcher.start(target, [program, *argv[1:]], cwd, log, None, private)
 
     def nft_runner(self, node: str) -> nft.Runner:
         def run(argv: list[str], stdin: str) -> tuple[int, str, str]:
@@ -212,7 +229,9 @@ class Lab:
         """One Daemon object per configured daemon, none started."""
         kinds = daemon_kinds()
         for node in self.topology.hosts():
-            context = DaemonContext(node.name, self.dir, lambda argv, cwd, log, n=node.name: self.spawn(n, argv, cwd, log))
+            context = DaemonContext(node.name, self.dir,
+                                    lambda argv, cwd, log, entry, private, n=node.name:
+                                    self.spawn_daemon(n, argv, cwd, log, entry, private))
             for kind, spec in node.daemons.items():
                 self.daemons[(node.name, kind)] = kinds[kind](context, spec.config, spec.args)
 
@@ -303,6 +322,9 @@ class Lab:
         self.left = result["left"]
         for daemon in self.daemons.values():
             daemon.reap_exit()  # our children: collect them, or they stay zombies
+        if self.launcher is not None:
+            self.launcher.close()
+            self.launcher = None
         if self.worker is not None:
             self.worker.close()
             self.worker = None

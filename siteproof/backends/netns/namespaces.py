@@ -26,25 +26,15 @@ from typing import TypeVar
 
 from pyroute2 import IPRoute
 
+from siteproof.backends.netns.syscalls import CLONE_NEWNET, MNT_DETACH, MS_BIND, MS_REC, MS_SHARED
+from siteproof.backends.netns.syscalls import check as _check
+from siteproof.backends.netns.syscalls import libc as _libc
 from siteproof.errors import LabError
 from siteproof.procs import alive, process_start_time  # noqa: F401 - re-exported for the registry
 
 NETNS_DIR = "/run/netns"
-CLONE_NEWNET = 0x40000000
-MS_BIND = 4096
-MS_REC = 16384
-MS_SHARED = 1 << 20
-MNT_DETACH = 2
 _MAX_STACKED_MOUNTS = 16
-
-_libc = ctypes.CDLL(None, use_errno=True)
 T = TypeVar("T")
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def path(name: str) -> str:
