@@ -5,7 +5,8 @@
 - gateways_24: the full storage-gateway lab: network, keepalived ready, every VIP home;
 - ecmp_suite, login_suite: how long each suite takes at full scale, per test too;
 - logins_40: the 40-node login lab up, every VIP home, every health agent's tables agreed;
-- dns_lab, dns_suite: the DNS lab up until the resolver validates; the DNS suite.
+- dns_lab, dns_suite: the DNS lab up until the resolver validates; the DNS suite;
+- can_lab, can_suite: the CAN lab up until OSPF is full and BGP established; the CAN suite.
 
 `python -m benchmarks.run [NAME ...]` runs some of them; results merge into the JSON.
 """
@@ -223,6 +224,25 @@ def bench_login_daemon_kinds(runs: int = 3) -> dict[str, object]:
                for kind, rs in rows.items()}}
 
 
+def bench_can_lab(runs: int = 3) -> dict[str, object]:
+    """The CAN lab: FRR on 4 routers and the speaker, until every OSPF adjacency is full, every
+    BGP session established and the routes spread over every link."""
+    from fixtures.can import converged
+    from siteproof.areas.can.site import CanSite
+
+    def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
+        can = CanSite(lab_site(lab))
+        wait_until(lambda: converged(can), "ospf_converge", expected="OSPF full, BGP established", accept=bool, interval=0.05)
+        return {"converged_s": clock()}
+
+    return _bringup("perlmutter-can", "perlmutter-can at defaults, lab profile (2 spines, 2 DC routers, MetalLB, 16 nodes)",
+                    milestones, "converged_s", runs)
+
+
+def bench_can_suite() -> dict[str, object]:
+    return _suite("suites/can/test_can.py")
+
+
 BENCHMARKS = {
     "bringup_50_hosts": bench_bringup,
     "hosts_scaling": bench_hosts_scaling,
@@ -233,6 +253,8 @@ BENCHMARKS = {
     "login_suite": bench_login_suite,
     "dns_lab": bench_dns_lab,
     "dns_suite": bench_dns_suite,
+    "can_lab": bench_can_lab,
+    "can_suite": bench_can_suite,
 }
 
 

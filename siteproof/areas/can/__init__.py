@@ -1,0 +1,24 @@
+"""The privatized CAN (SPEC CAN-*, MGMT-1): router ACLs that isolate, OSPF and BGP under test."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from siteproof import budgets
+
+
+def _reconverge(params: Mapping[str, Any], table: budgets.Budgets) -> float:
+    """A lost neighbour is noticed within the dead interval (a cable pull at once), then SPF
+    runs after at most its hold time; plus the margin."""
+    dead = float(params.get("ospf_dead", 40))
+    spf = float(params.get("spf_delay_ms", 200)) / 1000
+    return dead + 10 * spf + table("ospf_reconverge_margin")
+
+
+budgets.register("ospf_converge", 30.0, "every OSPF adjacency full and every BGP session established after start", owner="can")
+budgets.register("ospf_reconverge_margin", 2.0, "added to the OSPF dead interval and SPF hold for a reconvergence", owner="can")
+budgets.register("ospf_reconverge", _reconverge, "routing has gone around a failed link or router (dead interval + SPF + margin)",
+                 owner="can")
+budgets.register("bgp_update", 10.0, "a BGP announcement reaches the peer's received routes", owner="can")
+budgets.register("reach_probe", 1.0, "a reachability probe waits this long for an answer", owner="can")

@@ -1,0 +1,80 @@
+"""FRR routers read through vtysh's JSON, on whichever backend the site has.
+
+In a lab, vtysh reaches the node's daemons on their vty sockets in the lab's run directory;
+at a real site (FRR on the router, or any device whose output is adapted to the same JSON)
+plain `vtysh -c`. Everything here only reads.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+from siteproof.site import Site
+
+
+class RouterError(AssertionError):
+    """A router did not answer a show command (its daemon is down, or vtysh is missing)."""
+
+
+def vtysh_json(site: Site, node: str, command: str) -> Any:
+    vty = site.backend.daemon_dir(node, "frr")
+    argv = ["vtysh", *(["--vty_socket", str(vty)] if vty is not None else []), "-c", command]
+    proc = site.backend.run(node, *argv, check=False, timeout=20)
+    if proc.returncode != 0:
+        raise RouterError(f"{node}: `{command}` failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()[:300]}")
+    try:
+        return json.loads(proc.stdout or "{}")
+    except json.JSONDecodeError as exc:
+        raise RouterError(f"{node}: `{command}` did not give JSON ({exc}): {proc.stdout[:200]!r}") from None
+
+
+def routes(site: Site, node: str) -> dict[str, list[dict[str, Any]]]:
+    """The router's IPv4 RIB: prefix -> its route entries (FRR's `show ip route json`)."""
+    return vtysh_json(site, node, "show ip route json")
+
+
+def selected(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((e for e in entries if e.get("selected")), None)
+
+
+def next_hops(entry: dict[str, Any]) -> list[str]:
+    """The active next hops of a route: address (or interface for a connected one)."""
+    return sorted(h.get("ip") or h.get("interfaceName", "?") for h in entry.get("nexthops", []) if h.get("active"))
+
+
+def overlapping(table: dict[str, Any], prefixes: list[str]) -> list[str]:
+    """Every prefix of the table that overlaps one of `prefixes` (inside it, or covering it, but a default)."""
+    nets = [ipaddress.ip_network(p) for p in prefixes]
+    found = []
+    for prefix in table:
+        net = ipaddress.ip_network(prefix)
+        if net.prefixlen and any(net.overlaps(n) for n in nets):
+            found.append(prefix)
+    return sorted(found)
+
+
+def ospf_full_neighbours(site: Site, node: str) -> set[str]:
+    """Router ids of the node's OSPF neighbours in state Full."""
+    doc = vtysh_json(site, node, "show ip ospf neighbor json")
+    return {rid for rid, entries in doc.get("neighbors", {}).items()
+            if any(str(e.get("converged", e.get("nbrState", ""))).startswith("Full") for e in entries)}
+
+
+def bgp_peers(site: Site, node: str) -> dict[str, str]:
+    """BGP peer address -> session state (IPv4 unicast)."""
+    doc = vtysh_json(site, node, "show bgp ipv4 unicast summary json")
+    return {peer: info.get("state", "?") for peer, info in doc.get("peers", {}).items()}
+
+
+def lookup(table: dict[str, list[dict[str, Any]]], address: str) -> dict[str, Any] | None:
+    """The selected route a RIB would use for `address` (longest prefix match)."""
+    ip = ipaddress.ip_address(address)
+    best: tuple[int, dict[str, Any]] | None = None
+    for prefix, entries in table.items():
+        net = ipaddress.ip_network(prefix)
+        entry = selected(entries)
+        if entry and ip in net and (best is None or net.prefixlen > best[0]):
+            best = (net.prefixlen, entry)
+    return best[1] if best else None

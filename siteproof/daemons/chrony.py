@@ -1,0 +1,25 @@
+"""chronyd in a lab node: an NTP server on its own clock, never setting the machine's (-x)."""
+
+from __future__ import annotations
+
+from siteproof.daemons.base import Daemon, register
+
+
+@register
+class Chronyd(Daemon):
+    kind = "chronyd"
+    binary = "chronyd"
+    package = "chrony"
+
+    def command(self) -> list[str]:
+        # -d: foreground, log to stderr (our log file); -x: never touch the system clock;
+        # -u root: its run directory is the lab's. The pid file is the lab's too (not /run/chrony).
+        return [self.check_installed(), "-d", "-x", "-u", "root", "-f", str(self.config_path), *self.extra_args]
+
+    def prepare(self) -> None:
+        # chronyd's default pid file is the machine's /run/chrony/chronyd.pid: one per lab node instead.
+        with open(self.config_path, "a") as fh:
+            fh.write(f"pidfile {self.rundir / 'chronyd.pid'}\n")
+
+    def is_ready(self) -> bool:
+        return "starting" in self.log_of_this_run() and (self.rundir / "chronyd.pid").exists()
