@@ -7,6 +7,7 @@ the nodes' zone labels; the routing behaviours read FRR's own JSON through the b
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import time
@@ -150,6 +151,12 @@ def test_can6_speaker_sessions_established_on_the_can(can, evidence):
             problems.append(f"{speaker} peers with {sorted(peers)}, the design with the spines' CAN addresses {sorted(wanted)}")
         problems += [f"{speaker}: session with {a} is {s}" for a, s in peers.items() if s != "Established"]
         problems += [f"{speaker}: peer {a} is not on the CAN {can_net}" for a in peers if ipaddress.ip_address(a) not in can_net]
+    # The announcements follow the sessions within a moment: poll, then judge.
+    def without_pool() -> list[str]:
+        return [r for r in can.spines + can.dc_routers if not routers.selected(can.routes(r).get(pool, []))]
+
+    with contextlib.suppress(WaitTimeout):
+        wait_until(without_pool, "bgp_update", expected=f"{pool} on every router", accept=lambda missing: not missing, interval=0.2)
     for router in can.spines + can.dc_routers:
         entry = routers.selected(can.routes(router).get(pool, []))
         evidence.record(f"{router}: route to the service pool {pool}", entry["protocol"] if entry else "missing")
