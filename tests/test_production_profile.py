@@ -30,7 +30,7 @@ def test_the_lab_profile_shortens_only_the_advert_interval_and_yields_to_set():
 def test_gw2_passes_at_the_production_advert_interval(tmp_path):
     junit = tmp_path / "junit.xml"
     run = run_child_pytest(
-        ["suites/gateways/test_gateways.py::test_gw2_takeover", "--profile", "production", "--set", "gateways=8",
+        ["suites/gateways/test_gateways.py::test_gw2_takeover", "--profile", "production", "--set", "gateways=4",
          "-p", "no:randomly", f"--junitxml={junit}", "-q", "-o", "addopts="],
         cwd=REPO, timeout=CHILD_TIMEOUT_S,
     )

@@ -16,7 +16,14 @@ def _reconverge(params: Mapping[str, Any], table: budgets.Budgets) -> float:
     return dead + 10 * spf + table("ospf_reconverge_margin")
 
 
-budgets.register("ospf_converge", 30.0, "every OSPF adjacency full and every BGP session established after start", owner="can")
+def _converge(params: Mapping[str, Any], table: budgets.Budgets) -> float:
+    """From start: adjacencies within a dead interval or two (a lost first hello waits one
+    hello), then LSA flooding and SPF; plus the margin."""
+    return 2 * float(params.get("ospf_dead", 40)) + 10 * float(params.get("spf_delay_ms", 200)) / 1000 + 5.0
+
+
+budgets.register("ospf_converge", _converge, "every OSPF adjacency full, every BGP session established and the routes "
+                 "spread after start (2 x dead interval + SPF + 5 s)", owner="can")
 budgets.register("ospf_reconverge_margin", 2.0, "added to the OSPF dead interval and SPF hold for a reconvergence", owner="can")
 budgets.register("ospf_reconverge", _reconverge, "routing has gone around a failed link or router (dead interval + SPF + margin)",
                  owner="can")

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from siteproof import budgets, vrrp  # noqa: F401 - vrrp registers the VRRP budgets this area waits on
 from siteproof.areas.login import daemons  # noqa: F401 - registers the health agent
 
-budgets.register("lb_tables", 15.0, "a health change reaches the hashing tables of every login node", owner="login")
+
+def _tables(params: Mapping[str, Any], table: budgets.Budgets) -> float:
+    """A node not heard is down after dead_after; its peers check every interval and load the
+    tables at most every 0.25 s: dead_after + 3 intervals + 2 s."""
+    return float(params.get("agent_dead_after", 3.0)) + 3 * float(params.get("agent_interval", 1.0)) + 2.0
+
+
+budgets.register("lb_tables", _tables, "a health change reaches the hashing tables of every login node "
+                 "(dead_after + 3 x interval + 2 s)", owner="login")
 budgets.register("ssh_session", 20.0, "an SSH session is open and echoing", owner="login")
 budgets.register("session_resume", 20.0, "a session echoes again after a VIP move, failure or drain", owner="login")
 budgets.register("login_pairs", 96, "LOGIN-3: (client address, port) pairs sent through every chosen VIP", owner="login",

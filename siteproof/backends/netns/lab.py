@@ -109,8 +109,9 @@ class Lab:
 
     def spawn(self, node: str, argv: list[str], cwd: Path, stdout: IO[bytes] | int | None = None,
               stderr: IO[bytes] | int | None = subprocess.STDOUT) -> subprocess.Popen[bytes]:
-        """The one way to start a long-running process in a node: its own session, so that
-        signals reach it and its children and nothing else."""
+        """Start a probe's process in a node (iperf3, tcpdump: the caller may read its pipes), in
+        its own session, so that signals reach it and its children and nothing else. Daemons
+        start through spawn_daemon instead."""
         return subprocess.Popen(["ip", "netns", "exec", self.ns(node), *argv], stdin=subprocess.DEVNULL, stdout=stdout,
                                 stderr=stderr, start_new_session=True, cwd=cwd)
 
