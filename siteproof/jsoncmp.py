@@ -3,7 +3,7 @@
 `expected` is a subset of `actual`: every key of an expected object must be in the actual one
 with a matching value; every item of an expected list must match some item of the actual list
 (in any order); `ABSENT` as an expected value means the key must not be there. Scalars compare
-by equality. The result is None when it matches, else one line per difference, each with the
+by equality. The result is empty when it matches, else one line per difference, each with the
 path where it was found.
 """
 

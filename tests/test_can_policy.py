@@ -1,0 +1,40 @@
+"""The CAN policy's expected verdicts and the probe services' parser: pure logic, no lab."""
+
+from __future__ import annotations
+
+import pytest
+
+from siteproof.areas.can.policy import Policy, expectation
+from siteproof.probes.reach import Service, services
+
+POLICY = Policy(mfa_zones=("mfa", "mgmtvm"), can_services=tuple(services("tcp/22,udp/53,tcp/53,udp/123")), api_port=443)
+
+
+@pytest.mark.parametrize(("src", "dst", "role", "service", "expected"), [
+    ("mfa", "can", "ncn", "tcp/22", ("CAN-1", True)),
+    ("mgmtvm", "can", "ncn", "udp/123", ("CAN-1", True)),
+    ("users", "can", "ncn", "tcp/22", ("CAN-1", False)),
+    ("outside", "can", "ncn", "udp/53", ("CAN-1", False)),
+    ("mfa", "can", "ncn", "tcp/8080", ("CAN-2", False)),
+    ("can", "dc", "dc-services", "udp/123", ("CAN-2", True)),
+    ("can", "dc", "dc-services", "tcp/8080", ("CAN-2", False)),
+    ("mgmtvm", "can", "api-gateway", "tcp/443", ("CAN-3", True)),
+    ("mfa", "can", "api-gateway", "tcp/443", ("CAN-3", False)),
+    ("mgmtvm", "extmgmt", "bmc", "tcp/443", ("MGMT-1", True)),
+    ("mfa", "extmgmt", "bmc", "tcp/443", ("MGMT-1", False)),
+    ("can", "extmgmt", "switch-management", "tcp/22", ("MGMT-1", False)),
+])
+def test_each_cell_gets_the_papers_verdict(src, dst, role, service, expected):
+    behaviour, reached, why = expectation(POLICY, src, dst, role, Service.parse(service))
+    assert (behaviour, reached) == expected and why
+
+
+def test_cells_inside_one_zone_and_outside_the_design_are_left_out():
+    assert expectation(POLICY, "can", "can", "api-gateway", Service.parse("tcp/443")) is None
+    assert expectation(POLICY, "mfa", "dc", "dc-services", Service.parse("tcp/22")) is None
+
+
+@pytest.mark.parametrize("bad", ["ssh/22", "tcp/0", "tcp/65536", "udp/x", "22"])
+def test_a_malformed_service_is_refused(bad):
+    with pytest.raises(ValueError, match="is not a service"):
+        Service.parse(bad)
