@@ -109,6 +109,10 @@ class Faults:
         for d in stopped:
             d.wait_ready()
 
+    def forget(self) -> None:
+        """Undo nothing: the lab is destroyed next (restoring it would only spend the time)."""
+        self._undo.clear()
+
     def undo_all(self) -> None:
         """Undo every fault still in place, newest first."""
         while self._undo:

@@ -22,10 +22,10 @@ def _takeover(params: Mapping[str, Any], table: budgets.Budgets) -> float:
 def _converge(params: Mapping[str, Any], table: budgets.Budgets) -> float:
     """After start every VIP is home once the masters' first adverts are out: the master-down
     interval and a margin (64 gateways x 128 groups place every VIP 1.8 s after start here)."""
-    return 4 * float(params.get("advert_interval", 1.0)) + 10.0
+    return 4 * float(params.get("advert_interval", 1.0)) + 6.0
 
 
-budgets.register("vrrp_converge", _converge, "every VIP on its home member after start (4 x advert + 10 s)", owner="vrrp")
+budgets.register("vrrp_converge", _converge, "every VIP on its home member after start (4 x advert + 6 s)", owner="vrrp")
 budgets.register("vrrp_takeover_margin", 2.0, "added to 3 x advert + skew for a takeover", owner="vrrp")
 budgets.register("vrrp_takeover", _takeover, "a failed member's VIPs on the next live member", owner="vrrp")
 budgets.register("vrrp_restore", 15.0, "a returning member gets its VIPs back", owner="vrrp")
