@@ -222,7 +222,7 @@ def _probers(can: CanSite, lab, victims) -> list[tuple[UdpProber, tuple[str, str
         reflector = lab.socket(dst, socket.AF_INET, socket.SOCK_DGRAM)
         reflector.bind((can.label(dst, "address"), 123))
         probers.append((UdpProber(client, reflector, (can.label(dst, "address"), 123), interval=0.005),
-                        (src, can.label(dst, "address"), client.getsockname()[1])))
+                        (src, can.label(dst, "address"), base + i)))
     return probers
 
 
