@@ -6,7 +6,7 @@
 - ecmp_suite, login_suite: how long each suite takes at full scale, per test too;
 - logins_40: the 40-node login lab up, every VIP home, every health agent's tables agreed;
 - dns_lab, dns_suite: the DNS lab up until the resolver validates; the DNS suite;
-- can_lab, can_suite: the CAN lab up until OSPF is full and BGP established; the CAN suite.
+- can_lab, can_suite: the CAN lab (with the HSN edge) up until OSPF is full and BGP established; the CAN suites (CAN, MGMT, HSN).
 
 `python -m benchmarks.run [NAME ...]` runs some of them; results merge into the JSON.
 """
@@ -235,12 +235,12 @@ def bench_can_lab(runs: int = 3) -> dict[str, object]:
         wait_until(lambda: converged(can), "ospf_converge", expected="OSPF full, BGP established", accept=bool, interval=0.05)
         return {"converged_s": clock()}
 
-    return _bringup("perlmutter-can", "perlmutter-can at defaults, lab profile (2 spines, 2 DC routers, MetalLB, 16 nodes)",
+    return _bringup("perlmutter-can", "perlmutter-can at defaults, lab profile (2 spines, 2 DC routers, 2 edge routers, MetalLB, 23 nodes)",
                     milestones, "converged_s", runs)
 
 
 def bench_can_suite() -> dict[str, object]:
-    return _suite("suites/can/test_can.py")
+    return _suite("suites/can")
 
 
 BENCHMARKS = {

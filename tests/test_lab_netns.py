@@ -124,3 +124,55 @@ def test_every_built_in_topology_leaves_the_machine_sysctls_as_they_were():
     changed = {k: (before[k].strip(), after.get(k, "<gone>").strip()) for k in before if after.get(k) != before[k]}
     assert not changed, f"lab runs changed the machine's sysctls: {dict(list(changed.items())[:5])}"
     assert root_snapshot() == root_before
+
+
+LAG = """
+name: laggy
+topology:
+  nodes:
+    fabric: {kind: bridge, lag: {members: [p-r1, p-r2], mac: "02:00:00:00:00:aa"}}
+    c:
+      kind: linux
+      interfaces:
+        eth1: {addresses: ["10.9.0.10/24"]}
+      routes:
+        - {dst: 10.77.0.0/16, via: 10.9.0.1}
+{% for r in ['r1', 'r2'] %}
+    {{ r }}:
+      kind: linux
+      interfaces:
+        eth1: {addresses: ["10.9.0.1/24"], anycast: true, mac: "02:00:00:00:00:aa"}
+      routes:
+        - {dst: 10.77.0.0/16, dev: lo}
+{% endfor %}
+  links:
+    - endpoints: ["c:eth1", "fabric:p-c"]
+    - endpoints: ["r1:eth1", "fabric:p-r1"]
+    - endpoints: ["r2:eth1", "fabric:p-r2"]
+"""
+
+
+def test_a_lag_spreads_flows_over_its_live_members_only(tmp_path):
+    """Two hosts with one address and one MAC behind a LAG: flows from the client reach both;
+    with one member's cable pulled, they all reach the other."""
+    topo = load_topology(make_topology(tmp_path, LAG, name="laggy"))
+    with Lab(topo) as lab:
+        def received() -> dict[str, int]:
+            return {r: int(lab.run(r, "cat", "/sys/class/net/eth1/statistics/rx_packets").stdout) for r in ("r1", "r2")}
+
+        def send(base: int) -> dict[str, int]:
+            before = received()
+            script = (f"import socket\nfor p in range({base}, {base + 64}):\n s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                      " s.bind(('10.9.0.10', p)); s.sendto(b'x', ('10.77.0.1', 9)); s.close()\n")
+            lab.run("c", "python3", "-c", script)
+            after = received()
+            return {r: after[r] - before[r] for r in after}
+
+        both = send(20000)
+        assert both["r1"] > 0 and both["r2"] > 0, f"the LAG sent flows to one member only: {both}"
+        lab.set_link("r1", "eth1", up=False)
+        one = send(30000)
+        assert one["r1"] == 0 and one["r2"] >= 64, f"a member whose cable is pulled still got frames: {one}"
+        lab.set_link("r1", "eth1", up=True)
+        again = send(40000)
+        assert again["r1"] > 0, f"a member whose cable is back got nothing: {again}"

@@ -160,3 +160,24 @@ def test_policy_rule_table_out_of_range(tmp_path):
                              "      rules: [{fwmark: 1, table: 254}]")
     err = error_of(make_topology(tmp_path, text))
     assert "rules" in err.key
+
+
+def test_shared_address_needs_anycast_on_every_holder(tmp_path):
+    err = error_of(broken(tmp_path, "10.9.0.2/24", "10.9.0.1/24"))
+    assert "an address shared on purpose needs anycast: true" in err.message
+    both = TWO_HOSTS.replace('eth1: {addresses: ["10.9.0.1/24", "2001:db8:9::1/64"]}',
+                             'eth1: {addresses: ["10.9.0.1/24"], anycast: true, mac: "02:00:00:00:00:01"}').replace(
+        'eth1: {addresses: ["10.9.0.2/24", "2001:db8:9::2/64"]}', 'eth1: {addresses: ["10.9.0.1/24"], anycast: true}')
+    topo = load_topology(make_topology(tmp_path / "ok", both))
+    assert topo.nodes["a"].interfaces["eth1"].mac == "02:00:00:00:00:01"
+    one = both.replace('eth1: {addresses: ["10.9.0.1/24"], anycast: true}', 'eth1: {addresses: ["10.9.0.1/24"]}')
+    assert "already assigned" in error_of(make_topology(tmp_path / "one", one)).message
+
+
+def test_lag_members_must_be_ports_of_the_bridge(tmp_path):
+    text = TWO_HOSTS.replace("sw1: {kind: bridge}", 'sw1: {kind: bridge, lag: {members: [p-a, p-c], mac: "02:00:00:00:00:01"}}')
+    err = error_of(make_topology(tmp_path, text))
+    assert err.key == "topology.nodes.sw1.lag.members[1]" and "not a port of bridge sw1" in err.message
+    host = TWO_HOSTS.replace("kind: linux\n      labels: {role: client}",
+                             'kind: linux\n      lag: {members: [eth1], mac: "02:00:00:00:00:01"}\n      labels: {role: client}')
+    assert "only a bridge aggregates links" in error_of(make_topology(tmp_path / "host", host)).message

@@ -51,6 +51,12 @@ def check_links(doc: dict[str, Any], file: str) -> None:
         if kinds == ["bridge", "bridge"]:
             raise TopologyError(file, f"topology.links[{i}]", "a link between two bridges is not supported")
     for name, node in nodes.items():
+        if node.get("lag") and node["kind"] != "bridge":
+            raise TopologyError(file, f"topology.nodes.{name}.lag", "only a bridge aggregates links")
+        for k, member in enumerate((node.get("lag") or {}).get("members") or []):
+            if not any(f"{name}:{member}" in link["endpoints"] for link in doc["topology"].get("links") or []):
+                raise TopologyError(file, f"topology.nodes.{name}.lag.members[{k}]",
+                                    f"LAG member {member!r} is not a port of bridge {name}")
         for ifname in node.get("interfaces") or {}:
             if (name, ifname) not in used and ifname != "lo":  # every namespace has its loopback
                 raise TopologyError(
@@ -61,6 +67,7 @@ def check_links(doc: dict[str, Any], file: str) -> None:
 def check_addresses(doc: dict[str, Any], file: str) -> dict[tuple[str, str], list[IfAddr]]:
     """Parse every address; refuse malformed, duplicate and (within a node) overlapping ones."""
     seen: dict[Any, str] = {}
+    anycast: set[Any] = set()  # addresses so far only on anycast interfaces
     parsed: dict[tuple[str, str], list[IfAddr]] = {}
     for name, node in doc["topology"]["nodes"].items():
         nets: list[tuple[Any, str]] = []
@@ -76,9 +83,12 @@ def check_addresses(doc: dict[str, Any], file: str) -> dict[tuple[str, str], lis
                     raise TopologyError(file, key, f"malformed address {text!r} (expected address/prefix)") from None
                 if "/" not in text:
                     raise TopologyError(file, key, f"address {text!r} has no prefix length")
-                if addr.ip in seen:
-                    raise TopologyError(file, key, f"address {addr.ip} is already assigned at {seen[addr.ip]}")
-                seen[addr.ip] = key
+                if addr.ip in seen and not (spec.get("anycast") and addr.ip in anycast):
+                    raise TopologyError(file, key, f"address {addr.ip} is already assigned at {seen[addr.ip]}"
+                                        + ("" if spec.get("anycast") else " (an address shared on purpose needs anycast: true)"))
+                seen.setdefault(addr.ip, key)
+                if spec.get("anycast"):
+                    anycast.add(addr.ip)
                 for other, other_key in nets:
                     if other_key.rsplit(".addresses", 1)[0] != key.rsplit(".addresses", 1)[0] and (
                         other.version == addr.network.version and other.overlaps(addr.network)

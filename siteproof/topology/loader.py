@@ -202,9 +202,10 @@ def _build(
 ) -> Topology:
     nodes: dict[str, Node] = {}
     for name, spec in doc["topology"]["nodes"].items():
-        node = Node(name=name, kind=spec["kind"], labels=dict(spec.get("labels") or {}))
+        node = Node(name=name, kind=spec["kind"], labels=dict(spec.get("labels") or {}),
+                    lag_members=tuple((spec.get("lag") or {}).get("members") or ()), lag_mac=(spec.get("lag") or {}).get("mac"))
         for ifname, ifspec in (spec.get("interfaces") or {}).items():
-            node.interfaces[ifname] = Interface(ifname, tuple(addresses[(name, ifname)]), ifspec.get("mtu"))
+            node.interfaces[ifname] = Interface(ifname, tuple(addresses[(name, ifname)]), ifspec.get("mtu"), ifspec.get("mac"))
         for route in spec.get("routes") or []:
             via = route.get("via") or []
             node.routes.append(Route(route["dst"], tuple([via] if isinstance(via, str) else via), route.get("dev"),

@@ -13,6 +13,7 @@ class Interface:
     name: str
     addresses: tuple[ipaddress.IPv4Interface | ipaddress.IPv6Interface, ...] = ()
     mtu: int | None = None
+    mac: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class Node:
     sysctls: dict[str, str] = field(default_factory=dict)
     daemons: dict[str, DaemonSpec] = field(default_factory=dict)
     nftables: str | None = None  # the rendered ruleset, loaded at bring-up
+    lag_members: tuple[str, ...] = ()  # a bridge's ports aggregated towards one MAC, lag_mac
+    lag_mac: str | None = None
 
     @property
     def role(self) -> str | None:

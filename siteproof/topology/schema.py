@@ -50,6 +50,16 @@ NODE = {
     "properties": {
         "kind": {"enum": ["linux", "bridge"]},
         "labels": STRING_MAP,
+        # A bridge only: frames to `mac` are spread over the member ports (a LAG; see lag.py).
+        "lag": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["members", "mac"],
+            "properties": {
+                "members": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                "mac": {"type": "string", "pattern": "^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"},
+            },
+        },
         "interfaces": {
             "type": "object",
             "propertyNames": IFNAME,
@@ -59,6 +69,10 @@ NODE = {
                 "properties": {
                     "addresses": {"type": "array", "items": {"type": "string"}},
                     "mtu": {"type": "integer", "minimum": 68, "maximum": 65535},
+                    "mac": {"type": "string", "pattern": "^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"},
+                    # The addresses are shared on purpose with other anycast interfaces (an
+                    # active/active first-hop gateway): no duplicate-address refusal for them.
+                    "anycast": {"type": "boolean"},
                 },
             },
         },

@@ -29,3 +29,14 @@ budgets.register("ospf_reconverge", _reconverge, "routing has gone around a fail
                  owner="can")
 budgets.register("bgp_update", 10.0, "a BGP announcement reaches the peer's received routes", owner="can")
 budgets.register("reach_probe", 1.0, "a reachability probe waits this long for an answer", owner="can")
+
+
+def _edge_failover(params: Mapping[str, Any], table: budgets.Budgets) -> float:
+    """An edge router or edge-DC link lost with its carrier: both ends see it at once, the fabric
+    drops the LAG member at once, the DC routers run SPF within its hold time; plus the margin."""
+    return 10 * float(params.get("spf_delay_ms", 200)) / 1000 + table("ospf_reconverge_margin")
+
+
+budgets.register("edge_failover", _edge_failover, "HSN egress is back after an edge router or an edge-DC link lost its "
+                 "carrier (SPF hold + margin)", owner="can")
+budgets.register("arp_answer", 1.0, "every responder has answered an ARP request", owner="can")

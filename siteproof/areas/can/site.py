@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from siteproof.areas.can import routers
 from siteproof.areas.can.policy import Cell, Policy, expectation
-from siteproof.backends.base import SOCKETS
-from siteproof.probes.reach import REACHED, Probe, probe_all, services
+from siteproof.probes.reach import REACHED, Probe, services
+from siteproof.probes.remote import probe_from
 from siteproof.site import Site
 
 
@@ -18,6 +19,7 @@ class CanSite:
         self.spines = site.names("spine")
         self.dc_routers = site.names("dc-router")
         self.speakers = site.names("bgp-speaker")
+        self.edges = site.names("edge-router")  # the HSN edge (none: a site without the HSN edge in its inventory)
         assert self.spines and self.dc_routers, f"site {site.name}: no spine or dc-router hosts in the inventory"
         self.policy = Policy(
             mfa_zones=("mfa", "mgmtvm"),
@@ -38,12 +40,19 @@ class CanSite:
         return {self.router_id(n) for n in self.neighbours(node)}
 
     def neighbours(self, node: str) -> list[str]:
-        one = self.site.parameters.get("spine_uplinks") == "one"
-        if node in self.spines:
-            i = self.spines.index(node)
-            return [d for j, d in enumerate(self.dc_routers) if not one or i == j]
+        """The routers `node` has a designed OSPF adjacency with: spines and edge routers with
+        every DC router (or, with one uplink each, router N with DC router N), the DC routers
+        with each other."""
+        one = {"spine": self.site.parameters.get("spine_uplinks") == "one",
+               "edge": self.site.parameters.get("edge_uplinks") == "one"}
+        for kind, group in (("spine", self.spines), ("edge", self.edges)):
+            if node in group:
+                i = group.index(node)
+                return [d for j, d in enumerate(self.dc_routers) if not one[kind] or i == j]
         i = self.dc_routers.index(node)
-        return [s for j, s in enumerate(self.spines) if not one or i == j] + [d for d in self.dc_routers if d != node]
+        return ([s for j, s in enumerate(self.spines) if not one["spine"] or i == j]
+                + [e for j, e in enumerate(self.edges) if not one["edge"] or i == j]
+                + [d for d in self.dc_routers if d != node])
 
     # --- the traffic matrix -----------------------------------------------------------
     def cells(self) -> list[Cell]:
@@ -64,12 +73,20 @@ class CanSite:
         return cells
 
     def run_matrix(self, cells: list[Cell]) -> dict[Probe, str]:
-        backend = self.site.require(SOCKETS)
+        """Every cell probed from its source host itself (all sources at once): the same path
+        in a lab and at a real site (`siteproof.probes.remote`)."""
+        by_source: dict[str, list[Probe]] = {}
+        for cell in cells:
+            by_source.setdefault(cell.probe.source, []).append(cell.probe)
+        timeout = self.site.budget("reach_probe")
 
-        def socket_in(node: str) -> Any:
-            return lambda family, kind: backend.socket(node, family, kind)
+        def one(source: str) -> dict[Probe, str]:
+            probes = by_source[source]
+            verdicts = probe_from(self.site.backend.run, source, [(p.address, p.service) for p in probes], timeout)
+            return dict(zip(probes, verdicts, strict=True))
 
-        return probe_all([c.probe for c in cells], socket_in, timeout=self.site.budget("reach_probe"))
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            return {k: v for found in pool.map(one, sorted(by_source)) for k, v in found.items()}
 
     @staticmethod
     def reached(verdict: str) -> bool:

@@ -24,8 +24,8 @@ from testinfra.host import Host
 
 from siteproof import nft
 from siteproof.backends.base import CAPABILITIES
+from siteproof.backends.netns import lag, registry
 from siteproof.backends.netns import namespaces as netns
-from siteproof.backends.netns import registry
 from siteproof.backends.netns.host import netns_host
 from siteproof.backends.netns.launcher import Launcher
 from siteproof.daemons import Daemon, DaemonContext, daemon_kinds
@@ -225,6 +225,20 @@ class Lab:
             self.node_dir(node.name).mkdir(parents=True, exist_ok=True)
             if node.nftables:
                 nft.load(self.nft_runner(node.name), node.nftables, f"lab {self.id}: node {node.name}")
+        for bridge in self.topology.bridges():
+            if bridge.lag_members:
+                self._load_lag(bridge.name)
+
+    def _load_lag(self, bridge: str) -> None:
+        """(Re)write a bridge's LAG: spread over the members whose link is up."""
+        topo = self.topology
+        members = topo.nodes[bridge].lag_members
+        ports = [e.ifname for link in topo.links for e in (link.a, link.b) if e.node == bridge and e.ifname not in members]
+        live = [m for m in members if (bridge, m) not in self.down_links
+                and (lambda far: (far.node, far.ifname) not in self.down_links)(topo.peer_of(bridge, m))]
+        mac = topo.nodes[bridge].lag_mac
+        assert mac, f"{bridge}: a LAG without its MAC (the schema requires one)"
+        nft.load(self.nft_runner(bridge), lag.ruleset(bridge, ports, live, mac), f"lab {self.id}: LAG of bridge {bridge}")
 
     def create_daemons(self) -> None:
         """One Daemon object per configured daemon, none started."""
@@ -297,6 +311,9 @@ class Lab:
 
         self.worker.netlink(self.ns(peer.node), flip)
         (self.down_links.discard if up else self.down_links.add)((node, ifname))
+        for end in (peer, self.topology.peer_of(peer.node, peer.ifname)):
+            if end.ifname in self.topology.nodes[end.node].lag_members:
+                self._load_lag(end.node)  # the fabric drops a member on loss of carrier
 
     def call_in(self, node: str, fn: Callable[[], T]) -> T:
         """Call fn inside the node's namespace (on the lab's netns worker) and return its result."""
@@ -349,6 +366,8 @@ def _configure_node(ipr: IPRoute, node: Node) -> None:
             ipr.addr("add", index=index, address=str(addr.ip), prefixlen=addr.network.prefixlen, flags=flags)
         if spec.mtu:
             ipr.link("set", index=index, mtu=spec.mtu)
+        if spec.mac:
+            ipr.link("set", index=index, address=spec.mac)
         ipr.link("set", index=index, state="up")
     for route in node.routes:
         ipr.route("add", **_route_args(ipr, route))
@@ -393,8 +412,8 @@ def preflight(topology: Topology) -> None:
         for program in kinds[kind].missing_programs():
             users = [n.name for n in topology.hosts() if kind in n.daemons]
             missing.setdefault(program, []).append(f"{kind} on {', '.join(users[:3])}{' ...' if len(users) > 3 else ''}")
-    if any(n.nftables for n in topology.hosts()) and find_binary("nft") is None:
-        missing.setdefault("nft (Debian package 'nftables')", []).append("node rulesets")
+    if any(n.nftables or n.lag_members for n in topology.nodes.values()) and find_binary("nft") is None:
+        missing.setdefault("nft (Debian package 'nftables')", []).append("node rulesets and fabric LAGs")
     if missing:
         lines = "; ".join(f"{program} for {', '.join(users)}" for program, users in missing.items())
         raise DaemonError(f"topology {topology.name}: missing programs: {lines}. The README's first command installs them.")
