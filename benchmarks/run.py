@@ -7,6 +7,8 @@
 - logins_40: the 40-node login lab up, every VIP home, every health agent's tables agreed;
 - dns_lab, dns_suite: the DNS lab up until the resolver validates; the DNS suite;
 - can_lab, can_suite: the CAN lab (with the HSN edge) up until OSPF is full and BGP established; the CAN suites (CAN, MGMT, HSN).
+- nat_lab, keymaster_27k, nat_suite: the NAT lab up until the tracker has routed every compute, then a
+  gateway's death to its computes remapped; the keymaster at 27,000 computes; the NAT suite.
 
 `python -m benchmarks.run [NAME ...]` runs some of them; results merge into the JSON.
 """
@@ -243,6 +245,54 @@ def bench_can_suite() -> dict[str, object]:
     return _suite("suites/can")
 
 
+def bench_nat_lab(runs: int = 3) -> dict[str, object]:
+    """The NAT lab: 64 computes' and 5 gateway hosts' sshd, conntrackd, the pair's keepalived,
+    until the tracker has routed every compute; then the time from a gateway's uplink pull to
+    its computes remapped and routed (the tracker's detection and apply)."""
+    from siteproof.areas.nat.site import NatSite
+
+    def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
+        nat = NatSite(lab_site(lab))
+        state = wait_until(lambda: nat.state(), "nat_remap", expected="the tracker's state",
+                           accept=lambda s: not NatSite.settled(s, time.time()), interval=0.1).value
+        settled = clock()
+        victim = "gw1"
+        theirs = [c for c, g in state["assignment"].items() if g == victim]
+        began = time.perf_counter()
+        lab.set_link(victim, "pub", up=False)
+        wait_until(lambda: nat.state(), "nat_remap", expected=f"{victim}'s computes remapped", interval=0.05,
+                   accept=lambda s: all(s["assignment"][c] != victim and s["applied"][c] == s["assignment"][c] for c in theirs))
+        return {"settled_s": settled, "remap_after_death_s": time.perf_counter() - began}
+
+    return _bringup("ncsa-nat", "ncsa-nat at defaults, lab profile (64 computes, 4 gateways on 5 hosts, tracker every 0.5 s)",
+                    milestones, "settled_s", runs)
+
+
+def bench_keymaster_27k() -> dict[str, object]:
+    """The keymaster's assignment and a remap after one gateway's death, at the source site's
+    size (27,000 computes) over 8 and 32 gateways: pure computation, medians of 5."""
+    from siteproof.areas.nat import keymaster
+
+    computes = [f"nid{i:05d}" for i in range(1, 27001)]
+    found: dict[str, object] = {"what": "keymaster.assign and remap (one gateway dead), 27,000 computes"}
+    for n in (8, 32):
+        gateways = [f"gw{i}" for i in range(1, n + 1)]
+        assign_s, remap_s = [], []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            first = keymaster.assign(computes, gateways)
+            assign_s.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            keymaster.remap(first, gateways[1:])
+            remap_s.append(time.perf_counter() - t0)
+        found[f"gateways_{n}"] = {"assign_s": statistics.median(assign_s), "remap_s": statistics.median(remap_s)}
+    return found
+
+
+def bench_nat_suite() -> dict[str, object]:
+    return _suite("suites/nat")
+
+
 BENCHMARKS = {
     "bringup_50_hosts": bench_bringup,
     "hosts_scaling": bench_hosts_scaling,
@@ -255,6 +305,9 @@ BENCHMARKS = {
     "dns_suite": bench_dns_suite,
     "can_lab": bench_can_lab,
     "can_suite": bench_can_suite,
+    "nat_lab": bench_nat_lab,
+    "keymaster_27k": bench_keymaster_27k,
+    "nat_suite": bench_nat_suite,
 }
 
 

@@ -10,14 +10,16 @@ import pytest
 
 from siteproof.backends.netns.lab import Lab
 from siteproof.errors import SiteproofError
+from siteproof.probes import reach, whoami
 from siteproof.probes.reach import Service
 from siteproof.probes.remote import probe_from, script
 from siteproof.topology import load_topology
 from tests.helpers import make_topology, needs_root
 
 
-def test_the_script_needs_only_the_standard_library():
-    text = script()
+@pytest.mark.parametrize("module", [reach, whoami], ids=["reach", "whoami"])
+def test_the_script_needs_only_the_standard_library(module):
+    text = script(module)
     assert "siteproof" not in "".join(line for line in text.splitlines() if line.startswith(("import", "from")))
     compile(text, "<probe script>", "exec")
 

@@ -171,6 +171,12 @@ class Daemon:
         return None
 
     # --- paths ----------------------------------------------------------------------
+    def placed(self, text: str) -> str:
+        """A rendered config with its lab paths filled in: templates cannot know where the lab
+        lives, so they name this daemon's run directory @RUNDIR@ and its node's @NODEDIR@
+        (where the node's other daemons keep theirs: @NODEDIR@/conntrackd/...)."""
+        return text.replace("@RUNDIR@", str(self.rundir)).replace("@NODEDIR@", str(self.rundir.parent))
+
     @property
     def config_path(self) -> Path:
         return self.rundir / f"{self.kind}.conf"
@@ -198,7 +204,7 @@ class Daemon:
     def start(self, wait: bool = True) -> None:
         self.check_installed()
         self.rundir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        main, files = split_files(self.config_text)
+        main, files = split_files(self.placed(self.config_text))
         write_private(self.config_path, main)
         for name, content in files.items():
             write_private(self.rundir / name, content)

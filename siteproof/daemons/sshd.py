@@ -45,6 +45,10 @@ class Sshd(Daemon):
     package = "openssh-server"
 
     tools = {"ssh-keygen": "openssh-client"}
+    # An empty home for root in sshd's own mount namespace: a command over SSH runs in root's
+    # shell, which (run by sshd) reads root's ~/.bashrc; the machine's must not shape (or
+    # stall) the lab. The keys it needs are the lab's (options below).
+    private_dirs = ("/root",)
 
     @property
     def keys(self) -> Path:

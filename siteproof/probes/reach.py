@@ -99,3 +99,10 @@ def probe_all(probes: list[Probe], socket_in: Callable[[str], SocketFactory], ti
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         futures = {p: pool.submit(probe, socket_in(p.source), p.address, p.service, timeout) for p in probes}
         return {p: f.result() for p, f in futures.items()}
+
+
+def run_job(job: dict) -> list[str]:
+    """The shipped entry point (siteproof.probes.remote): every target probed at once from here."""
+    targets = [(address, Service(proto, int(port))) for address, proto, port in job["targets"]]
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        return list(pool.map(lambda t: probe(socket.socket, t[0], t[1], job["timeout"]), targets))

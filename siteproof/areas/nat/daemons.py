@@ -1,0 +1,54 @@
+"""The NAT area's lab daemons: the tracker (keymaster and GW_Tracker) on the boot node, the
+outside whoami server, and conntrackd on the gateways."""
+
+from __future__ import annotations
+
+import json
+
+from siteproof.daemons.base import Daemon, PythonDaemon, register
+from siteproof.daemons.sshd import KEY_DIR, USER_KEY, lab_keys
+
+STATE_FILE = "state.json"
+
+
+@register
+class NatTracker(PythonDaemon):
+    kind = "nattracker"
+    module = "siteproof.areas.nat.tracker"
+    tools = {"ssh": "openssh-client"}
+
+    def prepare(self) -> None:
+        # The lab's user key reaches the computes' and gateways' sshd; a site's config names its own.
+        keys = lab_keys(self.context.shared_dir / KEY_DIR)
+        config = json.loads(self.config_path.read_text())
+        config["state_file"] = str(self.rundir / STATE_FILE)
+        config["ssh"] = ["ssh", "-i", str(keys / USER_KEY), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                         "-o", f"UserKnownHostsFile={self.rundir / 'known_hosts'}", "-o", "LogLevel=ERROR",
+                         "-o", f"ControlPath={self.rundir}/cm-%h",
+                         "-o", f"ConnectTimeout={max(1, int(config.get('command_timeout', 1)))}",
+                         "-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2", "-l", "root"]
+        config["ssh_multiplex"] = True  # one connection per host, made by the tracker (ControlPath above)
+        self.config_path.write_text(json.dumps(config, indent=1))
+
+
+@register
+class Whoami(PythonDaemon):
+    kind = "whoami"
+    module = "siteproof.areas.nat.whoami"
+
+
+@register
+class Conntrackd(Daemon):
+    """conntrackd (conntrack-tools): the gateway's state exposed (and, on a failover pair,
+    synchronised). Its socket, lock and log are the lab's; it never logs to syslog."""
+
+    kind = "conntrackd"
+    binary = "conntrackd"
+    package = "conntrackd"
+    tools = {"conntrack": "conntrack"}
+
+    def command(self) -> list[str]:
+        return [self.check_installed(), "-C", str(self.config_path)]
+
+    def is_ready(self) -> bool:
+        return (self.rundir / "conntrackd.ctl").exists() and "initialization completed" in self.log_of_this_run()

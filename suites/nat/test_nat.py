@@ -1,0 +1,443 @@
+"""NAT-1 to NAT-6: NAT gateways for private computes (seed 002).
+
+Every compute leaves through one gateway, chosen by the keymaster and set as its default
+route by the tracker; the outside server says which pool address and port it saw; the
+gateways' rulesets are compared with their own addresses abstracted; crafted packets from
+outside must reach no compute; a gateway that dies has its computes, and only those, moved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import ipaddress
+import re
+import socket
+import time
+from collections import Counter
+
+import pytest
+
+from fixtures.nat import wait_settled
+from fixtures.plugin import lab_ends_after, needs
+from siteproof.areas.nat.site import NatSite
+from siteproof.backends.base import SOCKETS
+from siteproof.probes.prober import UdpProber
+from siteproof.wait import WaitTimeout, wait_until
+
+pytestmark = [pytest.mark.topology("ncsa-nat"), pytest.mark.nat]
+
+
+def balance_problem(assignment: dict[str, str | None], live: list[str]) -> str:
+    counts = Counter(g for g in assignment.values() if g in live)
+    per = {g: counts.get(g, 0) for g in live}
+    return "" if max(per.values()) - min(per.values()) <= 1 else f"unbalanced: {per} (max - min {max(per.values()) - min(per.values())})"
+
+
+# --- NAT-2: every compute has exactly one gateway, balanced ----------------------------------
+@pytest.mark.behaviour("NAT-2")
+def test_nat2_every_compute_has_one_gateway_balanced(nat, evidence):
+    state = nat.state()
+    assignment = state["assignment"]
+    live = sorted(g for g, h in state["gateways"].items() if h["alive"])
+    counts = Counter(assignment.values())
+    evidence.table("computes per gateway (the tracker's assignment)", ["gateway", "computes", "alive"],
+                   [[g, counts.get(g, 0), state["gateways"][g]["alive"]] for g in sorted(state["gateways"])])
+    unassigned = sorted(c for c in nat.computes if not assignment.get(c))
+    assert not unassigned, f"NAT-2: {len(unassigned)} computes have no gateway, e.g. {unassigned[:5]}"
+    # What each compute's own routing table says: exactly one default route, via its gateway.
+    via = {g: nat.address(g) for g in nat.gateways}
+    wrong = []
+    for compute, routes in nat.routes(nat.computes).items():
+        defaults = [r for r in routes if r.get("dst") == "default"]
+        hops = [h.get("gateway") for r in defaults for h in (r.get("nexthops") or [r])]
+        if hops != [via.get(assignment[compute])]:
+            wrong.append(f"{compute}: default via {hops or 'nothing'}, assigned {assignment[compute]} ({via.get(assignment[compute])})")
+    assert not wrong, f"NAT-2: {len(wrong)} of {len(nat.computes)} computes' routes disagree with the assignment: {'; '.join(wrong[:5])}"
+    problem = balance_problem(assignment, live)
+    assert not problem, f"NAT-2: the keymaster's assignment is {problem}"
+
+
+# --- NAT-1: the outside sees the assigned gateway's pool, and no other way out ----------------
+@pytest.mark.behaviour("NAT-1")
+@pytest.mark.parametrize("proto", ["tcp", "udp"])
+def test_nat1_outside_sees_each_computes_gateway_pool(proto, nat, evidence):
+    assignment = nat.state()["assignment"]
+    seen = nat.seen_by_server(nat.computes, proto)
+    lo, hi = nat.ports
+    wrong, per_pool = [], Counter()
+    for compute, answer in seen.items():
+        if answer.startswith("error"):
+            wrong.append(f"{compute}: {answer}")
+            continue
+        address, _, port = answer.rpartition(":")
+        per_pool[address] += 1
+        owner = nat.owner_of(address)
+        if owner != assignment.get(compute):
+            wrong.append(f"{compute} (assigned {assignment.get(compute)}) seen as {answer}, "
+                         f"{'in the pool of ' + owner if owner else 'in no gateway pool'}")
+        elif not lo <= int(port) <= hi:
+            wrong.append(f"{compute} seen from port {port}, outside the pool range {lo}-{hi}")
+    evidence.table(f"{proto}: source addresses the outside server saw", ["pool address", "gateway", "computes"],
+                   [[a, nat.owner_of(a) or "none", n] for a, n in sorted(per_pool.items())])
+    assert not wrong, f"NAT-1: {len(wrong)} of {len(seen)} computes not seen through their gateway's pool: {'; '.join(wrong[:5])}"
+
+
+@pytest.mark.behaviour("NAT-1")
+def test_nat1_no_other_path_out(nat, evidence):
+    hsn = [ipaddress.ip_network(str(nat.site.parameters.get("hsn_prefix", "10.128.0.0/22")))]
+    others = {}
+    for compute, routes in nat.routes(nat.computes).items():
+        extra = [r["dst"] for r in routes if r.get("dst") != "default"
+                 and not any(ipaddress.ip_network(r["dst"], strict=False).subnet_of(n) for n in hsn)]
+        if extra:
+            others[compute] = extra
+    evidence.record("computes with routes beyond the HSN other than their default", others or "none")
+    assert not others, f"NAT-1: computes have routes out besides their gateway: {dict(list(others.items())[:5])}"
+
+
+# --- NAT-5: identical rulesets, pools that do not overlap ------------------------------------
+def normalised_ruleset(nat: NatSite, gateway: str) -> list[str]:
+    """The gateway's ruleset without counters or handles, its own addresses named by role."""
+    text = nat.site.host(gateway).check_output("nft -s list ruleset")
+    names = {nat.address(gateway): "<hsn address>"}
+    names |= {a: f"<pool address {i + 1}>" for i, a in enumerate(nat.pool(gateway))}
+    lines = []
+    for line in text.splitlines():
+        for address, name in names.items():
+            line = re.sub(rf"(?<![\d.]){re.escape(address)}(?![\d])", name, line)
+        if line.strip():
+            lines.append(line.rstrip())
+    return lines
+
+
+@pytest.mark.behaviour("NAT-5")
+def test_nat5_rulesets_identical_across_gateways(nat, evidence):
+    rulesets = {g: normalised_ruleset(nat, g) for g in nat.nodes}
+    common = Counter("\n".join(r) for r in rulesets.values()).most_common(1)[0][0].splitlines()
+    differing = {g: r for g, r in rulesets.items() if r != common}
+    for g, r in differing.items():
+        evidence.note(f"ruleset diff, {g} against the other gateways (normalised):\n"
+                      + "\n".join(difflib.unified_diff(common, r, "the other gateways", g, lineterm="")))
+    evidence.record("gateways whose ruleset differs (normalised)", sorted(differing) or "none")
+    assert not differing, "NAT-5: rulesets differ on " + "; ".join(
+        f"{g}: " + ", ".join(d.strip() for d in difflib.unified_diff(common, r, lineterm="", n=0)
+                             if d[:1] in "+-" and not d.startswith(("+++", "---")))[:300] for g, r in differing.items())
+
+
+_SNAT = re.compile(r"snat (?:ip )?to (?P<first>[\d.]+)(?:-(?P<last>[\d.]+))?(?::(?P<lo>\d+)(?:-(?P<hi>\d+))?)?")
+
+
+@pytest.mark.behaviour("NAT-5")
+def test_nat5_pool_addresses_and_ports_do_not_overlap_between_gateways(nat, evidence):
+    pools = {}  # per gateway (a failover pair's two hosts translate to the same pool: one gateway)
+    for node in nat.nodes:
+        found = [m for line in nat.site.host(node).check_output("nft -s list ruleset").splitlines() if (m := _SNAT.search(line))]
+        assert found, f"NAT-5: {node} has no source-NAT rule"
+        for m in found:
+            first, last = ipaddress.ip_address(m["first"]), ipaddress.ip_address(m["last"] or m["first"])
+            lo, hi = int(m["lo"] or 1), int(m["hi"] or m["lo"] or 65535)
+            if (first, last, lo, hi) not in pools.get(nat.logical(node), []):
+                pools.setdefault(nat.logical(node), []).append((first, last, lo, hi))
+    evidence.table("source-NAT pools per gateway", ["gateway", "addresses", "ports"],
+                   [[g, f"{a}-{b}", f"{lo}-{hi}"] for g, ps in pools.items() for a, b, lo, hi in ps])
+    overlaps = []
+    names = sorted(pools)
+    for i, g in enumerate(names):
+        for h in names[i + 1:]:
+            for a1, b1, lo1, hi1 in pools[g]:
+                for a2, b2, lo2, hi2 in pools[h]:
+                    if a1 <= b2 and a2 <= b1 and lo1 <= hi2 and lo2 <= hi1:
+                        overlaps.append(f"{g} {a1}-{b1}:{lo1}-{hi1} and {h} {a2}-{b2}:{lo2}-{hi2}")
+    assert not overlaps, f"NAT-5: pool addresses and ports overlap between gateways: {'; '.join(overlaps)}"
+
+
+# --- NAT-6: nothing unsolicited gets in; replies do ----------------------------------------
+MARK_SPORT = 31337  # the crafted packets' source port (and ICMP id): how a capture knows them
+
+
+@pytest.mark.behaviour("NAT-6")
+def test_nat6_unsolicited_inbound_is_dropped_replies_pass(nat, lab, evidence):
+    backend = needs(nat.site, SOCKETS)
+    from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.layers.l2 import Ether
+
+    server, server_addr = nat.server, nat.address(nat.server)
+    port = int(nat.label(server, "tcp") or 7)
+    # An outbound flow first, kept open: its pool address and port are the ones "in use".
+    victim = nat.computes[0]
+    flow = lab.socket(victim, socket.AF_INET, socket.SOCK_STREAM)
+    flow.settimeout(nat.site.budget("nat_connect"))
+    flow.connect((server_addr, port))
+    pool_addr, _, pool_port = flow.recv(256).decode().split()[1].rpartition(":")
+    macs = {g: lab.run(g, "cat", "/sys/class/net/pub/address").stdout.strip() for g in nat.nodes}
+    own = lab.run(server, "cat", "/sys/class/net/eth1/address").stdout.strip()
+    listeners = {c: backend.call_in(c, _listener("hsn0")) for c in nat.computes}
+    try:
+        frames = []
+        for mac in macs.values():
+            for c in nat.computes:
+                ip = IP(src=server_addr, dst=nat.address(c))
+                frames += [Ether(src=own, dst=mac) / ip / TCP(sport=MARK_SPORT, dport=22, flags="S"),
+                           Ether(src=own, dst=mac) / ip / UDP(sport=MARK_SPORT, dport=7) / b"unsolicited",
+                           Ether(src=own, dst=mac) / ip / ICMP(id=MARK_SPORT, type=8)]
+        holder = next(n for n in nat.members(nat.owner_of(pool_addr) or nat.gateways[0]) if nat.holds_addresses(n))
+        owner = macs[holder]
+        aimed = IP(src=server_addr, dst=pool_addr)
+        frames += [Ether(src=own, dst=owner) / aimed / TCP(sport=MARK_SPORT, dport=int(pool_port), flags="S"),
+                   Ether(src=own, dst=owner) / aimed / UDP(sport=MARK_SPORT, dport=int(pool_port)) / b"unsolicited"]
+        raw = [bytes(f) for f in frames]  # crafted by scapy, sent from the server's own namespace
+        backend.call_in(server, lambda: _send_frames("eth1", raw))
+        # The open flow still echoes: replies pass (and the probes above have had their time).
+        flow.sendall(b"still here\n")
+        echoed = flow.recv(256)
+        # Proving an absence takes a wait: the crafted frames' flight time, a named budget.
+        time.sleep(nat.site.budget("nat_quiet"))
+        arrived = {c: n for c, sock in listeners.items() if (n := _marked(sock))}
+    finally:
+        flow.close()
+        for sock in listeners.values():
+            sock.close()
+    evidence.measure("crafted inbound packets sent", len(frames))
+    evidence.record(f"pool address and port in use (flow from {victim})", f"{pool_addr}:{pool_port}")
+    evidence.record("computes that received a crafted packet", arrived or "none")
+    assert not arrived, f"NAT-6: unsolicited packets from outside reached computes: {dict(list(arrived.items())[:5])}"
+    assert echoed == b"still here\n", f"NAT-6: the reply to an outbound flow did not pass: {echoed!r}"
+
+
+def _send_frames(ifname: str, frames: list[bytes]) -> None:
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+        sock.bind((ifname, 0))
+        for frame in frames:
+            sock.send(frame)
+
+
+def _listener(ifname: str):
+    def make() -> socket.socket:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        sock.bind((ifname, 0x0003))
+        sock.setblocking(False)
+        return sock
+    return make
+
+
+def _marked(sock: socket.socket) -> int:
+    """Frames on the socket carrying the crafted packets' mark (TCP/UDP source port, ICMP id)."""
+    count = 0
+    while True:
+        try:
+            frame = sock.recv(2048)
+        except BlockingIOError:
+            return count
+        if len(frame) < 14 + 20 + 8 or frame[12:14] != b"\x08\x00":
+            continue
+        ihl = (frame[14] & 0x0F) * 4
+        l4 = frame[14 + ihl:]
+        proto = frame[14 + 9]
+        mark = int.from_bytes(l4[0:2]) if proto in (6, 17) else int.from_bytes(l4[4:6]) if proto == 1 else -1
+        count += mark == MARK_SPORT
+
+
+# --- NAT-7: the state each gateway holds ----------------------------------------------------
+@pytest.mark.behaviour("NAT-7")
+def test_nat7_conntrack_state_per_compute_on_every_gateway(nat, evidence):
+    assignment = nat.state()["assignment"]
+    seen = nat.seen_by_server(nat.computes)  # one connection from every compute: each leaves an entry
+    assert not [c for c, s in seen.items() if s.startswith("error")], f"NAT-7: computes could not connect: {seen}"
+    rows, missing = [], []
+    for node in nat.nodes:
+        stats = nat.conntrackd(node, "-s")
+        per = nat.entries_per_compute(node)
+        holds = nat.holds_addresses(node)
+        mine = sorted(c for c, g in assignment.items() if g == nat.logical(node))
+        rows.append([node, nat.logical(node), "yes" if holds else "no (backup)", len(per), sum(per.values()),
+                     "answers" if stats else "no answer"])
+        if not stats:
+            missing.append(f"{node}: conntrackd does not answer")
+        if holds:
+            absent = [c for c in mine if not per.get(nat.address(c))]
+            if absent:
+                missing.append(f"{node}: no conntrack entry for {len(absent)} of its {len(mine)} computes, e.g. {absent[:3]}")
+    evidence.table("NAT state per gateway node", ["node", "gateway", "holds its addresses", "computes with entries", "entries",
+                                                   "conntrackd"], rows)
+    assert not missing, f"NAT-7: {'; '.join(missing)}"
+
+
+# --- NAT-3: a gateway dies -----------------------------------------------------------------
+KINDS = ["freeze", "uplink", "power"]
+
+
+@pytest.mark.disruptive
+@pytest.mark.behaviour("NAT-3")
+@pytest.mark.parametrize("kind", KINDS)
+def test_nat3_a_dead_gateways_computes_and_only_those_are_remapped(kind, nat, lab, faults, evidence, victims, request):
+    before = wait_settled(nat)
+    # A failover pair loses a host, not the gateway (NAT-7): the victim is a single gateway,
+    # one with computes to remap.
+    loaded = [g for g in nat.gateways if g not in nat.pairs() and g in before["assignment"].values()]
+    assert loaded, f"NAT-3: no single gateway has computes: {before['balance']}"
+    victim = victims.pick(loaded, "gateway")
+    theirs = sorted(c for c, g in before["assignment"].items() if g == victim)
+    budget = nat.site.budget("nat_remap")
+    server_addr = nat.address(nat.server)
+    probers = []
+    for i, compute in enumerate(theirs):
+        client = lab.socket(compute, socket.AF_INET, socket.SOCK_DGRAM)
+        client.bind((nat.address(compute), 40000 + i))
+        reflector = lab.socket(nat.server, socket.AF_INET, socket.SOCK_DGRAM)
+        reflector.bind((server_addr, 9000 + i))
+        probers.append(UdpProber(client, reflector, (server_addr, 9000 + i), interval=0.02))
+    for p in probers:
+        p.start()
+    after_state, remapped_at = None, None
+    try:
+        wait_until(lambda: all(p.received_since(p.started) for p in probers), "nat_connect",
+                   expected="every probe echoing before the fault", accept=bool)
+        if kind == "freeze":
+            record = faults.freeze(victim)
+        elif kind == "uplink":
+            record = faults.cable_pull(victim, "pub")
+        else:
+            record = faults.cable_pull(victim, "pub")
+            faults.cable_pull(victim, "hsn")
+        evidence.record("fault", f"{record.kind}: {victim} {record.detail} ({kind})")
+
+        def remapped() -> dict | None:
+            state = nat.state()
+            mine = [c for c in theirs if state["assignment"].get(c) == victim or state["applied"].get(c) != state["assignment"].get(c)]
+            return None if mine else state
+
+        try:
+            after_state = wait_until(remapped, "nat_remap", expected=f"{victim}'s computes remapped and routed",
+                                     accept=lambda s: s is not None, interval=0.1, seconds=budget).value
+            remapped_at = time.monotonic() - record.at
+            back = time.monotonic()
+            wait_until(lambda: all(p.received_since(back) for p in probers), "nat_connect",
+                       expected="every remapped compute's probe echoing again", accept=bool, seconds=budget)
+        except WaitTimeout:
+            pass  # asserted below, with the measurements recorded first
+    finally:
+        results = [p.stop() for p in probers]
+        if lab_ends_after(request.node):
+            faults.forget()
+    for compute, r in zip(theirs, results, strict=True):
+        evidence.measure(f"gap {compute}", round(r.max_gap_ms, 1), unit=" ms")
+    assert after_state is not None, f"NAT-3: {victim}'s computes were not remapped within {budget:.1f} s (nat_remap, {kind})"
+    evidence.measure("remapped and routed after", round(remapped_at, 2), at_most=budget, limit_name="nat_remap", unit=" s")
+    moved = sorted(c for c in nat.computes if before["assignment"][c] != after_state["assignment"][c])
+    bystanders = sorted(set(moved) - set(theirs))
+    evidence.record("computes remapped", f"{len(moved)} ({len(theirs)} were on {victim})")
+    live = sorted(g for g, h in after_state["gateways"].items() if h["alive"])
+    assert not bystanders, (f"NAT-3: computes not on {victim} changed gateway too: {len(bystanders)}, e.g. "
+                            + ", ".join(f"{c} {before['assignment'][c]} -> {after_state['assignment'][c]}" for c in bystanders[:5]))
+    problem = balance_problem(after_state["assignment"], live)
+    assert not problem, f"NAT-3: after {victim}'s death the assignment is {problem}"
+    seen = nat.seen_by_server(theirs)
+    wrong = {c: s for c, s in seen.items() if s.startswith("error") or nat.owner_of(s.rpartition(":")[0]) != after_state["assignment"][c]}
+    assert not wrong, f"NAT-3: new connections from remapped computes failed or left by the wrong gateway: {dict(list(wrong.items())[:5])}"
+    worst = max(results, key=lambda r: r.max_gap_ms)
+    assert all(r.received for r in results), "NAT-3: a remapped compute's probe never echoed"
+    assert worst.max_gap_ms <= budget * 1000, (f"NAT-3: a remapped compute was cut off for {worst.max_gap_ms:.0f} ms, "
+                                               f"beyond {budget:.1f} s (nat_remap)")
+
+
+# --- NAT-4: a gateway running out of ports ----------------------------------------------
+@pytest.mark.disruptive
+@pytest.mark.behaviour("NAT-4")
+def test_nat4_tracker_moves_computes_before_a_pool_runs_out(nat, lab, evidence, victims):
+    state = wait_settled(nat)
+    victim = victims.pick(nat.gateways, "gateway")
+    pool = nat.pool(victim)
+    assert len(pool) == 1, f"NAT-4 drives one pool address to exhaustion; {victim} has {len(pool)} (run with pool_size=1)"
+    lo, hi = nat.ports
+    capacity = hi - lo + 1
+    busy = sorted(c for c, g in state["assignment"].items() if g == victim)[:3]
+    wanted = capacity + capacity // 20  # more than the pool holds: without the tracker some must fail
+    rate = nat.site.threshold("nat4_connections_per_s")
+    server = (nat.address(nat.server), int(nat.label(nat.server, "tcp") or 7))
+    opened, failed, through = [], [], Counter()
+    began = time.time()  # the tracker's clock (its moves are stamped in wall time)
+    try:
+        next_at = time.monotonic()
+        for i in range(wanted):
+            compute = busy[i % len(busy)]
+            sock = lab.socket(compute, socket.AF_INET, socket.SOCK_STREAM)
+            sock.settimeout(nat.site.budget("nat_connect"))
+            try:
+                sock.connect(server)
+                seen = sock.recv(256).decode().split()[1]
+                through[nat.owner_of(seen.rpartition(":")[0]) or "?"] += 1
+                opened.append(sock)
+            except OSError as exc:
+                failed.append(f"{compute} #{i}: {exc}")
+                sock.close()
+            next_at += 1 / rate
+            if (delay := next_at - time.monotonic()) > 0:
+                time.sleep(delay)  # pacing the connections, not waiting for a state
+        after = nat.state()
+    finally:
+        for sock in opened:
+            sock.close()
+        for g in nat.nodes:  # the closed connections' entries would hold the ports for minutes
+            for c in busy:
+                lab.run(g, "conntrack", "-D", "-s", nat.address(c), check=False)
+    moved = {c: after["assignment"][c] for c in busy if after["assignment"][c] != victim}
+    reasons = [f"{m['compute']}: {m['reason']}" for m in after["moves"] if m["at"] >= began and m["from"] == victim]
+    evidence.table("new connections by the gateway they left through", ["gateway", "connections"], sorted(through.items()))
+    evidence.measure("connections that failed", len(failed), at_most=0, unit=f" of {wanted}")
+    evidence.record(f"computes moved off {victim}", moved or "none")
+    evidence.record("the tracker's reasons", reasons or "none")
+    assert not failed, (f"NAT-4: {len(failed)} of {wanted} new connections failed on {victim} (pool {pool[0]}, "
+                        f"{capacity} ports): the tracker moved {sorted(moved) or 'no compute'} too late or not at all; "
+                        f"e.g. {failed[0]}")
+    assert moved, f"NAT-4: {wanted} connections through {victim}'s {capacity} ports and the tracker moved no compute away"
+
+
+# --- NAT-7: a failover pair that keeps the state ---------------------------------------------
+@pytest.mark.disruptive
+@pytest.mark.behaviour("NAT-7")
+@pytest.mark.parametrize("kind", ["freeze", "cable"])
+def test_nat7_an_established_flow_survives_the_pairs_failover(kind, nat, lab, faults, evidence, request):
+    from siteproof.probes.flows import TcpStream
+
+    state = wait_settled(nat)
+    pairs = nat.pairs()
+    assert pairs, "NAT-7: no failover pair among the gateways (labels pair_member)"
+    gateway, members = next(iter(pairs.items()))
+    try:
+        master = wait_until(lambda: next((n for n in members if nat.holds_addresses(n)), None), "pair_failover",
+                            expected=f"one of {members} holding {gateway}'s addresses", accept=bool, interval=0.1).value
+    except WaitTimeout:
+        pytest.fail(f"NAT-7: neither of {members} holds {gateway}'s addresses")
+    compute = next(c for c, g in sorted(state["assignment"].items()) if g == gateway)
+    stream = TcpStream(lab, compute, nat.server, nat.address(compute), nat.address(nat.server), 41000, 7100, interval=0.01)
+    budget = nat.site.budget("pair_failover")
+    stream.start()
+    backup = next(n for n in members if n != master)
+    try:
+        wait_until(lambda: stream.received_since(stream.started) > 10, "nat_connect", expected="the flow echoing", accept=bool)
+        # The backup should hold the flow's state before its master fails (a site without
+        # sync never will: then the failover is tried anyway, and shows what it costs).
+        tuple_text = f"sport={stream.flow.sport} dport={stream.flow.dport}"
+        try:
+            synced = wait_until(lambda: tuple_text in nat.conntrackd(backup, "-e"), "pair_sync", interval=0.1,
+                                expected=f"{backup}'s external cache holding the flow", accept=bool).elapsed
+            evidence.measure(f"flow state at {backup} after", round(synced, 3), unit=" s")
+        except WaitTimeout:
+            evidence.record(f"flow state at {backup}", "never arrived (no state sync)")
+        record = faults.freeze(master) if kind == "freeze" else faults.cable_pull(master, "hsn")
+        evidence.record("fault", f"{record.kind}: {master} {record.detail} (the master of {gateway}), flow from {compute}")
+        after = time.monotonic()
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda: stream.error or stream.received_since(after + budget / 2), "pair_failover",
+                       expected="the flow echoing after the failover", accept=bool, interval=0.05, seconds=budget * 2)
+    finally:
+        result = stream.stop()
+        if lab_ends_after(request.node):
+            faults.forget()
+    evidence.measure("flow gap at the pair's failover", round(result.max_gap_ms, 1), at_most=budget * 1000,
+                     limit_name="pair_failover", unit=" ms")
+    evidence.record("flow", {"sent": result.records_sent, "echoed": result.records_received, "error": result.error or "none"})
+    assert result.error is None and result.max_gap_ms <= budget * 1000, (
+        f"NAT-7: the established flow from {compute} through {gateway} broke at the failover of {master} ({kind}): "
+        + (result.error or f"no echo for {result.max_gap_ms:.0f} ms, beyond {budget:.1f} s (pair_failover)"))
