@@ -108,7 +108,8 @@ def test_lab_folder_and_secret_bearing_configs_are_private(tmp_path):
         assert oct(config.parent.stat().st_mode & 0o777) == "0o700"
 
 
-SMALL = {"perlmutter-gateways": {"gateways": "2", "computes": "1"}, "perlmutter-login": {}, "perlmutter-dns": {}, "perlmutter-can": {}}
+SMALL = {"perlmutter-gateways": {"gateways": "2", "computes": "1"}, "perlmutter-login": {}, "perlmutter-dns": {}, "perlmutter-can": {},
+         "ncsa-nat": {"computes": "4"}}
 
 
 def test_every_built_in_topology_leaves_the_machine_sysctls_as_they_were():

@@ -348,13 +348,22 @@ def test_nat4_tracker_moves_computes_before_a_pool_runs_out(nat, lab, evidence, 
     state = wait_settled(nat)
     victim = victims.pick(nat.gateways, "gateway")
     pool = nat.pool(victim)
-    assert len(pool) == 1, f"NAT-4 drives one pool address to exhaustion; {victim} has {len(pool)} (run with pool_size=1)"
     lo, hi = nat.ports
     capacity = hi - lo + 1
+    most = int(nat.site.threshold("nat4_max_ports"))
+    if len(pool) != 1 or capacity > most:
+        # Not a verdict on the site: exhausting thousands of ports is no test to run (the lab
+        # profile gives each gateway one pool address of 100 ports).
+        pytest.skip(f"NAT-4 drives one pool address of at most {most} ports to exhaustion; {victim} has "
+                    f"{len(pool)} of {capacity} ports each (the lab profile, or --set pool_size=1 pool_ports=20000-20099)")
     busy = sorted(c for c, g in state["assignment"].items() if g == victim)[:3]
     wanted = capacity + capacity // 20  # more than the pool holds: without the tracker some must fail
     rate = nat.site.threshold("nat4_connections_per_s")
     server = (nat.address(nat.server), int(nat.label(nat.server, "tcp") or 7))
+    # The pool starts empty: what earlier tests left in it (TIME_WAIT entries, for minutes)
+    # would otherwise decide how much room the tracker has.
+    for node in nat.members(victim):
+        lab.run(node, "conntrack", "-D", "-q", pool[0], check=False)
     opened, failed, through = [], [], Counter()
     began = time.time()  # the tracker's clock (its moves are stamped in wall time)
     try:
@@ -404,11 +413,19 @@ def test_nat7_an_established_flow_survives_the_pairs_failover(kind, nat, lab, fa
     pairs = nat.pairs()
     assert pairs, "NAT-7: no failover pair among the gateways (labels pair_member)"
     gateway, members = next(iter(pairs.items()))
+    # One host holds the pair's addresses, the preferred one where the labels say (after an
+    # earlier failover it takes them back: a flow begun during that would test the preemption).
+    preferred = [n for n in members if nat.label(n, "pair_member") == "a"] or members
+
+    def holder() -> str | None:
+        found = [n for n in members if nat.holds_addresses(n)]
+        return found[0] if len(found) == 1 and found[0] in preferred else None
+
     try:
-        master = wait_until(lambda: next((n for n in members if nat.holds_addresses(n)), None), "pair_failover",
-                            expected=f"one of {members} holding {gateway}'s addresses", accept=bool, interval=0.1).value
+        master = wait_until(holder, "pair_failover", expected=f"{preferred[0]} alone holding {gateway}'s addresses",
+                            accept=bool, interval=0.1).value
     except WaitTimeout:
-        pytest.fail(f"NAT-7: neither of {members} holds {gateway}'s addresses")
+        pytest.fail(f"NAT-7: not one of {members} alone holds {gateway}'s addresses")
     compute = next(c for c, g in sorted(state["assignment"].items()) if g == gateway)
     stream = TcpStream(lab, compute, nat.server, nat.address(compute), nat.address(nat.server), 41000, 7100, interval=0.01)
     budget = nat.site.budget("pair_failover")
@@ -429,8 +446,9 @@ def test_nat7_an_established_flow_survives_the_pairs_failover(kind, nat, lab, fa
         evidence.record("fault", f"{record.kind}: {master} {record.detail} (the master of {gateway}), flow from {compute}")
         after = time.monotonic()
         with contextlib.suppress(WaitTimeout):
+            # Echoes for a while after the takeover: a flow that only limps (or a reset) shows.
             wait_until(lambda: stream.error or stream.received_since(after + budget / 2), "pair_failover",
-                       expected="the flow echoing after the failover", accept=bool, interval=0.05, seconds=budget * 2)
+                       expected="the flow echoing after the failover", accept=bool, interval=0.05, seconds=budget * 1.5)
     finally:
         result = stream.stop()
         if lab_ends_after(request.node):

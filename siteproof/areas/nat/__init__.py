@@ -38,3 +38,5 @@ budgets.register("pair_failover_margin", 1.0, "added to a failover pair's takeov
 budgets.register("pair_failover", _pair_failover, "an established flow echoes again after its failover pair's takeover "
                  "(4 x advert + commit 1 s + RTO 1 s + margin)", owner="nat")
 budgets.register("pair_sync", 3.0, "a new flow's state reaches the failover pair's backup (conntrackd FTFW)", owner="nat")
+budgets.register("nat4_max_ports", 1000, "NAT-4 exhausts a pool address of at most this many ports (more: skipped, saying so)",
+                 owner="nat", kind="threshold")
