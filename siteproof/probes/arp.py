@@ -44,6 +44,17 @@ def parse_reply(frame: bytes) -> tuple[str, str, str] | None:
     return socket.inet_ntoa(spa), mac_text(sha), socket.inet_ntoa(tpa)
 
 
+def listener(ifname: str) -> Callable[[], socket.socket]:
+    """A maker of a non-blocking packet socket on `ifname` that sees every frame, sent and
+    received (call it inside the node's namespace)."""
+    def make() -> socket.socket:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        sock.bind((ifname, ETH_P_ALL))
+        sock.setblocking(False)
+        return sock
+    return make
+
+
 @dataclass
 class Answers:
     """Per responder: the askers it answered for the address, and with which MACs."""
@@ -58,14 +69,6 @@ def who_answers(call_in: Callable[[str, Callable[[], Any]], Any], address: str,
     """Ask for `address` from each asker (node -> (interface, its address)); capture what each
     responder (node -> interface) sends back, until each has answered each asker or `wait`
     seconds after the last request."""
-
-    def listener(ifname: str) -> Callable[[], socket.socket]:
-        def make() -> socket.socket:
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-            sock.bind((ifname, ETH_P_ALL))
-            sock.setblocking(False)
-            return sock
-        return make
 
     def asker(ifname: str, own: str) -> Callable[[], None]:
         def send() -> None:

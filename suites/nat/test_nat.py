@@ -20,8 +20,10 @@ import pytest
 
 from fixtures.nat import wait_settled
 from fixtures.plugin import lab_ends_after, needs
+from siteproof.areas.nat.keymaster import balance
 from siteproof.areas.nat.site import NatSite
 from siteproof.backends.base import SOCKETS
+from siteproof.probes.arp import listener
 from siteproof.probes.prober import UdpProber
 from siteproof.wait import WaitTimeout, wait_until
 
@@ -29,9 +31,9 @@ pytestmark = [pytest.mark.topology("ncsa-nat"), pytest.mark.nat]
 
 
 def balance_problem(assignment: dict[str, str | None], live: list[str]) -> str:
-    counts = Counter(g for g in assignment.values() if g in live)
-    per = {g: counts.get(g, 0) for g in live}
-    return "" if max(per.values()) - min(per.values()) <= 1 else f"unbalanced: {per} (max - min {max(per.values()) - min(per.values())})"
+    per = balance({c: g for c, g in assignment.items() if g}, live)
+    spread = max(per.values()) - min(per.values())
+    return "" if spread <= 1 else f"unbalanced: {per} (max - min {spread})"
 
 
 # --- NAT-2: every compute has exactly one gateway, balanced ----------------------------------
@@ -172,7 +174,7 @@ def test_nat6_unsolicited_inbound_is_dropped_replies_pass(nat, lab, evidence):
     pool_addr, _, pool_port = flow.recv(256).decode().split()[1].rpartition(":")
     macs = {g: lab.run(g, "cat", "/sys/class/net/pub/address").stdout.strip() for g in nat.nodes}
     own = lab.run(server, "cat", "/sys/class/net/eth1/address").stdout.strip()
-    listeners = {c: backend.call_in(c, _listener("hsn0")) for c in nat.computes}
+    listeners = {c: backend.call_in(c, listener("hsn0")) for c in nat.computes}
     try:
         frames = []
         for mac in macs.values():
@@ -210,15 +212,6 @@ def _send_frames(ifname: str, frames: list[bytes]) -> None:
         sock.bind((ifname, 0))
         for frame in frames:
             sock.send(frame)
-
-
-def _listener(ifname: str):
-    def make() -> socket.socket:
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
-        sock.bind((ifname, 0x0003))
-        sock.setblocking(False)
-        return sock
-    return make
 
 
 def _marked(sock: socket.socket) -> int:
