@@ -6,7 +6,7 @@ agent, the DNS reconciler) in its package. `daemon_kinds()` is the complete regi
 
 from __future__ import annotations
 
-from siteproof.daemons import chrony, etcd, frr, http, keepalived, knot, named, sshd, unbound  # noqa: F401 - they register
+from siteproof.daemons import chrony, container, etcd, frr, http, keepalived, knot, named, sshd, unbound  # noqa: F401 - they register
 from siteproof.daemons.base import DAEMON_KINDS, Daemon, DaemonContext, register
 
 

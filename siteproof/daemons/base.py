@@ -60,6 +60,9 @@ class DaemonContext:
     node: str
     lab_dir: Path
     spawn: Spawn
+    # The name of a node's network namespace (under /run/netns): a container's start helper
+    # moves an interface out of its host's.
+    netns_of: Callable[[str], str] | None = None
 
     def run_dir(self, node: str, kind: str) -> Path:
         """Where NODE's daemon of KIND keeps its files (this node's own, or a peer's)."""

@@ -53,6 +53,11 @@ def check_links(doc: dict[str, Any], file: str) -> None:
     for name, node in nodes.items():
         if node.get("lag") and node["kind"] != "bridge":
             raise TopologyError(file, f"topology.nodes.{name}.lag", "only a bridge aggregates links")
+        if node.get("isolated") and node["kind"] != "bridge":
+            raise TopologyError(file, f"topology.nodes.{name}.isolated", "only a bridge isolates ports")
+        for k, port in enumerate(node.get("isolated") or []):
+            if not any(f"{name}:{port}" in link["endpoints"] for link in doc["topology"].get("links") or []):
+                raise TopologyError(file, f"topology.nodes.{name}.isolated[{k}]", f"{port!r} is not a port of bridge {name}")
         for k, member in enumerate((node.get("lag") or {}).get("members") or []):
             if not any(f"{name}:{member}" in link["endpoints"] for link in doc["topology"].get("links") or []):
                 raise TopologyError(file, f"topology.nodes.{name}.lag.members[{k}]",

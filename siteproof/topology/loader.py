@@ -203,7 +203,8 @@ def _build(
     nodes: dict[str, Node] = {}
     for name, spec in doc["topology"]["nodes"].items():
         node = Node(name=name, kind=spec["kind"], labels=dict(spec.get("labels") or {}),
-                    lag_members=tuple((spec.get("lag") or {}).get("members") or ()), lag_mac=(spec.get("lag") or {}).get("mac"))
+                    lag_members=tuple((spec.get("lag") or {}).get("members") or ()), lag_mac=(spec.get("lag") or {}).get("mac"),
+                    isolated_ports=tuple(spec.get("isolated") or ()))
         for ifname, ifspec in (spec.get("interfaces") or {}).items():
             node.interfaces[ifname] = Interface(ifname, tuple(addresses[(name, ifname)]), ifspec.get("mtu"), ifspec.get("mac"))
         for route in spec.get("routes") or []:

@@ -60,6 +60,9 @@ NODE = {
                 "mac": {"type": "string", "pattern": "^[0-9a-f]{2}(:[0-9a-f]{2}){5}$"},
             },
         },
+        # A bridge only: ports that reach the bridge's other ports but not each other (the
+        # kernel's per-port `isolated` flag; an IB partition's limited members, say).
+        "isolated": {"type": "array", "items": {"type": "string"}},
         "interfaces": {
             "type": "object",
             "propertyNames": IFNAME,

@@ -195,6 +195,8 @@ class Lab:
                     port = ipr.link_lookup(ifname=a.ifname)[0]
                     master = ipr.link_lookup(ifname=a.node)[0]
                     ipr.link("set", index=port, master=master, state="up")
+                    if a.ifname in topo.nodes[a.node].isolated_ports:
+                        ipr.brport("set", index=port, isolated=1)
 
         def host_pair(link_a: Any, link_b: Any) -> None:
             def make(ipr: IPRoute) -> None:
@@ -246,7 +248,8 @@ class Lab:
         for node in self.topology.hosts():
             context = DaemonContext(node.name, self.dir,
                                     lambda argv, cwd, log, entry, private, n=node.name:
-                                    self.spawn_daemon(n, argv, cwd, log, entry, private))
+                                    self.spawn_daemon(n, argv, cwd, log, entry, private),
+                                    netns_of=self.ns)
             for kind, spec in node.daemons.items():
                 self.daemons[(node.name, kind)] = kinds[kind](context, spec.config, spec.args)
 
