@@ -1,0 +1,111 @@
+"""CE-1: the computing element's flow matrix (seed 001, ALICE on NERSC Spin).
+
+Central services reach the CE's XRootD through the ingress (a real XRootD server, asked for
+its version by a real client); worker nodes reach its MonALISA receiver on udp/8884 (the
+receiver counts what arrived from each); worker nodes reach the outside; and from outside
+nothing else reaches the CE: a SYN sweep of the ingress VIP and of the CE's own address,
+and MonALISA datagrams from outside that must not be counted. Each test shows its rows of
+the expected-against-observed matrix.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from fixtures.plugin import needs
+from siteproof.backends.base import SOCKETS
+from siteproof.probes import remote, whoami
+from siteproof.probes.sweep import sweep
+from siteproof.wait import WaitTimeout, wait_until
+
+pytestmark = [pytest.mark.topology("alice-ce"), pytest.mark.ce]
+MATRIX = ["from", "to", "service", "expected", "observed"]
+
+
+@pytest.mark.behaviour("CE-1")
+def test_ce1_central_services_reach_xrootd_through_the_ingress(ce, evidence):
+    vip, port = ce.address(ce.ingress), ce.port("xrootd")
+    timeout = ce.site.budget("ce_connect")
+    proc = ce.site.backend.run(ce.cs, "xrdfs", f"root://{vip}:{port}", "query", "config", "version",
+                               check=False, timeout=timeout * 5 + 10)
+    answer = (proc.stdout or proc.stderr).strip().splitlines()
+    observed = f"XRootD {answer[0]}" if proc.returncode == 0 and answer else f"no answer ({' '.join(answer)[:200]})"
+    evidence.table("flow matrix", MATRIX, [[ce.cs, f"{ce.ingress} {vip}", f"tcp/{port} (XRootD)", "reaches", observed]])
+    assert proc.returncode == 0, f"CE-1: central services ({ce.cs}) do not reach XRootD at {vip}:{port} through the ingress: {observed}"
+
+
+def _send_datagrams(ce, node: str, count: int) -> None:
+    code = (f"import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            f"for i in range({count}):\n    s.sendto(b'monalisa %d' % i, ('{ce.address(ce.ce)}', {ce.port('monalisa')}))\n")
+    ce.site.backend.run(node, "python3", "-c", code, check=False, timeout=30)
+
+
+@pytest.mark.behaviour("CE-1")
+def test_ce1_worker_nodes_reach_monalisa_on_udp(ce, evidence):
+    count = int(ce.site.threshold("ce_datagrams"))
+    before = ce.counts()
+    if before is None:
+        pytest.skip("the CE's MonALISA receiver counts are not readable here (dirs: monalisa in the inventory)")
+    for wn in ce.workers:
+        _send_datagrams(ce, wn, count)
+    wanted = {ce.address(wn): before.get(ce.address(wn), 0) + count for wn in ce.workers}
+
+    def arrived() -> dict[str, int]:
+        now = ce.counts() or {}
+        return {a: now.get(a, 0) for a in wanted}
+
+    try:
+        now = wait_until(arrived, "ce_connect", expected="every worker node's datagrams counted",
+                         accept=lambda got: got == wanted, interval=0.05).value
+    except WaitTimeout as exc:
+        now = exc.last or arrived()
+    rows = [[wn, ce.ce, f"udp/{ce.port('monalisa')} (MonALISA)", f"{count} counted",
+             f"{now.get(ce.address(wn), 0) - before.get(ce.address(wn), 0)} counted"] for wn in ce.workers]
+    evidence.table("flow matrix", MATRIX, rows)
+    short = [r[0] + ": " + r[4] for r in rows if r[4] != r[3]]
+    assert not short, f"CE-1: worker nodes' MonALISA datagrams do not reach the CE (udp/{ce.port('monalisa')}): {'; '.join(short)}"
+
+
+@pytest.mark.behaviour("CE-1")
+def test_ce1_worker_nodes_reach_the_outside(ce, evidence):
+    server, port = ce.address(ce.server), int(ce.label(ce.server, "tcp") or 7)
+    job = {"ask": [[server, port, "tcp"]], "timeout": ce.site.budget("ce_connect")}
+    seen = {wn: remote.run_on(ce.site.backend.run, wn, whoami, job, 1, job["timeout"] * 3 + 30)[0] for wn in ce.workers}
+    evidence.table("flow matrix", MATRIX, [[wn, f"{ce.server} {server}", f"tcp/{port}", "reaches", s] for wn, s in seen.items()])
+    failed = [f"{wn}: {s}" for wn, s in seen.items() if s.startswith("error")]
+    assert not failed, f"CE-1: worker nodes do not reach the outside: {'; '.join(failed)}"
+
+
+@pytest.mark.behaviour("CE-1")
+def test_ce1_nothing_else_from_outside_reaches_the_ce(ce, evidence):
+    backend = needs(ce.site, SOCKETS)
+    vip, direct, xrootd = ce.address(ce.ingress), ce.address(ce.ce), ce.port("xrootd")
+    ports = sorted(set(range(1, 1025)) | ce.listening() | {xrootd, ce.port("monalisa")})
+    swept = sweep(backend.call_in, ce.scanner, "eth0", ce.address(ce.scanner), [vip, direct], ports,
+                  ce.site.budget("ce_quiet"))
+    # MonALISA datagrams from outside, to the VIP and straight at the CE: none may be counted.
+    before = ce.counts()
+    total = sum((before or {}).values())
+    for target in (vip, direct):
+        with backend.socket(ce.scanner, socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for i in range(5):
+                sock.sendto(b"outside %d" % i, (target, ce.port("monalisa")))
+    time.sleep(ce.site.budget("ce_quiet"))  # their flight time: proving an absence takes a wait, a named budget
+    after = ce.counts()
+    counted = sum((after or {}).values()) - total if before is not None else None
+    expected = {vip: {xrootd}, direct: set()}
+    rows = [[ce.scanner, f"{name} {t}", f"tcp/1-1024 + {len(ports) - 1024} more", f"open: {sorted(expected[t]) or 'none'}",
+             f"open: {sorted(swept.open[t]) or 'none'}, refused: {len(swept.closed[t])}, silent: "
+             f"{len(ports) - len(swept.open[t]) - len(swept.closed[t])}"]
+            for name, t in (("ingress", vip), ("CE", direct))]
+    rows.append([ce.scanner, f"ingress {vip}, CE {direct}", f"udp/{ce.port('monalisa')}", "0 counted",
+                 f"{counted} counted" if counted is not None else "not readable"])
+    evidence.table("flow matrix", MATRIX, rows)
+    evidence.measure("SYN probes sent", swept.sent)
+    extra = {t: sorted(swept.open[t] - expected[t]) for t in expected if swept.open[t] - expected[t]}
+    assert not extra, f"CE-1: from outside, more than XRootD through the ingress reaches the CE: open {extra}"
+    assert not counted, f"CE-1: MonALISA datagrams from outside reached the CE ({counted} counted)"
+    assert swept.open[vip] == {xrootd}, f"CE-1: the sweep did not see XRootD open at {vip}:{xrootd}: it proves nothing"
