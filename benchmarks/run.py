@@ -9,6 +9,8 @@
 - can_lab, can_suite: the CAN lab (with the HSN edge) up until OSPF is full and BGP established; the CAN suites (CAN, MGMT, HSN).
 - nat_lab, keymaster_27k, nat_suite: the NAT lab up until the tracker has routed every compute, then a
   gateway's death to its computes remapped; the keymaster at 27,000 computes; the NAT suite.
+- epn_lab, ib_suite, ce_lab, ce_suite, dtn_lab, dtn_suite: the grid-site labs up until their
+  containers and services answer, and their suites end to end.
 
 `python -m benchmarks.run [NAME ...]` runs some of them; results merge into the JSON.
 """
@@ -293,6 +295,59 @@ def bench_nat_suite() -> dict[str, object]:
     return _suite("suites/nat")
 
 
+def bench_epn_lab(runs: int = 3) -> dict[str, object]:
+    """The ALICE EPN lab: 4 hosts' address monitors, then 8 containers started by the helper
+    (vHCA moved in, addressed, routed), until every container reaches the outside server."""
+
+    def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
+        containers = [n.name for n in lab.topology.hosts() if n.role == "grid-container"]
+        wait_until(lambda: all(lab.run(c, "ping", "-c1", "-W1", "203.0.113.200", check=False).returncode == 0
+                               for c in containers), "daemon_ready", expected="every container reaches ext", accept=bool)
+        return {"containers_out_s": clock()}
+
+    return _bringup("alice-epn", "alice-epn at defaults (4 EPN hosts, 8 grid containers, gateway, GPN, SM, outside)",
+                    milestones, "containers_out_s", runs)
+
+
+def bench_ce_lab(runs: int = 3) -> dict[str, object]:
+    """The ALICE CE lab: XRootD, the MonALISA receiver and the ingress, until XRootD answers
+    central services through the ingress."""
+
+    def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
+        wait_until(lambda: lab.run("cs", "xrdfs", "root://203.0.113.10:1094", "query", "config", "version",
+                                   check=False).returncode == 0, "daemon_ready", expected="XRootD answers", accept=bool)
+        return {"xrootd_answers_s": clock()}
+
+    return _bringup("alice-ce", "alice-ce at defaults (3 worker nodes, ingress, border, XRootD, MonALISA)",
+                    milestones, "xrootd_answers_s", runs)
+
+
+def bench_dtn_lab(runs: int = 3) -> dict[str, object]:
+    """The SCinet DTN lab: the bridge and macvlan containers started, the profile's 121 ports
+    listening, until the service answers the peer on its first data port."""
+
+    def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
+        probe = "import socket; socket.create_connection(('10.60.0.21', 50100), 1)"
+        wait_until(lambda: lab.run("peer", "python3", "-c", probe, check=False).returncode == 0, "daemon_ready",
+                   expected="the DTN service answers the peer", accept=bool)
+        return {"service_answers_s": clock()}
+
+    return _bringup("scinet-dtn", "scinet-dtn at defaults (DTN host, bridge and macvlan containers, peer, other host)",
+                    milestones, "service_answers_s", runs)
+
+
+def bench_ib_suite() -> dict[str, object]:
+    return _suite("suites/ib")
+
+
+def bench_ce_suite() -> dict[str, object]:
+    return _suite("suites/ce")
+
+
+def bench_dtn_suite() -> dict[str, object]:
+    return _suite("suites/dtn")
+
+
 BENCHMARKS = {
     "bringup_50_hosts": bench_bringup,
     "hosts_scaling": bench_hosts_scaling,
@@ -308,6 +363,12 @@ BENCHMARKS = {
     "nat_lab": bench_nat_lab,
     "keymaster_27k": bench_keymaster_27k,
     "nat_suite": bench_nat_suite,
+    "epn_lab": bench_epn_lab,
+    "ib_suite": bench_ib_suite,
+    "ce_lab": bench_ce_lab,
+    "ce_suite": bench_ce_suite,
+    "dtn_lab": bench_dtn_lab,
+    "dtn_suite": bench_dtn_suite,
 }
 
 

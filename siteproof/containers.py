@@ -38,15 +38,20 @@ class Step:
     argv: tuple[str, ...]  # the `ip` (or sysctl) arguments
     why: str
     may_exist: bool = False  # a shared host object (a bridge) made by the first container
+    tool: str = "ip"  # or "tc" (a shaping rule on the container's interface)
 
     def text(self, host: str = "HOST") -> str:
-        prefix = f"ip -n {host}" if self.where == "host" else "ip"
+        prefix = f"{self.tool} -n {host}" if self.where == "host" else self.tool
         return f"{prefix} {' '.join(self.argv)}"
 
 
-def _address_steps(ifname: str, addresses: list[str]) -> list[Step]:
+def _address_steps(ifname: str, addresses: list[str], rate: str = "") -> list[Step]:
     steps = [Step("container", ("addr", "add", a, "dev", ifname), "address it, now that it is inside") for a in addresses]
-    return [*steps, Step("container", ("link", "set", "dev", ifname, "up"), "bring it up")]
+    steps.append(Step("container", ("link", "set", "dev", ifname, "up"), "bring it up"))
+    if rate:
+        steps.append(Step("container", ("qdisc", "add", "dev", ifname, "root", "tbf", "rate", rate, "burst", "256kb",
+                                        "latency", "50ms"), "shape it (a rate limit)", tool="tc"))
+    return steps
 
 
 def _attachment_steps(att: dict[str, Any], order: str) -> list[Step]:
@@ -69,7 +74,7 @@ def _attachment_steps(att: dict[str, Any], order: str) -> list[Step]:
                   Step("host", ("link", "add", "name", host_if, "type", "veth", "peer", "name", ifname, "netns", SELF),
                        "a veth pair, its far end made inside the container"),
                   Step("host", ("link", "set", "dev", host_if, "master", bridge, "up"), "plug the near end into the bridge")]
-        return steps + _address_steps(ifname, addresses)
+        return steps + _address_steps(ifname, addresses, att.get("rate", ""))
     if kind == "macvlan":
         temp = att.get("host_if") or f"mv-{ifname}"
         steps = [Step("host", ("link", "add", "link", att["parent"], "name", temp, "type", "macvlan", "mode",
@@ -98,7 +103,7 @@ def log(message: str) -> None:
 
 def _run(step: Step, host_netns: str) -> subprocess.CompletedProcess[str]:
     argv = [a.replace(SELF, str(os.getpid())) for a in step.argv]
-    prefix = ["ip", "-n", host_netns] if step.where == "host" else ["ip"]
+    prefix = [step.tool, "-n", host_netns] if step.where == "host" else [step.tool]
     return subprocess.run([*prefix, *argv], capture_output=True, text=True, check=False, timeout=30)
 
 

@@ -109,7 +109,8 @@ def test_lab_folder_and_secret_bearing_configs_are_private(tmp_path):
 
 
 SMALL = {"perlmutter-gateways": {"gateways": "2", "computes": "1"}, "perlmutter-login": {}, "perlmutter-dns": {}, "perlmutter-can": {},
-         "ncsa-nat": {"computes": "4"}, "alice-epn": {"epns": "1"}, "alice-ce": {"workers": "1"}}
+         "ncsa-nat": {"computes": "4"}, "alice-epn": {"epns": "1"}, "alice-ce": {"workers": "1"},
+         "scinet-dtn": {}}
 
 
 def test_every_built_in_topology_leaves_the_machine_sysctls_as_they_were():

@@ -96,8 +96,21 @@ def environment(folder: Path) -> jinja2.Environment:
         tsig_secret=tsig_secret,
         reverse_zone=reverse_zone,
         reverse_name=reverse_name,
+        load_yaml=lambda name: _load_yaml(folder / name),
     )
     return env
+
+
+def _load_yaml(path: Path) -> Any:
+    """A YAML file of the topology's folder (a DTN profile set), for templates."""
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise TopologyError(str(path), "", "file not found (named by load_yaml in a template)") from None
+    except yaml.YAMLError as exc:
+        raise TopologyError(str(path), "", f"not valid YAML: {exc}") from None
 
 
 def render_file(env: jinja2.Environment, template: str, context: dict[str, Any], file_label: str) -> str:
