@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import IO
 
 from siteproof import __version__
 from siteproof.backends.netns import registry
+from siteproof.backends.netns.as_site import VANTAGE, as_site, inventory
 from siteproof.backends.netns.lab import Lab, ensure_root
 from siteproof.errors import SiteproofError
 from siteproof.kv import parse_pairs
@@ -40,6 +42,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     ensure_root()
     # Validate first: a mistake in the topology is reported before anything is touched.
     topo = load_topology(_topology_path(args.topology), parse_pairs(args.set, "--set"), args.variant, args.profile)
+    if args.as_site:
+        topo = as_site(topo)
     _report_stuck(registry.reap())
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -85,7 +89,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         lab.down()
         _tell(pipe, f"lab {lab.id} was stopped while it was being built, and torn down")
         os._exit(1)
-    if not _tell(pipe, f"ok {lab.id}\n"):  # the caller is gone: nobody knows the lab's id
+    said = f"ok {lab.id}\n"
+    if args.as_site:
+        site = inventory(lab, lab.dir / "inventory.yml")
+        said += (f"inventory: {site}\nrun the suites from the vantage: ip netns exec {lab.ns(VANTAGE)} "
+                 f".venv/bin/pytest suites/ --site {site}\n")
+    if not _tell(pipe, said):  # the caller is gone: nobody knows the lab's id
         lab.down()
         os._exit(1)
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -172,6 +181,60 @@ def _report_stuck(reaped: registry.Reaped) -> None:
         print(f"siteproof: lab {lab_id} could not be removed: {why}", file=sys.stderr)
 
 
+def cmd_inventory_check(args: argparse.Namespace) -> int:
+    """Validate a site inventory and reach every host over SSH (all at once, bounded timeouts)."""
+    from siteproof.backends.ssh import inventory_site
+
+    t0 = time.perf_counter()
+    try:
+        site = inventory_site(args.file, connect_timeout=args.timeout)
+    except SiteproofError as exc:
+        print(f"siteproof: {exc}", file=sys.stderr)
+        return 1
+    roles: dict[str, int] = {}
+    for labels in site.labels.values():
+        roles[labels.get("role", "?")] = roles.get(labels.get("role", "?"), 0) + 1
+    print(f"{args.file}: valid; {len(site.labels)} hosts reachable over SSH in {time.perf_counter() - t0:.1f} s "
+          f"({', '.join(f'{n} {r}' for r, n in sorted(roles.items()))})")
+    return 0
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cmd_nightly(args: argparse.Namespace) -> int:
+    """The read-only suites against a site, into a new folder of the history, with what changed
+    since the last run in the report."""
+    history_dir = Path(args.history)
+    run_dir = history_dir / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    run_dir.mkdir(parents=True, exist_ok=False)
+    argv = [sys.executable, "-m", "pytest", *args.suites, "--site", args.site, "-m", "not disruptive", "-p", "no:randomly",
+            f"--junitxml={run_dir / 'junit.xml'}", f"--html={run_dir / 'report.html'}", "--self-contained-html",
+            f"--measurements-json={run_dir / 'measurements.json'}", f"--history={history_dir}",
+            f"--drift-tolerance={args.tolerance}", "-q", *args.pytest_args]
+    proc = subprocess.run(argv, cwd=REPO, check=False)
+    print(f"siteproof nightly: run {run_dir.name}: pytest exit {proc.returncode}; report {run_dir / 'report.html'}")
+    return proc.returncode
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """One HTML page of what changed between two runs' folders (before and after a window)."""
+    from siteproof import history
+
+    before, after = Path(args.before), Path(args.after)
+    for folder in (before, after):
+        if not (folder / history.JUNIT).is_file():
+            print(f"siteproof: {folder}: no {history.JUNIT} (not a run's folder)", file=sys.stderr)
+            return 2
+    d = history.diff(history.load_run(before), history.load_run(after), args.tolerance)
+    out = Path(args.output or after / "compare.html")
+    out.write_text(history.html_page(d, [history.load_run(before), history.load_run(after)],
+                                     f"siteproof: {before.name} -> {after.name}"))
+    print(f"{out}: {len(d.behaviours)} SPEC IDs changed verdict, {len(d.new_failures)} new failures, {len(d.fixed)} fixed, "
+          f"{len(d.drifted)} measurements drifted")
+    return 0
+
+
 def cmd_reap(args: argparse.Namespace) -> int:
     ensure_root()
     reaped = registry.reap()
@@ -190,6 +253,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--variant", help="build a known-bad variant")
     up.add_argument("--profile", default="lab", choices=PROFILES,
                     help="lab (default): lab-speed protocol timers where the topology has them; production: its defaults")
+    up.add_argument("--as-site", action="store_true",
+                    help="play a real site: a management network with sshd on every node, a vantage namespace for "
+                         "the test runner, and the inventory a site would give (printed)")
     up.set_defaults(fn=cmd_up)
     sub.add_parser("ls", help="list labs").set_defaults(fn=cmd_ls)
     ex = sub.add_parser("exec", help="run a command in a lab node: exec LAB NODE -- CMD")
@@ -202,6 +268,24 @@ def parser() -> argparse.ArgumentParser:
     down.add_argument("--all", action="store_true", help="every lab whose owner is gone or a CLI keeper")
     down.set_defaults(fn=cmd_down)
     sub.add_parser("reap", help="remove labs whose owning process is gone").set_defaults(fn=cmd_reap)
+    inv = sub.add_parser("inventory", help="site inventories").add_subparsers(dest="inventory_command", required=True)
+    check = inv.add_parser("check", help="validate an inventory and reach every host over SSH")
+    check.add_argument("file")
+    check.add_argument("--timeout", type=int, default=10, help="SSH connect timeout per host, seconds")
+    check.set_defaults(fn=cmd_inventory_check)
+    night = sub.add_parser("nightly", help="run the read-only suites against a site into a history folder")
+    night.add_argument("--site", required=True, help="the site inventory")
+    night.add_argument("--history", required=True, help="the folder of runs (one subfolder per run)")
+    night.add_argument("--tolerance", type=float, default=0.5, help="a measurement drifts past this share of its last value")
+    night.add_argument("suites", nargs="*", default=["suites/"], help="suite folders (default: all)")
+    night.add_argument("--pytest-args", nargs=argparse.REMAINDER, default=[], help="passed on to pytest")
+    night.set_defaults(fn=cmd_nightly)
+    cmp_ = sub.add_parser("compare", help="what changed between two runs' folders, as one HTML page")
+    cmp_.add_argument("before")
+    cmp_.add_argument("after")
+    cmp_.add_argument("-o", "--output", help="the page to write (default AFTER/compare.html)")
+    cmp_.add_argument("--tolerance", type=float, default=0.5)
+    cmp_.set_defaults(fn=cmd_compare)
     return p
 
 

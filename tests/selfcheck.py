@@ -73,7 +73,8 @@ class ChildRun:
     left_labs: list[str]  # labs the child still owned when it ended (destroyed here)
 
 
-def run_child_pytest(args: list[str], cwd: Path, timeout: float, grace: float = 90.0) -> ChildRun:
+def run_child_pytest(args: list[str], cwd: Path, timeout: float, grace: float = 90.0,
+                     prefix: tuple[str, ...] = ()) -> ChildRun:
     """Run a child pytest in its own session; whatever happens, nothing of it stays.
 
     Past `timeout` it gets SIGINT (pytest then tears its lab down), past `grace` more its
@@ -81,7 +82,8 @@ def run_child_pytest(args: list[str], cwd: Path, timeout: float, grace: float = 
     a run that leaves a lab behind is a defect, and a lab with nobody to run it must not load
     the machine for every test after it.
     """
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=cwd, text=True,
+    # prefix: how to start it elsewhere (`ip netns exec VANTAGE`, for a lab played as a site).
+    proc = subprocess.Popen([*prefix, sys.executable, "-m", "pytest", *args], cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     timed_out = False
     try:

@@ -79,16 +79,21 @@ def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = N
     doc = load_yaml_text(path.read_text(), str(path))
     schema.validate(doc, schema.INVENTORY, str(path))
     inventory_budgets = check_names(doc.get("budgets") or {}, f"{path}: budgets")
-    hosts: dict[str, Host] = {}
-    for name, spec in doc["hosts"].items():
-        host = testinfra.get_host(f"ssh://{spec['ssh']}", ssh_extra_args=f"-o ConnectTimeout={connect_timeout} -o BatchMode=yes")
-        result = host.run("true")
-        if result.rc != 0:
-            raise SiteproofError(
-                f"{path}: hosts.{name}: site host unreachable over ssh://{spec['ssh']}: "
-                f"{(result.stderr or result.stdout).strip() or f'exit {result.rc}'}"
-            )
-        hosts[name] = host
+    options = {"ssh_config": doc["ssh_config"]} if doc.get("ssh_config") else {}
+    hosts = {name: testinfra.get_host(f"ssh://{spec['ssh']}", **options,
+                                      ssh_extra_args=f"-o ConnectTimeout={connect_timeout} -o BatchMode=yes")
+             for name, spec in doc["hosts"].items()}
+
+    def reachable(name: str) -> str:
+        result = hosts[name].run("true")
+        return "" if result.rc == 0 else (result.stderr or result.stdout).strip() or f"exit {result.rc}"
+
+    with ThreadPoolExecutor(max_workers=16) as pool:  # every host at once: one slow host costs one timeout
+        problems = dict(zip(hosts, pool.map(reachable, hosts), strict=True))
+    down = {n: why for n, why in problems.items() if why}
+    if down:
+        raise SiteproofError(f"{path}: {len(down)} site host(s) unreachable: " + "; ".join(
+            f"hosts.{n} (ssh://{doc['hosts'][n]['ssh']}): {why}" for n, why in sorted(down.items())))
     parameters = dict(doc.get("parameters") or {})
     return Site(
         name=doc["name"],

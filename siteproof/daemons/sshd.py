@@ -79,3 +79,11 @@ class Sshd(Daemon):
 
     def is_ready(self) -> bool:
         return "Server listening on" in self.log_of_this_run()
+
+
+@register
+class MgmtSshd(Sshd):
+    """The management sshd of a lab played as a site (backends/netns/as_site.py): on its own
+    port and address, beside any sshd the node runs as a service under test."""
+
+    kind = "mgmt-sshd"

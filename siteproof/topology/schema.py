@@ -229,6 +229,8 @@ INVENTORY = {
     "required": ["name", "hosts"],
     "properties": {
         "name": {"type": "string"},
+        # An OpenSSH client config for every host (keys, known hosts, jump hosts, timeouts).
+        "ssh_config": {"type": "string"},
         "parameters": {"type": "object"},
         "budgets": {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
         "hosts": {

@@ -3,8 +3,10 @@ seed 004): the fabric model and its sysfs / partitions.conf reader, the address 
 
 from __future__ import annotations
 
-from siteproof import budgets
-from siteproof.areas.ib import daemons  # noqa: F401 - registers the address monitor
+from siteproof import budgets, labfiles
+from siteproof.areas.ib import daemons, fabric  # noqa: F401 - registers the address monitor
+
+labfiles.register(fabric.write)  # the lab's sysfs pkey tables and partitions.conf, as built
 
 budgets.register("ib_l2_quiet", 0.4, "how long layer-2 probes wait for frames after the last was sent", owner="ib")
 budgets.register("ib_connect", 2.0, "one connection from a grid container to the outside server answers", owner="ib")

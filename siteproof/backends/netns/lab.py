@@ -22,7 +22,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from testinfra.host import Host
 
-from siteproof import nft
+from siteproof import labfiles, nft
 from siteproof.backends.base import CAPABILITIES
 from siteproof.backends.netns import lag, registry
 from siteproof.backends.netns import namespaces as netns
@@ -230,6 +230,7 @@ class Lab:
         for bridge in self.topology.bridges():
             if bridge.lag_members:
                 self._load_lag(bridge.name)
+        labfiles.write_all(self.topology, self.node_dir)
 
     def _load_lag(self, bridge: str) -> None:
         """(Re)write a bridge's LAG: spread over the members whose link is up."""

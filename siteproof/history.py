@@ -1,0 +1,152 @@
+"""Runs over time: what changed between two runs of the suites (nightly, before and after a
+maintenance window).
+
+A run's folder holds its JUnit XML (`junit.xml`: each test's verdict and its SPEC IDs as
+`behaviour` properties) and its measurements (`measurements.json`: test -> name -> number).
+`diff` gives the verdict changes per test and per SPEC ID and the measurements that moved by
+more than a tolerance; `html` renders them, with a small trend line per measurement over the
+runs given (pyATS/Genie's diff of two snapshots, for test results).
+"""
+
+from __future__ import annotations
+
+import html as _html
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+JUNIT = "junit.xml"
+MEASUREMENTS = "measurements.json"
+_RANK = {"passed": 0, "skipped": 1, "missing": 1, "failed": 2, "error": 3}  # 2 and up: a failure
+
+
+@dataclass
+class Run:
+    name: str
+    verdicts: dict[str, str] = field(default_factory=dict)  # test id -> passed/failed/error/skipped
+    behaviours: dict[str, list[str]] = field(default_factory=dict)  # test id -> SPEC IDs
+    measurements: dict[str, dict[str, float]] = field(default_factory=dict)  # test id -> name -> value
+
+    def by_behaviour(self) -> dict[str, str]:
+        """Each SPEC ID's verdict: error or failed if any of its tests was; else passed if any
+        passed; else skipped (a site run skips what it cannot test, which is no failure)."""
+        found: dict[str, list[str]] = {}
+        for test, ids in self.behaviours.items():
+            for b in ids:
+                found.setdefault(b, []).append(self.verdicts.get(test, "missing"))
+        order = ("error", "failed", "passed", "skipped", "missing")
+        return {b: next(v for v in order if v in verdicts) for b, verdicts in found.items()}
+
+
+def test_id(case: ET.Element) -> str:
+    return f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name')}"
+
+
+def load_run(folder: Path) -> Run:
+    """A run from its folder; a missing part reads as empty (a run that died early)."""
+    run = Run(folder.name)
+    junit = folder / JUNIT
+    if junit.is_file():
+        for case in ET.parse(junit).getroot().iter("testcase"):  # noqa: S314 - our own report
+            tid = test_id(case)
+            outcome = "passed"
+            for tag, name in (("error", "error"), ("failure", "failed"), ("skipped", "skipped")):
+                if case.find(tag) is not None:
+                    outcome = name
+                    break
+            run.verdicts[tid] = outcome
+            props = case.find("properties")
+            run.behaviours[tid] = [p.get("value", "") for p in (props if props is not None else [])
+                                   if p.get("name") == "behaviour"]
+    measured = folder / MEASUREMENTS
+    if measured.is_file():
+        run.measurements = json.loads(measured.read_text())
+    return run
+
+
+def numbers(values: dict[str, object]) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+@dataclass
+class Diff:
+    before: str
+    after: str
+    tests: list[tuple[str, str, str]]  # (test, before, after) where the verdict changed
+    behaviours: list[tuple[str, str, str]]
+    drifted: list[tuple[str, str, float, float]]  # (test, measurement, before, after) beyond the tolerance
+    tolerance: float
+
+    @property
+    def new_failures(self) -> list[str]:
+        return [t for t, b, a in self.tests if _RANK.get(a, 0) >= 2 and _RANK.get(b, 0) < 2]
+
+    @property
+    def fixed(self) -> list[str]:
+        return [t for t, b, a in self.tests if _RANK.get(b, 0) >= 2 and _RANK.get(a, 0) < 2]
+
+
+def diff(before: Run, after: Run, tolerance: float = 0.5) -> Diff:
+    """What changed from `before` to `after`; a measurement drifts when it moved by more than
+    `tolerance` of its earlier value (0.5: half again, or half less)."""
+    tests = [(t, before.verdicts.get(t, "missing"), after.verdicts.get(t, "missing"))
+             for t in sorted(set(before.verdicts) | set(after.verdicts))
+             if before.verdicts.get(t, "missing") != after.verdicts.get(t, "missing")]
+    b_before, b_after = before.by_behaviour(), after.by_behaviour()
+    behaviours = [(b, b_before.get(b, "missing"), b_after.get(b, "missing")) for b in sorted(set(b_before) | set(b_after))
+                  if b_before.get(b, "missing") != b_after.get(b, "missing")]
+    drifted = []
+    for test in sorted(set(before.measurements) & set(after.measurements)):
+        old, new = numbers(before.measurements[test]), numbers(after.measurements[test])
+        for name in sorted(set(old) & set(new)):
+            base = abs(old[name]) or 1e-9
+            if abs(new[name] - old[name]) > tolerance * base:
+                drifted.append((test, name, old[name], new[name]))
+    return Diff(before.name, after.name, tests, behaviours, drifted, tolerance)
+
+
+def _trend(values: list[float]) -> str:
+    """A small inline SVG line of a measurement over runs."""
+    if len(values) < 2:
+        return ""
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    points = " ".join(f"{4 + 112 * i / (len(values) - 1):.1f},{26 - 22 * (v - lo) / span:.1f}" for i, v in enumerate(values))
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"><polyline fill="none" stroke="#4a7ab5" '
+            f'stroke-width="1.5" points="{points}"/></svg>')
+
+
+def html_section(d: Diff, history: list[Run] | None = None, heading: str = "Since the last run") -> str:
+    esc = _html.escape
+    parts = [f"<h2>{esc(heading)}</h2><p>{esc(d.before)} &rarr; {esc(d.after)}: {len(d.new_failures)} new failures, "
+             f"{len(d.fixed)} fixed, {len(d.drifted)} measurements moved by more than {d.tolerance:.0%}.</p>"]
+
+    def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+        if not rows:
+            parts.append(f"<p><b>{esc(title)}</b>: none</p>")
+            return
+        parts.append(f"<p><b>{esc(title)}</b></p><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
+        parts.extend("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+        parts.append("</table>")
+
+    table("Verdicts per SPEC ID", ["behaviour", "before", "after"], [[esc(b), esc(x), esc(y)] for b, x, y in d.behaviours])
+    table("Verdicts per test", ["test", "before", "after"], [[esc(t), esc(x), esc(y)] for t, x, y in d.tests])
+    rows = []
+    for test, name, old, new in d.drifted:
+        series = [numbers(r.measurements.get(test, {})).get(name) for r in (history or [])]
+        rows.append([esc(test), esc(name), f"{old:g}", f"{new:g}", f"{(new - old) / (abs(old) or 1e-9):+.0%}",
+                     _trend([v for v in series if v is not None])])
+    table("Measurements that drifted", ["test", "measured", "before", "after", "change", "trend"], rows)
+    return "".join(parts)
+
+
+def html_page(d: Diff, history: list[Run] | None = None, title: str = "siteproof: what changed") -> str:
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_html.escape(title)}</title>"
+            "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
+            f"</style></head><body><h1>{_html.escape(title)}</h1>{html_section(d, history, 'Changes')}</body></html>")
+
+
+def runs_in(history: Path) -> list[Path]:
+    """The run folders of a history directory, oldest first (their names are UTC timestamps)."""
+    return sorted(p for p in history.iterdir() if p.is_dir() and (p / JUNIT).is_file()) if history.is_dir() else []

@@ -1,0 +1,70 @@
+"""Site mode end to end: a lab played as a real site (backends/netns/as_site.py), reached
+only over SSH from a vantage namespace, gives the lab's verdicts.
+
+Each case builds the lab with a management network and a management sshd on every node,
+writes the inventory a site would give, and runs the area's suite with `--site` inside the
+vantage namespace. The reference must pass every read-only test it runs (and run the ones
+named: a site run that skipped them all would prove nothing); a variant brought up the same
+way must fail its check for the same reason as in lab mode.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from siteproof.backends.netns import Lab
+from siteproof.backends.netns.as_site import VANTAGE, as_site, inventory
+from siteproof.topology import load_topology
+from tests.helpers import REPO, needs_root
+from tests.selfcheck import failed_for, run_child_pytest, verdict
+
+CHILD_TIMEOUT_S = 300
+# (topology, suite, variant or None, tests that must run at a site, the variant's (test, phrase))
+CASES = [
+    ("perlmutter-gateways", "suites/gateways", None, ["test_gw1_every_vip_has_exactly_one_holder",
+                                                      "test_gw6_forwarding_both_directions"], None),
+    ("perlmutter-gateways", "suites/gateways/test_gateways.py", "dual-master", [], (
+        "test_gw1_every_vip_has_exactly_one_holder", "held by 2 gateways")),
+    ("perlmutter-gateways", "suites/ecmp", None, ["test_ecmp1_one_route_over_every_gateway_vip[ipv4]"], None),
+    ("alice-epn", "suites/ib", None, ["test_ib3_public_addresses_only_in_containers",
+                                      "test_ib8_pkey_tables_and_sm_partitions_match_the_inventory"], None),
+    ("alice-epn", "suites/ib", "public-pkey-default-slot", [], (
+        "test_ib8_pkey_tables_and_sm_partitions_match_the_inventory",
+        "epn03 ib0: pkey table slot 0 (its default partition) is 0x8001, expected 0xffff")),
+    ("alice-ce", "suites/ce", None, ["test_ce1_central_services_reach_xrootd_through_the_ingress",
+                                     "test_ce1_worker_nodes_reach_the_outside"], None),
+    ("scinet-dtn", "suites/dtn", None, ["test_dtn2_service_answers_on_its_profile_ranges_only"], None),
+    ("scinet-dtn", "suites/dtn", "profile-data-open", [], (
+        "test_dtn2_service_answers_on_its_profile_ranges_only",
+        "DTN-2: from other, dtn1-mv answers outside what its profile gives it: 50100-50199")),
+]
+
+
+@needs_root
+@pytest.mark.parametrize(("topology", "suite", "variant", "must_run", "check"), CASES,
+                         ids=[f"{c[0]}:{c[2] or 'reference'}" for c in CASES])
+def test_a_lab_played_as_a_site_gives_the_lab_verdicts(topology, suite, variant, must_run, check, tmp_path):
+    small = {"gateways": "4"} if topology == "perlmutter-gateways" and variant is None else {}
+    topo = as_site(load_topology(REPO / "topologies" / topology, small, variant=variant, profile="lab"))
+    junit = tmp_path / "junit.xml"
+    with Lab(topo, owner_kind="pytest") as lab:
+        site = inventory(lab, tmp_path / "inventory.yml")
+        run = run_child_pytest([suite, "--site", str(site), "-p", "no:randomly", f"--junitxml={junit}", "-q", "-o", "addopts="],
+                               cwd=REPO, timeout=CHILD_TIMEOUT_S, prefix=("ip", "netns", "exec", lab.ns(VANTAGE)))
+    assert not run.timed_out, f"{topology} as a site: its pytest ran past {CHILD_TIMEOUT_S} s\n{run.stdout[-2000:]}"
+    assert junit.is_file(), f"{topology} as a site: pytest wrote no report\n{run.stdout[-2000:]}{run.stderr[-2000:]}"
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    outcomes = {name: verdict(case) for name, case in cases.items()}
+    if check is None:
+        ran = {n: o for n, o in outcomes.items() if o.outcome != "skipped"}
+        bad = {n: f"{o.outcome}: {o.message[:300]}" for n, o in ran.items() if o.outcome != "passed"}
+        assert not bad, f"{topology} as a site: read-only tests that pass in the lab did not: {bad}"
+        missing = [t for t in must_run if t not in ran]
+        skips = {n: o.message[:200] for n, o in outcomes.items() if o.outcome == "skipped"}
+        assert not missing, f"{topology} as a site: skipped what a site run must run: {missing} (skips: {skips})"
+    else:
+        test, phrase = check
+        why = failed_for(verdict(cases.get(test)), phrase)
+        assert why is None, f"{topology} variant {variant} as a site: {test}: {why}"
