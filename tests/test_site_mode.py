@@ -27,6 +27,10 @@ CASES = [
                                                       "test_gw6_forwarding_both_directions"], None),
     ("perlmutter-gateways", "suites/gateways/test_gateways.py", "dual-master", [], (
         "test_gw1_every_vip_has_exactly_one_holder", "held by 2 gateways")),
+    ("perlmutter-login", "suites/login", None, ["test_login1_name_resolves_to_every_vip_in_varying_order",
+                                                "test_login3_connection_reaches_same_server_through_any_vip"], None),
+    ("perlmutter-login", "suites/login/test_login.py", "seed-mismatch", [], (
+        "test_login3_connection_reaches_same_server_through_any_vip", "reached different servers through different VIPs")),
     ("perlmutter-gateways", "suites/ecmp", None, ["test_ecmp1_one_route_over_every_gateway_vip[ipv4]"], None),
     ("alice-epn", "suites/ib", None, ["test_ib3_public_addresses_only_in_containers",
                                       "test_ib8_pkey_tables_and_sm_partitions_match_the_inventory"], None),

@@ -42,6 +42,10 @@ class SshBackend:
     def host(self, node: str) -> Host:
         return self._hosts[node]
 
+    def target(self, node: str) -> str:
+        """The host name or address siteproof reaches the node by (its SSH target)."""
+        return str(self._hosts[node].backend.host.name)
+
     def run(self, node: str, *argv: str, check: bool = True, timeout: float = 30,
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         command = shlex.join(argv)

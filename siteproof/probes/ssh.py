@@ -20,7 +20,9 @@ from pathlib import Path
 import paramiko
 
 from siteproof.backends.base import Backend
+from siteproof.probes import banner, remote
 from siteproof.probes.flows import TCP_RTO_MAX_MS
+from siteproof.probes.remote import Run
 from siteproof.wait import wait_until
 
 SSH_PORT = 22
@@ -38,12 +40,18 @@ def next_port() -> int:
 
 @dataclass(frozen=True)
 class Client:
-    """Where connections start: a node with its source addresses (a backend with sockets in
-    nodes), or the test host itself (backend None)."""
+    """Where connections start: a node with its source addresses, through sockets opened in
+    it (a backend with sockets in nodes) or through probes shipped to it (run: the backend's
+    run, at a site); or the test host itself (backend, run and node None)."""
 
     backend: Backend | None
     node: str | None
     addresses: list[str]
+    run: Run | None = None
+
+    @property
+    def remote(self) -> bool:
+        return self.run is not None and self.node is not None
 
     def socket(self, kind: int = socket.SOCK_STREAM) -> socket.socket:
         if self.backend is None or self.node is None:
@@ -73,6 +81,8 @@ def banner_server(banner: str) -> str:
 
 def which_server(client: Client, source: tuple[str, int], vip: str, timeout: float = 3.0) -> str:
     """The real server a fresh connection from source to vip lands on (or the error)."""
+    if client.remote:
+        return which_servers(client, [(source, vip)], timeout)[0]
     try:
         sock = client.connect(source, vip, timeout)
     except OSError as exc:
@@ -89,6 +99,15 @@ def which_server(client: Client, source: tuple[str, int], vip: str, timeout: flo
         return f"error: {exc.__class__.__name__}"
     finally:
         sock.close()
+
+
+def which_servers(client: Client, pairs: list[tuple[tuple[str, int], str]], timeout: float = 3.0) -> list[str]:
+    """which_server for many (source, vip) pairs; from a remote client, all in one shipped job."""
+    if not client.remote:
+        return [which_server(client, source, vip, timeout) for source, vip in pairs]
+    assert client.run is not None and client.node is not None
+    job = {"connect": [[s[0], s[1], vip, SSH_PORT] for s, vip in pairs], "timeout": timeout}
+    return [str(v) for v in remote.run_on(client.run, client.node, banner, job, len(pairs), timeout * len(pairs) / 8 + 60)]
 
 
 def find_sources(client: Client, probe_vip: str, wanted: list[str], tries: int = 600) -> dict[str, tuple[str, int]]:

@@ -24,8 +24,9 @@ import dns.rdatatype
 import pytest
 
 from siteproof.areas.login import tables
+from siteproof.probes import dnsquery, remote
 from siteproof.probes.capture import RstCapture
-from siteproof.probes.ssh import SshSession, find_sources, next_port, sessions_closed, which_server
+from siteproof.probes.ssh import SshSession, find_sources, next_port, sessions_closed, which_server, which_servers
 from siteproof.wait import WaitTimeout, wait_until
 
 pytestmark = [pytest.mark.topology("perlmutter-login"), pytest.mark.login]
@@ -70,7 +71,13 @@ def test_login1_name_resolves_to_every_vip_in_varying_order(site, balancer, evid
     client = balancer.client(1)
     queries = 60
     answers, truncated = [], 0
-    for _ in range(queries):
+    if client.remote:  # asked from the client host itself (a site): the same question, shipped there
+        job = {"server": server, "name": name, "count": queries, "payload": 1232, "timeout": 3}
+        for found, tc in remote.run_on(client.run, client.node, dnsquery, job, queries, 3 * queries + 30):
+            assert not str(found).startswith("error"), f"{name}: the query from {client.node} to {server} failed: {found}"
+            answers.append(found)
+            truncated += bool(tc)
+    for _ in range(0 if client.remote else queries):
         with client.socket(socket.SOCK_DGRAM) as sock:
             # EDNS with a 1232-byte payload, as resolvers send: 40 A records do not fit in 512 bytes.
             query = dns.message.make_query(name, dns.rdatatype.A, use_edns=0, payload=1232)
@@ -133,9 +140,13 @@ def test_login3_connection_reaches_same_server_through_any_vip(balancer, logins,
     sources = [(c, (c.addresses[i % len(c.addresses)], next_port())) for c in clients for i in range(per_client)]
     mismatches, servers = [], collections.Counter()
     rows = []
-    for client, source in sources:
-        # One (address, port) through every VIP: a different 4-tuple each time, the same hash key.
-        reached = [which_server(client, source, vip) for vip in vips]
+    # One (address, port) through every VIP: a different 4-tuple each time, the same hash key.
+    landed = {}
+    for client in clients:
+        pairs = [(source, vip) for c, source in sources if c is client for vip in vips]
+        landed.update(zip(((source, vip) for source, vip in pairs), which_servers(client, pairs), strict=True))
+    for _client, source in sources:
+        reached = [landed[(source, vip)] for vip in vips]
         servers[reached[0]] += 1
         if len(set(reached)) != 1:
             mismatches.append((source, reached))

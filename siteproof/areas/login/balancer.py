@@ -36,19 +36,26 @@ class LoginBalancer:
         self.address = {n: site.labels[n]["address"] for n in self.names}
         self.name_of = {a: n for n, a in self.address.items()}
         self._undo: list[Callable[[], None]] = []
-        # Client nodes send from their own addresses where the backend has sockets in nodes;
-        # elsewhere the test host itself is the one client.
-        self.clients = len(site.names("client")) if site.can(SOCKETS) else 1
+        # Client nodes send from their own addresses: through sockets opened in them where the
+        # backend has that, else by probes shipped to them (siteproof.probes.remote).
+        self.clients = len(site.names("client")) or 1
 
     # --- clients --------------------------------------------------------------------
     def client(self, index: int = 1) -> Client:
-        if not self.site.can(SOCKETS):
+        names = self.site.names("client")
+        if not names:  # no client host in the inventory: the test host itself
             return Client(None, None, ["0.0.0.0"])  # noqa: S104 - the test host's own address, any port
-        node = self.site.names("client")[index - 1]
-        found = self.site.backend.addresses([node])[node]
+        node = names[index - 1]
+        if self.site.labels[node].get("addresses"):
+            found = set(self.site.labels[node]["addresses"].split(","))
+        else:
+            # Every address of the client but the one siteproof reaches it by (its management one).
+            found = self.site.backend.addresses([node])[node] - {getattr(self.site.backend, "target", lambda n: "")(node)}
         addresses = sorted((a for a in found if ipaddress.ip_address(a).version == 4 and not ipaddress.ip_address(a).is_loopback),
                            key=lambda a: int(ipaddress.ip_address(a)))
-        return Client(self.site.backend, node, addresses)
+        if self.site.can(SOCKETS):
+            return Client(self.site.backend, node, addresses)
+        return Client(None, node, addresses, run=self.site.backend.run)
 
     @property
     def user_key(self) -> Path:
