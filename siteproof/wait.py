@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from siteproof import budgets
+from siteproof.backends.base import MissingCapability
 
 
 class WaitTimeout(AssertionError):
@@ -62,6 +63,8 @@ def wait_until(
             last = check()
             if accept(last):
                 return WaitResult(last, time.monotonic() - start, polls)
+        except MissingCapability:
+            raise  # the backend will not gain it by waiting: the test is skipped, saying so
         except Exception as exc:  # noqa: BLE001 - a failing probe is an observation
             last = exc
         if time.monotonic() - start >= limit:

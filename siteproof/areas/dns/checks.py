@@ -29,7 +29,7 @@ import dns.update
 import dns.zone
 
 from siteproof.areas.dns.nsec3 import nsec3_problems
-from siteproof.backends.base import SOCKETS
+from siteproof.backends.base import SOCKETS, MissingCapability
 from siteproof.site import Site
 
 T = TypeVar("T")
@@ -69,14 +69,20 @@ def key_ring(key: TsigKey) -> dict[dns.name.Name, dns.tsig.Key]:
 @dataclass
 class From:
     """Run DNS calls from a node of the site (where the backend has sockets in nodes), or
-    from the test host itself."""
+    from the test host itself (node None). A node named on a backend that cannot act from
+    it raises MissingCapability (the test is skipped, saying so): never a silent fallback to
+    the test host, whose answers would be another vantage's."""
 
     site: Site
     node: str | None
 
     def run(self, fn: Callable[[], T]) -> T:
-        if self.node is None or not self.site.can(SOCKETS):
+        if self.node is None:
             return fn()
+        if not self.site.can(SOCKETS):
+            raise MissingCapability(f"DNS questions from {self.node} need sockets in that host, which the "
+                                    f"{self.site.kind} backend does not offer (asked from the test host they would "
+                                    "test another vantage)")
         return self.site.backend.call_in(self.node, fn)
 
     def query(self, server: str, name: str, rdtype: str, *, dnssec: bool = False, tcp: bool = False,
