@@ -66,7 +66,7 @@ class Node:
     nftables: str | None = None  # the rendered ruleset, loaded at bring-up
     lag_members: tuple[str, ...] = ()  # a bridge's ports aggregated towards one MAC, lag_mac
     lag_mac: str | None = None
-    isolated_ports: tuple[str, ...] = ()  # a bridge's ports that reach only its other ports
+    isolated_ports: tuple[str, ...] = ()  # a bridge's ports that reach its ordinary ports, never each other
 
     @property
     def role(self) -> str | None:

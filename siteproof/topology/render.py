@@ -96,15 +96,18 @@ def environment(folder: Path) -> jinja2.Environment:
         tsig_secret=tsig_secret,
         reverse_zone=reverse_zone,
         reverse_name=reverse_name,
-        load_yaml=lambda name: _load_yaml(folder / name),
+        load_yaml=lambda name: _load_yaml(folder, name),
     )
     return env
 
 
-def _load_yaml(path: Path) -> Any:
-    """A YAML file of the topology's folder (a DTN profile set), for templates."""
+def _load_yaml(folder: Path, name: str) -> Any:
+    """A YAML file of the topology's folder (a DTN profile set), for templates; nothing outside it."""
     import yaml
 
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise TopologyError(str(folder / name), "", "load_yaml reads only files inside the topology's folder")
     try:
         return yaml.safe_load(path.read_text())
     except FileNotFoundError:
