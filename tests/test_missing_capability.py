@@ -1,0 +1,43 @@
+"""A capability the backend lacks, met deep in a fixture, a helper or a wait, skips the test
+with its reason (fixtures/plugin.py), as `needs` does up front; it never fails the test or
+burns a wait's whole budget. A made-up test file in a child pytest, no lab."""
+
+from __future__ import annotations
+
+pytest_plugins = ["pytester"]
+
+TESTS = '''
+import pytest
+from siteproof.backends.base import MissingCapability
+from siteproof.wait import wait_until
+
+
+@pytest.fixture
+def deep():
+    raise MissingCapability("the ssh backend cannot open sockets inside a site host (fixture)")
+
+
+def test_in_a_fixture(deep):
+    pass
+
+
+def test_in_a_helper():
+    raise MissingCapability("DNS questions from inside need sockets in that host (helper)")
+
+
+def test_in_a_wait():
+    def probe():
+        raise MissingCapability("no sockets here (wait)")
+    wait_until(probe, "daemon_ready", expected="never", accept=bool)
+
+
+def test_other_errors_still_fail():
+    raise RuntimeError("a real failure")
+'''
+
+
+def test_a_missing_capability_skips_with_its_reason(pytester):
+    pytester.makepyfile(test_made_up=TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-rs", "-o", "addopts=", timeout=120)
+    result.assert_outcomes(skipped=3, failed=1)
+    result.stdout.fnmatch_lines(["*(fixture)*", "*(helper)*", "*(wait)*"])
