@@ -10,6 +10,23 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 
+def server_of(banner: str) -> str:
+    """The node name sshd appends to its identification string (VersionAddendum)."""
+    parts = banner.strip().split()
+    return parts[-1] if len(parts) > 1 else "?"
+
+
+def read_server(sock: socket.socket) -> str:
+    """The node name in the banner an open connection's server sends (or "error: ...")."""
+    data = b""
+    while not data.endswith(b"\n") and len(data) < 256:
+        chunk = sock.recv(256)
+        if not chunk:
+            break
+        data += chunk
+    return server_of(data.decode(errors="replace")) if data else "error: no banner"
+
+
 def land(source: str, sport: int, address: str, port: int, timeout: float) -> str:
     """The node name in the banner of a fresh connection, or "error: ..."."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -18,16 +35,9 @@ def land(source: str, sport: int, address: str, port: int, timeout: float) -> st
         try:
             sock.bind((source, sport))
             sock.connect((address, port))
-            data = b""
-            while not data.endswith(b"\n") and len(data) < 256:
-                chunk = sock.recv(256)
-                if not chunk:
-                    break
-                data += chunk
+            return read_server(sock)
         except OSError as exc:
             return f"error: {exc.__class__.__name__}"
-    parts = data.decode(errors="replace").strip().split()
-    return (parts[-1] if len(parts) > 1 else "?") if data else "error: no banner"
 
 
 def run_job(job: dict) -> list[str]:

@@ -73,10 +73,7 @@ class Client:
         return sock
 
 
-def banner_server(banner: str) -> str:
-    """The node name sshd appends to its identification string (VersionAddendum)."""
-    parts = banner.strip().split()
-    return parts[-1] if len(parts) > 1 else "?"
+banner_server = banner.server_of  # the node name in sshd's identification string
 
 
 def which_server(client: Client, source: tuple[str, int], vip: str, timeout: float = 3.0) -> str:
@@ -88,13 +85,7 @@ def which_server(client: Client, source: tuple[str, int], vip: str, timeout: flo
     except OSError as exc:
         return f"error: {exc.__class__.__name__}"
     try:
-        data = b""
-        while not data.endswith(b"\n") and len(data) < 256:
-            chunk = sock.recv(256)
-            if not chunk:
-                break
-            data += chunk
-        return banner_server(data.decode(errors="replace")) if data else "error: no banner"
+        return banner.read_server(sock)
     except OSError as exc:
         return f"error: {exc.__class__.__name__}"
     finally:
