@@ -12,9 +12,13 @@ from typing import Any
 
 from testinfra.host import Host
 
-from siteproof.backends.base import Backend, MissingCapability, require
+from siteproof import readonly
+from siteproof.backends.base import FAULTS, TRAFFIC_COUNTERS, Backend, MissingCapability, require
 from siteproof.budgets import Budgets
 from siteproof.errors import SiteproofError
+
+CHANGES = {FAULTS: "faults (kill, stop, freeze daemons; pull cables; reconfigure)",
+           TRAFFIC_COUNTERS: "traffic counters (rules added to the nodes' rulesets)"}
 
 
 @dataclass
@@ -25,6 +29,7 @@ class Site:
     budgets: Budgets
     backend: Backend
     configs: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> daemon -> config path
+    read_only: bool = False  # a real site without --allow-disruptive: every change is refused
 
     @property
     def kind(self) -> str:
@@ -55,9 +60,16 @@ class Site:
         return True
 
     def require(self, capability: str) -> Backend:
-        """The backend, if it has the capability; else MissingCapability (the fixtures skip on it)."""
+        """The backend, if it has the capability; else MissingCapability (the fixtures skip on it).
+        Faults and counters change the site: refused where changes are (see siteproof.readonly)."""
+        if capability in CHANGES:
+            self.changing(f"use {CHANGES[capability]}")
         require(self.backend, capability)
         return self.backend
+
+    def changing(self, what: str) -> None:
+        """Called by every helper before it changes the site; raises where it may not."""
+        readonly.check_change(self.name, self.read_only, what)
 
     def daemon_config(self, name: str, daemon: str) -> str:
         """The daemon's config file as the host has it (read through the backend)."""

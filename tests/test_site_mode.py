@@ -31,6 +31,11 @@ CASES = [
                                                 "test_login3_connection_reaches_same_server_through_any_vip"], None),
     ("perlmutter-login", "suites/login/test_login.py", "seed-mismatch", [], (
         "test_login3_connection_reaches_same_server_through_any_vip", "reached different servers through different VIPs")),
+    ("perlmutter-dns", "suites/dns", None, ["test_dns4_transfer_acl_matrix",
+                                            "test_dns5_dns6_queries_answered_inside_refused_outside",
+                                            "test_dns3_no_signature_expires_within_the_horizon"], None),
+    ("perlmutter-dns", "suites/dns/test_dns.py::test_dns4_transfer_acl_matrix", "axfr-open", [], (
+        "test_dns4_transfer_acl_matrix", "inside client: allowed")),
     ("perlmutter-gateways", "suites/ecmp", None, ["test_ecmp1_one_route_over_every_gateway_vip[ipv4]"], None),
     ("alice-epn", "suites/ib", None, ["test_ib3_public_addresses_only_in_containers",
                                       "test_ib8_pkey_tables_and_sm_partitions_match_the_inventory"], None),

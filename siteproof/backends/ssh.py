@@ -1,7 +1,8 @@
 """Real sites: hosts from an inventory file, reached by testinfra over SSH.
 
-Read-only by construction: this backend offers no capability, so every test that needs
-faults, counters, sockets in nodes or daemon files is skipped here with that reason.
+Read-only twice over: this backend offers no capability that changes a host (faults, counters),
+so tests that need one are skipped with that reason; and the site is opened read-only unless
+the run allows changes, so a change helper refuses (siteproof.readonly) whatever it asks.
 """
 
 from __future__ import annotations
@@ -75,8 +76,10 @@ class SshBackend:
         raise MissingCapability("the ssh backend cannot run code inside a site host")
 
 
-def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = None, connect_timeout: int = 10) -> Site:
-    """A real site from an inventory file; every host is checked reachable first."""
+def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = None, connect_timeout: int = 10,
+                   allow_changes: bool = False) -> Site:
+    """A real site from an inventory file; every host is checked reachable first. Read-only
+    unless changes are allowed (--allow-disruptive): every change helper then refuses."""
     path = Path(path)
     if not path.is_file():
         raise TopologyError(str(path), "", "inventory file not found")
@@ -106,4 +109,5 @@ def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = N
         budgets=Budgets(parameters, inventory=inventory_budgets, run=run_budgets),
         backend=SshBackend(hosts, {n: dict(s.get("dirs") or {}) for n, s in doc["hosts"].items()}),
         configs={n: dict(s.get("configs") or {}) for n, s in doc["hosts"].items()},
+        read_only=not allow_changes,
     )

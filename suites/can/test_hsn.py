@@ -16,6 +16,7 @@ import pytest
 
 from fixtures.can import wait_converged
 from fixtures.plugin import lab_ends_after, needs
+from siteproof import readonly
 from siteproof.areas.can import edge
 from siteproof.areas.can.site import CanSite
 from siteproof.backends.base import SOCKETS, TRAFFIC_COUNTERS
@@ -57,6 +58,7 @@ def _interface_of(can: CanSite, node: str, address: str) -> str:
 
 
 # --- HSN-1: both edge routers answer and forward -------------------------------------------
+@pytest.mark.disruptive
 @pytest.mark.behaviour("HSN-1")
 def test_hsn1_both_edge_routers_answer_for_the_gateway_with_one_mac(can, evidence):
     backend = needs(can.site, SOCKETS)
@@ -75,6 +77,9 @@ def test_hsn1_both_edge_routers_answer_for_the_gateway_with_one_mac(can, evidenc
                                              for e, who in silent.items())
     macs = set().union(*found.macs.values())
     assert len(macs) == 1, f"HSN-1: the edge routers answer for {gw} with different MACs {sorted(macs)}: not one anycast gateway"
+
+
+readonly.changing_fixture("hsn_spread")  # counting rules on every edge and DC router
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +109,7 @@ def hsn_spread(can):
     return result, flows
 
 
+@pytest.mark.disruptive
 @pytest.mark.behaviour("HSN-1")
 def test_hsn1_both_edge_routers_forward_compute_egress(can, hsn_spread, evidence):
     spread, flows = hsn_spread
@@ -120,6 +126,7 @@ def test_hsn1_both_edge_routers_forward_compute_egress(can, hsn_spread, evidence
     assert not problems, "HSN-1: compute egress is not active/active through every edge router: " + "; ".join(problems)
 
 
+@pytest.mark.disruptive
 @pytest.mark.behaviour("HSN-2")
 def test_hsn2_flows_spread_over_every_equal_cost_edge_link(can, hsn_spread, evidence):
     spread, flows = hsn_spread

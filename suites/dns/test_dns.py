@@ -23,7 +23,7 @@ import dns.rdatatype
 import pytest
 
 from siteproof import nft
-from siteproof.areas.dns.checks import SEP, ds_matches, key_ring, keyring, signing_policies, validate_zone
+from siteproof.areas.dns.checks import SEP, ds_matches, keyring, signing_policies, validate_zone
 from siteproof.backends.base import DAEMON_FILES
 from siteproof.topology.render import reverse_name
 from siteproof.wait import wait_until
@@ -272,22 +272,23 @@ def test_dns4_serials_agree_on_every_server(dnssite, evidence):
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("DNS-4", "DNS-7")
-def test_dns4_dns7_signed_update_reaches_secondary_within_budget(dnssite, evidence):
+def test_dns4_dns7_signed_update_reaches_secondary_within_budget(dnssite, added_records, evidence):
     """DNS-7 + DNS-4: an update with the right TSIG key is accepted and signed; NOTIFY brings
     it to the secondary within the budget, and the SOA serials agree again. No key and a
     wrong key are refused."""
     zone = dnssite.domain
     name = f"dyn{next(_serial)}-{int(time.time())}.{zone}."
     address = dnssite.system_host(4).rsplit(".", 1)[0] + ".200"
+    added_records.append((dnssite.primary, zone, name))  # deleted again when the test ends
     refused = {}
     refused["no key"] = dnssite.inside.update(dnssite.primary, zone, lambda m: m.add(name, 60, "A", address))
     refused["wrong key"] = dnssite.inside.update(dnssite.primary, zone, lambda m: m.add(name, 60, "A", address),
-                                                 keyring("update-key", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-                                                         dnssite.keys["update-key"].algorithm), "update-key")
+                                                 keyring(dnssite.update_key_name, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                                                         dnssite.update_key().algorithm), dnssite.update_key_name)
     before = dnssite.serials(zone)
     t0 = time.monotonic()
     accepted = dnssite.inside.update(dnssite.primary, zone, lambda m: m.add(name, 60, "A", address),
-                                     dnssite.update_ring(), "update-key")
+                                     dnssite.update_ring(), dnssite.update_key_name)
     on_primary = dnssite.inside.query(dnssite.primary, name, "A", dnssec=True)
     signed = any(r.rdtype == dns.rdatatype.RRSIG for r in on_primary.answer)
     reached = wait_until(lambda: dnssite.inside.query(dnssite.secondary, name, "A").answer, "notify_propagation",
@@ -382,8 +383,8 @@ def test_dns8_reconciler_publishes_and_withdraws_records(dnssite, lab, evidence)
                       accept=lambda v: v == "NXDOMAIN", interval=0.1)
     timeline.append(["withdrawn in etcd", "gone upstream", round(gone.elapsed, 2)])
     stray = f"stray{next(_serial)}.{zone}."
-    ring = key_ring(dnssite.upstream_keys["update-key"])
-    sent = dnssite.inside.update(dnssite.upstream, zone, lambda m: m.add(stray, 60, "A", "198.51.100.78"), ring, "update-key")
+    sent = dnssite.inside.update(dnssite.upstream, zone, lambda m: m.add(stray, 60, "A", "198.51.100.78"),
+                                 dnssite.upstream_update_ring(), dnssite.upstream_update_key_name)
     assert sent == "NOERROR", f"could not plant a stranded record upstream: {sent}"
     stranded = wait_until(lambda: nonexistent(stray), "reconcile", seconds=budget, expected=f"stranded {stray} removed (NXDOMAIN)",
                           accept=lambda v: v == "NXDOMAIN", interval=0.1)

@@ -116,6 +116,7 @@ def _spans(ports: set[int]) -> str:
 
 
 # --- DTN-3: throughput per attachment against native -----------------------------------------
+@pytest.mark.disruptive
 @pytest.mark.behaviour("DTN-3")
 def test_dtn3_throughput_per_attachment_against_native(dtn, lab, evidence):
     peer = dtn.address(dtn.peer)

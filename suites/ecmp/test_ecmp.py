@@ -97,6 +97,7 @@ def test_ecmp2_l3_l4_hash_policy(site, evidence):
     assert not wrong, "not L3+L4 hashing (policy 1): " + "; ".join(wrong)
 
 
+@pytest.mark.disruptive
 @pytest.mark.behaviour("ECMP-3")
 @pytest.mark.parametrize(("proto", "family"), list(BALANCE_PORTS), ids=[f"{p}-ipv{f}" for p, f in BALANCE_PORTS])
 def test_ecmp3_flows_spread_over_every_gateway(proto, family, gateways, gateway_counters, lab, evidence):
@@ -166,6 +167,7 @@ def test_ecmp3_flows_spread_over_every_gateway(proto, family, gateways, gateway_
     )
 
 
+@pytest.mark.disruptive
 @pytest.mark.behaviour("ECMP-4")
 @pytest.mark.parametrize("family", [4, 6], ids=["ipv4", "ipv6"])
 def test_ecmp4_long_udp_flow_uses_one_gateway(family, gateways, gateway_counters, lab, evidence):
@@ -189,6 +191,7 @@ def test_ecmp4_long_udp_flow_uses_one_gateway(family, gateways, gateway_counters
     assert sum(on.values()) == result.sent, f"{result.sent} packets sent, {sum(on.values())} counted: {on}"
 
 
+@pytest.mark.disruptive
 @pytest.mark.behaviour("ECMP-4")
 def test_ecmp4_iperf3_stream_uses_one_gateway(gateways, gateway_counters, lab, evidence):
     """ECMP-4: an iperf3 TCP stream crosses exactly one gateway, every packet of it."""

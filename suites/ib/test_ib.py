@@ -202,6 +202,7 @@ def _tx_bytes(ib, node: str) -> int:
     return int(ib.site.backend.run(node, "cat", "/sys/class/net/ib0/statistics/tx_bytes", check=False).stdout.strip() or 0)
 
 
+@pytest.mark.disruptive
 @pytest.mark.behaviour("IB-7")
 def test_ib7_two_containers_per_node_work_at_once(ib, lab, evidence):
     problems = []

@@ -13,7 +13,6 @@ import collections
 import itertools
 import json
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -24,8 +23,8 @@ import dns.rdatatype
 import pytest
 
 from siteproof.areas.login import tables
-from siteproof.probes import dnsquery, remote
 from siteproof.probes.capture import RstCapture
+from siteproof.probes.dnsask import From
 from siteproof.probes.ssh import SshSession, find_sources, next_port, sessions_closed, which_server, which_servers
 from siteproof.wait import WaitTimeout, wait_until
 
@@ -70,20 +69,15 @@ def test_login1_name_resolves_to_every_vip_in_varying_order(site, balancer, evid
     server, name = site.labels[dns_node]["address"], site.labels[dns_node]["login_name"]
     client = balancer.client(1)
     queries = 60
-    answers, truncated = [], 0
-    if client.remote:  # asked from the client host itself (a site): the same question, shipped there
-        job = {"server": server, "name": name, "count": queries, "payload": 1232, "timeout": 3}
-        for found, tc in remote.run_on(client.run, client.node, dnsquery, job, queries, 3 * queries + 30):
-            assert not str(found).startswith("error"), f"{name}: the query from {client.node} to {server} failed: {found}"
-            answers.append(found)
-            truncated += bool(tc)
-    for _ in range(0 if client.remote else queries):
-        with client.socket(socket.SOCK_DGRAM) as sock:
-            # EDNS with a 1232-byte payload, as resolvers send: 40 A records do not fit in 512 bytes.
-            query = dns.message.make_query(name, dns.rdatatype.A, use_edns=0, payload=1232)
-            response = dns.query.udp(query, server, timeout=3, sock=sock)
-        truncated += bool(response.flags & dns.flags.TC)
-        answers.append([rr.address for rrset in response.answer for rr in rrset if rrset.rdtype == dns.rdatatype.A])
+    # Asked from the client host (inside it in a lab, shipped to it at a site). EDNS with a
+    # 1232-byte payload, as resolvers send: 40 A records do not fit in 512 bytes.
+    asker = From(site, client.node)
+    sent = asker.exchange_all([asker.message(server, name, "A", recurse=True) for _ in range(queries)])
+    failed = [r for r in sent if isinstance(r, BaseException)]
+    assert not failed, f"{name}: {len(failed)} of {queries} queries from {client.node or 'the test host'} to {server} failed: {failed[0]!r}"
+    responses = [r[0] for r in sent if not isinstance(r, BaseException)]
+    truncated = sum(bool(r.flags & dns.flags.TC) for r in responses)
+    answers = [[rr.address for rrset in r.answer for rr in rrset if rrset.rdtype == dns.rdatatype.A] for r in responses]
     want = set(balancer.vip.values())
     firsts = [a[0] if a else None for a in answers]
     changes = sum(1 for a, b in itertools.pairwise(firsts) if a != b)

@@ -158,6 +158,7 @@ def test_nat5_pool_addresses_and_ports_do_not_overlap_between_gateways(nat, evid
 MARK_SPORT = 31337  # the crafted packets' source port (and ICMP id): how a capture knows them
 
 
+@pytest.mark.disruptive
 @pytest.mark.behaviour("NAT-6")
 def test_nat6_unsolicited_inbound_is_dropped_replies_pass(nat, lab, evidence):
     backend = needs(nat.site, SOCKETS)

@@ -1,38 +1,25 @@
-"""DNS as the DNS suite checks it: queries and transfers from a chosen node, and DNSSEC
-validation of a transferred zone (every RRset against its RRSIG, the NSEC chain, the keys).
-
-In a lab every DNS call runs on the lab's netns worker inside the chosen node, so the query
-leaves from that node's addresses; at a real site it runs from the test host.
+"""DNS as the DNS suite checks it: the TSIG keys and signing policies a named.conf gives, and
+DNSSEC validation of a transferred zone (every RRset against its RRSIG, the NSEC chain, the
+keys). Questions and transfers from a chosen node: siteproof.probes.dnsask.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 import dns.dnssec
-import dns.exception
-import dns.flags
-import dns.message
 import dns.name
-import dns.query
-import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import dns.tsig
 import dns.tsigkeyring
-import dns.update
 import dns.zone
 
 from siteproof.areas.dns.nsec3 import nsec3_problems
-from siteproof.backends.base import SOCKETS, MissingCapability
-from siteproof.site import Site
 
-T = TypeVar("T")
 SEP = 0x0001  # DNSKEY flag of a key-signing key
 # RRsets a child may sign with its KSK only (the validity of the signature is still checked).
 KSK_MAY_SIGN = (dns.rdatatype.CDS, dns.rdatatype.CDNSKEY)
@@ -64,72 +51,6 @@ def keyring(name: str, secret: str, algorithm: str = "hmac-sha256") -> dict[dns.
 
 def key_ring(key: TsigKey) -> dict[dns.name.Name, dns.tsig.Key]:
     return keyring(key.name, key.secret, key.algorithm)
-
-
-@dataclass
-class From:
-    """Run DNS calls from a node of the site (where the backend has sockets in nodes), or
-    from the test host itself (node None). A node named on a backend that cannot act from
-    it raises MissingCapability (the test is skipped, saying so): never a silent fallback to
-    the test host, whose answers would be another vantage's."""
-
-    site: Site
-    node: str | None
-
-    def run(self, fn: Callable[[], T]) -> T:
-        if self.node is None:
-            return fn()
-        if not self.site.can(SOCKETS):
-            raise MissingCapability(f"DNS questions from {self.node} need sockets in that host, which the "
-                                    f"{self.site.kind} backend does not offer (asked from the test host they would "
-                                    "test another vantage)")
-        return self.site.backend.call_in(self.node, fn)
-
-    def query(self, server: str, name: str, rdtype: str, *, dnssec: bool = False, tcp: bool = False,
-              recurse: bool = False, timeout: float = 3.0) -> dns.message.Message:
-        q = dns.message.make_query(name, rdtype, want_dnssec=dnssec, use_edns=0, payload=1232)
-        if not recurse:
-            q.flags &= ~dns.flags.RD
-        send = dns.query.tcp if tcp else dns.query.udp
-        return self.run(lambda: send(q, server, timeout=timeout))
-
-    def outcome(self, server: str, name: str, rdtype: str, **kwargs: Any) -> str:
-        """NOERROR / REFUSED / SERVFAIL ... or why no answer came (timeout, unreachable)."""
-        try:
-            return dns.rcode.to_text(self.query(server, name, rdtype, **kwargs).rcode())
-        except dns.exception.Timeout:
-            return "no answer (timeout)"
-        except OSError as exc:
-            return f"no answer ({exc.strerror or exc.__class__.__name__})"
-
-    def axfr(self, server: str, zone: str, ring: Any = None, timeout: float = 5.0) -> dns.zone.Zone:
-        return self.run(lambda: dns.zone.from_xfr(
-            dns.query.xfr(server, zone, keyring=ring, timeout=timeout, lifetime=timeout * 2, relativize=False),
-            relativize=False))
-
-    def axfr_outcome(self, server: str, zone: str, ring: Any = None, timeout: float = 2.0) -> str:
-        try:
-            z = self.axfr(server, zone, ring, timeout=timeout)
-            return f"allowed ({sum(1 for _ in z.iterate_rdatas())} records)"
-        except dns.query.TransferError as exc:
-            return f"refused ({dns.rcode.to_text(exc.rcode)})"
-        except dns.exception.Timeout:
-            return "refused (no answer)"
-        except (dns.exception.DNSException, OSError, EOFError) as exc:
-            return f"refused ({exc.__class__.__name__})"
-
-    def update(self, server: str, zone: str, build: Callable[[dns.update.UpdateMessage], None],
-               ring: Any = None, key_name: str | None = None) -> str:
-        """Send one dynamic update; the rcode, or why it failed (BADSIG, ...)."""
-        msg = dns.update.UpdateMessage(zone, keyring=ring, keyname=key_name)
-        build(msg)
-        try:
-            response = self.run(lambda: dns.query.tcp(msg, server, timeout=5))
-        except dns.tsig.PeerError as exc:
-            return f"NOTAUTH ({exc.__class__.__name__})"
-        except (dns.exception.DNSException, OSError) as exc:
-            return f"failed ({exc.__class__.__name__}: {exc})"
-        return dns.rcode.to_text(response.rcode())
 
 
 # --- the signing policy, as named.conf gives it --------------------------------------------------

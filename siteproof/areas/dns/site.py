@@ -12,9 +12,11 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 
-from siteproof.areas.dns.checks import From, key_ring, tsig_keys
+from siteproof.areas.dns.checks import TsigKey, key_ring, tsig_keys
 from siteproof.areas.dns.nsec3 import authoritative_names, hashed_owner
 from siteproof.backends.base import MissingCapability
+from siteproof.errors import SiteproofError
+from siteproof.probes.dnsask import From
 from siteproof.site import Site
 from siteproof.topology.render import reverse_zone
 
@@ -36,6 +38,11 @@ class DnsSite:
         self.zones = [self.domain, reverse_zone(p["system_prefix"]), reverse_zone(p["system_prefix6"])]
         self.keys = tsig_keys(site.daemon_config(site.names("primary")[0], "named"))
         self.upstream_keys = tsig_keys(site.daemon_config(site.names("upstream")[0], "named"))
+        # The TSIG key names the configs use for transfers and updates: labels, these by default.
+        primary_labels = site.labels[site.names("primary")[0]]
+        self.transfer_key_name = primary_labels.get("transfer_key", "xfr-key")
+        self.update_key_name = primary_labels.get("update_key", "update-key")
+        self.upstream_update_key_name = site.labels[site.names("upstream")[0]].get("update_key", "update-key")
         clients = {site.labels[n].get("side"): n for n in site.names("client")}
         self.inside = From(site, clients.get("inside"))
         self.outside = From(site, clients["outside"]) if "outside" in clients else None
@@ -46,10 +53,22 @@ class DnsSite:
         self.authoritative = {n: site.labels[n]["address"] for n in [self.primary_name, *site.names("secondary")]}
 
     def xfr_ring(self) -> Any:
-        return key_ring(self.keys["xfr-key"])
+        return key_ring(self._key(self.keys, self.transfer_key_name, "transfer_key"))
 
     def update_ring(self) -> Any:
-        return key_ring(self.keys["update-key"])
+        return key_ring(self.update_key())
+
+    def update_key(self) -> TsigKey:
+        return self._key(self.keys, self.update_key_name, "update_key")
+
+    def upstream_update_ring(self) -> Any:
+        return key_ring(self._key(self.upstream_keys, self.upstream_update_key_name, "update_key"))
+
+    def _key(self, keys: dict[str, TsigKey], name: str, label: str) -> TsigKey:
+        if name not in keys:
+            raise SiteproofError(f"site {self.site.name}: no TSIG key {name!r} in the named.conf read "
+                                 f"(it defines {', '.join(sorted(keys)) or 'none'}; label {label!r} names another)")
+        return keys[name]
 
     def axfr_copy(self, zone: str) -> dns.zone.Zone:
         """The zone as the secondary gets it: AXFR from the primary with the transfer key."""
@@ -87,6 +106,7 @@ class DnsSite:
                   if rds.rdtype not in (dns.rdatatype.RRSIG, dns.rdatatype.NSEC3)}
         delegations = {name for name, n in reference.nodes.items()
                        if name != reference.origin and n.get_rdataset(dns.rdataclass.IN, dns.rdatatype.NS) is not None}
+        asked = []
         for name, rdtype in sorted(wanted):
             if name in delegations and rdtype == dns.rdatatype.NSEC:
                 # A query at a delegation gets a referral, never its NSEC: the primary's copy stands in.
@@ -95,7 +115,11 @@ class DnsSite:
                     if found is not None:
                         served.find_rdataset(name, found.rdtype, found.covers, create=True).update(found)
                 continue
-            response = self.inside.query(server, name.to_text(), dns.rdatatype.to_text(rdtype), dnssec=True, tcp=True)
+            asked.append((name, rdtype))
+        # Every question in one go: at a site, one shipped sender on the asking node.
+        responses = self.inside.queries([self.inside.message(server, name.to_text(), dns.rdatatype.to_text(rdtype),
+                                                             dnssec=True, tcp=True) for name, rdtype in asked])
+        for (name, rdtype), response in zip(asked, responses, strict=True):
             for rrset in response.answer + response.authority:
                 if rrset.name != name or rrset.rdtype not in (rdtype, dns.rdatatype.RRSIG):
                     continue
@@ -112,6 +136,7 @@ class DnsSite:
         name lacks is answered with the name's own NSEC3 (RFC 5155 section 7.2.3), so each
         authoritative name and empty non-terminal is asked for a private type."""
         names, _ = authoritative_names(reference)
+        asked = []
         for name in sorted(names):
             if name in delegations:
                 # A referral carries no NSEC3 of a signed delegation: the primary's copy stands in.
@@ -121,7 +146,8 @@ class DnsSite:
                     if found is not None:
                         served.find_rdataset(owner, rdtype, covers, create=True).update(found)
                 continue
-            response = self.inside.query(server, name.to_text(), "TYPE65280", dnssec=True, tcp=True)
+            asked.append(self.inside.message(server, name.to_text(), "TYPE65280", dnssec=True, tcp=True))
+        for response in self.inside.queries(asked):
             for rrset in response.authority:
                 if rrset.rdtype == dns.rdatatype.NSEC3 or (rrset.rdtype == dns.rdatatype.RRSIG and rrset.covers == dns.rdatatype.NSEC3):
                     served.find_rdataset(rrset.name, rrset.rdtype, rrset.covers, create=True).update(rrset)
