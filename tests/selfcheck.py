@@ -71,6 +71,7 @@ class ChildRun:
     stderr: str
     timed_out: bool
     left_labs: list[str]  # labs the child still owned when it ended (destroyed here)
+    returncode: int = 0
 
 
 def run_child_pytest(args: list[str], cwd: Path, timeout: float, grace: float = 90.0,
@@ -105,4 +106,4 @@ def run_child_pytest(args: list[str], cwd: Path, timeout: float, grace: float = 
         left = [state.id for state in registry.all_labs() if state.owner_pid == proc.pid]
         for lab_id in left:
             registry.destroy(lab_id)
-    return ChildRun(out, err, timed_out, left)
+    return ChildRun(out, err, timed_out, left, proc.returncode)

@@ -21,10 +21,11 @@ from tests.helpers import REPO, needs_root
 from tests.selfcheck import failed_for, run_child_pytest, verdict
 
 CHILD_TIMEOUT_S = 300
-# (topology, suite, variant or None, tests that must run at a site, the variant's (test, phrase))
+# (topology, suites (space-separated), variant or None, tests that must run at a site, the variant's (test, phrase))
 CASES = [
-    ("perlmutter-gateways", "suites/gateways", None, ["test_gw1_every_vip_has_exactly_one_holder",
-                                                      "test_gw6_forwarding_both_directions"], None),
+    ("perlmutter-gateways", "suites/gateways suites/ecmp", None, ["test_gw1_every_vip_has_exactly_one_holder",
+                                                                  "test_gw6_forwarding_both_directions",
+                                                                  "test_ecmp1_one_route_over_every_gateway_vip[ipv4]"], None),
     ("perlmutter-gateways", "suites/gateways/test_gateways.py", "dual-master", [], (
         "test_gw1_every_vip_has_exactly_one_holder", "held by 2 gateways")),
     ("perlmutter-login", "suites/login", None, ["test_login1_name_resolves_to_every_vip_in_varying_order",
@@ -36,7 +37,6 @@ CASES = [
                                             "test_dns3_no_signature_expires_within_the_horizon"], None),
     ("perlmutter-dns", "suites/dns/test_dns.py::test_dns4_transfer_acl_matrix", "axfr-open", [], (
         "test_dns4_transfer_acl_matrix", "inside client: allowed")),
-    ("perlmutter-gateways", "suites/ecmp", None, ["test_ecmp1_one_route_over_every_gateway_vip[ipv4]"], None),
     ("alice-epn", "suites/ib", None, ["test_ib3_public_addresses_only_in_containers",
                                       "test_ib8_pkey_tables_and_sm_partitions_match_the_inventory"], None),
     ("alice-epn", "suites/ib", "public-pkey-default-slot", [], (
@@ -53,14 +53,14 @@ CASES = [
 
 @needs_root
 @pytest.mark.parametrize(("topology", "suite", "variant", "must_run", "check"), CASES,
-                         ids=[f"{c[0]}:{c[2] or 'reference'}" for c in CASES])
+                         ids=[f"{c[0]}:{c[2] or 'reference'}" for c in CASES])  # one reference per topology
 def test_a_lab_played_as_a_site_gives_the_lab_verdicts(topology, suite, variant, must_run, check, tmp_path):
     small = {"gateways": "4"} if topology == "perlmutter-gateways" and variant is None else {}
     topo = as_site(load_topology(REPO / "topologies" / topology, small, variant=variant, profile="lab"))
     junit = tmp_path / "junit.xml"
     with Lab(topo, owner_kind="pytest") as lab:
         site = inventory(lab, tmp_path / "inventory.yml")
-        run = run_child_pytest([suite, "--site", str(site), "-p", "no:randomly", f"--junitxml={junit}", "-q", "-o", "addopts="],
+        run = run_child_pytest([*suite.split(), "--site", str(site), "-p", "no:randomly", f"--junitxml={junit}", "-q", "-o", "addopts="],
                                cwd=REPO, timeout=CHILD_TIMEOUT_S, prefix=("ip", "netns", "exec", lab.ns(VANTAGE)))
     assert not run.timed_out, f"{topology} as a site: its pytest ran past {CHILD_TIMEOUT_S} s\n{run.stdout[-2000:]}"
     assert junit.is_file(), f"{topology} as a site: pytest wrote no report\n{run.stdout[-2000:]}{run.stderr[-2000:]}"

@@ -21,7 +21,9 @@ import yaml
 from siteproof.daemons.sshd import KEY_DIR, USER_KEY
 from siteproof.topology.model import DaemonSpec, Endpoint, Interface, Link, Node, Topology
 
-MGMT_PREFIX = ipaddress.ip_network("10.255.0.0/16")
+# Clear of this machine's own resolver (10.255.255.53): a node's resolver lookups must fail at
+# once (no route), not wait on a management network that cannot answer them.
+MGMT_PREFIX = ipaddress.ip_network("10.250.0.0/20")
 MGMT_BRIDGE = "site-mgmt"
 MGMT_IF = "spmgmt0"
 VANTAGE = "vantage"
