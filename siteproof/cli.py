@@ -202,6 +202,19 @@ def cmd_inventory_check(args: argparse.Namespace) -> int:
 REPO = Path(__file__).resolve().parent.parent
 
 
+def cmd_inventory_example(args: argparse.Namespace) -> int:
+    """Print the example inventory of a built-in topology (its production parameters)."""
+    from siteproof.inventory_example import example
+
+    try:
+        topo = load_topology(Path(args.topologies) / args.topology, profile="production")
+    except SiteproofError as exc:
+        print(f"siteproof: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(example(topo))
+    return 0
+
+
 def cmd_nightly(args: argparse.Namespace) -> int:
     """The read-only suites against a site, into a new folder of the history, with what changed
     since the last run in the report."""
@@ -273,6 +286,10 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     check.add_argument("--timeout", type=int, default=10, help="SSH connect timeout per host, seconds")
     check.set_defaults(fn=cmd_inventory_check)
+    exa = inv.add_parser("example", help="the documented example inventory of a built-in topology")
+    exa.add_argument("topology")
+    exa.add_argument("--topologies", default=str(REPO / "topologies"))
+    exa.set_defaults(fn=cmd_inventory_example)
     night = sub.add_parser("nightly", help="run the read-only suites against a site into a history folder")
     night.add_argument("--site", required=True, help="the site inventory")
     night.add_argument("--history", required=True, help="the folder of runs (one subfolder per run)")

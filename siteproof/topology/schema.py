@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 
 from siteproof.errors import TopologyError
+from siteproof.topology.labels import ROLES, labels_schema
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 ID_BASE = "https://siteproof.invalid/schemas/"  # a name, not a place to fetch from
@@ -242,7 +243,7 @@ INVENTORY = {
                 "required": ["ssh", "labels"],
                 "properties": {
                     "ssh": {"type": "string"},
-                    "labels": STRING_MAP,
+                    "labels": labels_schema(),  # typed per role: siteproof/topology/labels.py
                     "configs": STRING_MAP,
                     "dirs": STRING_MAP,  # daemon kind -> its run directory on the host
                 },
@@ -307,8 +308,17 @@ def validate(document: Any, schema: dict[str, Any], file: str) -> None:
                             f"unknown daemon kind {err.instance!r} (known: {', '.join(err.validator_value)})")
     if err.validator == "propertyNames":
         raise TopologyError(file, key, f"bad name: {err.message}")
+    if err.validator == "required" and isinstance(err.instance, dict) and err.instance.get("role") in ROLES:
+        role = err.instance["role"]
+        missing = sorted(set(err.validator_value) - set(err.instance))
+        raise TopologyError(file, key_path([*err.absolute_path, missing[0]]),
+                            f"a {role} host needs label {missing[0]!r} (area {ROLES[role][0]})")
     if err.validator == "required":
         raise TopologyError(file, key or "(top)", err.message)
+    if err.validator == "enum" and err.absolute_path and err.absolute_path[-1] == "role":
+        raise TopologyError(file, key, f"unknown role {err.instance!r} (known: {', '.join(err.validator_value)})")
+    if err.validator == "pattern" and "title" in err.schema:
+        raise TopologyError(file, key, f"{err.instance!r} is not {err.schema['title']}")
     raise TopologyError(file, key or "(top)", err.message)
 
 

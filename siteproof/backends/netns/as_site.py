@@ -52,6 +52,10 @@ def as_site(topology: Topology) -> Topology:
     """The topology with a management network, management sshd on every node, and a vantage."""
     if VANTAGE in topology.nodes or MGMT_BRIDGE in topology.nodes:
         raise ValueError(f"topology {topology.name}: a node is named {VANTAGE!r} or {MGMT_BRIDGE!r} already")
+    declared = topology.parameters.get("mgmt_prefix")  # a topology whose firewalls admit its management network
+    if declared and not MGMT_PREFIX.subnet_of(ipaddress.ip_network(str(declared), strict=False)):
+        raise ValueError(f"topology {topology.name}: its mgmt_prefix {declared} does not hold the management "
+                         f"network {MGMT_PREFIX} a lab played as a site reaches its hosts by")
     nodes = {MGMT_BRIDGE: Node(MGMT_BRIDGE, "bridge")}
     links = list(topology.links)
     hosts = [n.name for n in topology.hosts()]
