@@ -219,7 +219,12 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     """The read-only suites against a site, into a new folder of the history, with what changed
     since the last run in the report."""
     history_dir = Path(args.history)
-    run_dir = history_dir / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    run_dir = history_dir / stamp
+    for n in range(2, 100):  # two runs in one second (a retry): the later sorts after
+        if not run_dir.exists():
+            break
+        run_dir = history_dir / f"{stamp}-{n:02d}"
     run_dir.mkdir(parents=True, exist_ok=False)
     argv = [sys.executable, "-m", "pytest", *args.suites, "--site", args.site, "-m", "not disruptive", "-p", "no:randomly",
             f"--junitxml={run_dir / 'junit.xml'}", f"--html={run_dir / 'report.html'}", "--self-contained-html",

@@ -10,6 +10,9 @@ way must fail its check for the same reason as in lab mode.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -77,3 +80,42 @@ def test_a_lab_played_as_a_site_gives_the_lab_verdicts(topology, suite, variant,
         test, phrase = check
         why = failed_for(verdict(cases.get(test)), phrase)
         assert why is None, f"{topology} variant {variant} as a site: {test}: {why}"
+
+
+@needs_root
+def test_two_nightly_runs_show_a_change_since_the_last_run_and_in_compare(tmp_path):
+    """Nightly against a lab played as a site, twice; between them gw01's VIP is also configured
+    by hand on gw02 (a deliberate change, as an operator's mistake; keepalived would put back a
+    VIP taken off its holder, not remove one it does not manage): the second report's "since the
+    last run" section and `siteproof compare` of the two folders both show GW-1 failing now."""
+    topo = as_site(load_topology(REPO / "topologies" / "perlmutter-gateways", {"gateways": "4"}, profile="lab"))
+    history_dir, test = tmp_path / "history", "suites/gateways/test_gateways.py::test_gw1_every_vip_has_exactly_one_holder"
+    with Lab(topo, owner_kind="pytest") as lab:
+        site = inventory(lab, tmp_path / "inventory.yml")
+
+        def nightly() -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["ip", "netns", "exec", lab.ns(VANTAGE), sys.executable, "-m", "siteproof.cli", "nightly",
+                                   "--site", str(site), "--history", str(history_dir), test],
+                                  cwd=REPO, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False)
+
+        first = nightly()
+        vip = topo.nodes["gw01"].labels["hsn_vip"]
+        ifname, prefixlen = next((i["ifname"], a["prefixlen"]) for i in json.loads(lab.run("gw01", "ip", "-j", "addr", "show").stdout)
+                                 for a in i.get("addr_info", []) if a.get("local") == vip)
+        lab.run("gw02", "ip", "addr", "add", f"{vip}/{prefixlen}", "dev", ifname)
+        second = nightly()
+    assert first.returncode == 0, f"the first nightly run failed:\n{first.stdout[-2000:]}{first.stderr[-1000:]}"
+    assert second.returncode == 1, f"the second nightly run (a VIP held twice) exited {second.returncode}:\n{second.stdout[-2000:]}"
+    runs = sorted(p for p in history_dir.iterdir() if p.is_dir())
+    assert len(runs) == 2, f"expected two run folders, found {[p.name for p in runs]}"
+    for run in runs:
+        for name in ("junit.xml", "measurements.json", "report.html"):
+            assert (run / name).is_file(), f"{run.name}: no {name}"
+    since = (runs[1] / "report.html").read_text()
+    assert "Since the last run" in since and "1 new failures" in since, "the second report does not show the new failure"
+    assert "GW-1" in since.split("Since the last run", 1)[1].split("Verdicts per test", 1)[0], "GW-1 is not in its SPEC-ID table"
+    compared = subprocess.run([sys.executable, "-m", "siteproof.cli", "compare", str(runs[0]), str(runs[1])],
+                              cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert compared.returncode == 0, compared.stderr
+    page = (runs[1] / "compare.html").read_text()
+    assert "test_gw1_every_vip_has_exactly_one_holder" in page and "1 new failures" in page, page[:2000]
