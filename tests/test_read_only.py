@@ -4,19 +4,23 @@ a test that changes the site without the `disruptive` marker is caught, at colle
 asks for a changing fixture and at run time when it calls a change helper.
 
 The SSH site here is a Site on a backend that records commands instead of running them
-(faked: no host is reached); the collection checks run a child pytest on made-up tests.
+(faked: no host is reached); the collection checks run a child pytest on made-up tests; the
+unreachable-host check really runs ssh, against loopback ports nothing listens on.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+import time
 
 import pytest
 
 from siteproof import readonly
 from siteproof.backends.base import FAULTS, SOCKETS, TRAFFIC_COUNTERS, MissingCapability
+from siteproof.backends.ssh import inventory_site
 from siteproof.budgets import Budgets
+from siteproof.errors import SiteproofError
 from siteproof.probes.dnsask import From
 from siteproof.site import Site
 from tests.helpers import REPO
@@ -109,3 +113,19 @@ def test_every_suite_test_that_changes_the_site_is_marked():
     run = subprocess.run([".venv/bin/python", "-m", "pytest", "suites", "--collect-only", "-q", "-p", "no:randomly"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, f"collecting the suites failed: {(run.stderr or run.stdout)[-1500:]}"
+
+
+def test_unreachable_site_hosts_are_one_clear_error_each_not_a_hang(tmp_path):
+    """Every host is tried at once with a bounded connect timeout; the error names each one that
+    cannot be reached (here: nothing listens on those loopback ports, so ssh is refused)."""
+    path = tmp_path / "site.yml"
+    path.write_text("name: t\nhosts:\n"
+                    "  gw01: {ssh: 'root@127.0.0.1:1', labels: {role: storage}}\n"
+                    "  gw02: {ssh: 'root@127.0.0.1:9', labels: {role: storage}}\n")
+    t0 = time.monotonic()
+    with pytest.raises(SiteproofError) as exc:
+        inventory_site(path, connect_timeout=2)
+    message = str(exc.value)
+    assert message.startswith(f"{path}: 2 site host(s) unreachable: hosts.gw01 (ssh://root@127.0.0.1:1): "), message
+    assert "hosts.gw02 (ssh://root@127.0.0.1:9): " in message and "Connection refused" in message, message
+    assert time.monotonic() - t0 < 20, "reaching two refusing hosts took longer than the connect timeout allows"

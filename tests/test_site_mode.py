@@ -40,6 +40,11 @@ CASES = [
                                             "test_dns3_no_signature_expires_within_the_horizon"], None),
     ("perlmutter-dns", "suites/dns/test_dns.py::test_dns4_transfer_acl_matrix", "axfr-open", [], (
         "test_dns4_transfer_acl_matrix", "inside client: allowed")),
+    ("perlmutter-can", "suites/can", None, ["test_can1_only_mfa_networks_reach_the_can",
+                                            "test_can4_spines_get_one_summarized_route_from_the_dc",
+                                            "test_can6_speaker_sessions_established_on_the_can"], None),
+    ("ncsa-nat", "suites/nat", None, ["test_nat1_no_other_path_out", "test_nat5_rulesets_identical_across_gateways",
+                                      "test_nat7_conntrack_state_per_compute_on_every_gateway"], None),
     ("alice-epn", "suites/ib", None, ["test_ib3_public_addresses_only_in_containers",
                                       "test_ib8_pkey_tables_and_sm_partitions_match_the_inventory"], None),
     ("alice-epn", "suites/ib", "public-pkey-default-slot", [], (

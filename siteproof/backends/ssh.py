@@ -92,7 +92,11 @@ def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = N
              for name, spec in doc["hosts"].items()}
 
     def reachable(name: str) -> str:
-        result = hosts[name].run("true")
+        try:
+            result = hosts[name].run("true")
+        except RuntimeError as exc:  # testinfra raises on ssh's own failure (exit 255)
+            found = getattr(exc.args[0], "stderr", "") if exc.args else ""
+            return str(found or exc).strip()
         return "" if result.rc == 0 else (result.stderr or result.stdout).strip() or f"exit {result.rc}"
 
     with ThreadPoolExecutor(max_workers=16) as pool:  # every host at once: one slow host costs one timeout

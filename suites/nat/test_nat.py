@@ -87,14 +87,15 @@ def test_nat1_outside_sees_each_computes_gateway_pool(proto, nat, evidence):
 
 @pytest.mark.behaviour("NAT-1")
 def test_nat1_no_other_path_out(nat, evidence):
-    hsn = [ipaddress.ip_network(str(nat.site.parameters.get("hsn_prefix", "10.128.0.0/22")))]
+    # The HSN, and the management network (mgmt_prefix) a site reaches its hosts by: neither is a way out.
+    hsn = [ipaddress.ip_network(str(nat.site.parameters[k])) for k in ("hsn_prefix", "mgmt_prefix") if nat.site.parameters.get(k)]
     others = {}
     for compute, routes in nat.routes(nat.computes).items():
         extra = [r["dst"] for r in routes if r.get("dst") != "default"
                  and not any(ipaddress.ip_network(r["dst"], strict=False).subnet_of(n) for n in hsn)]
         if extra:
             others[compute] = extra
-    evidence.record("computes with routes beyond the HSN other than their default", others or "none")
+    evidence.record("computes with routes beyond the HSN and management network other than their default", others or "none")
     assert not others, f"NAT-1: computes have routes out besides their gateway: {dict(list(others.items())[:5])}"
 
 

@@ -70,12 +70,16 @@ class LoginBalancer:
         return str(where / relative)
 
     def set_drain(self, node: str, drained: bool) -> None:
+        if drained:
+            self.site.changing(f"drain {node} (its health agent's drain file)")
         path = self._agent_path(node, DRAIN_FILE)
         self.site.host(node).run(f"touch {path}" if drained else f"rm -f {path}")
         if drained:
             self._undo.append(lambda: self.set_drain(node, False))
 
     def set_filesystem(self, node: str, mounted: bool) -> None:
+        if not mounted:
+            self.site.changing(f"fail {node}'s filesystem check (its health agent's marker file)")
         path = self._agent_path(node, FS_MARKER)
         self.site.host(node).run(f"touch {path}" if mounted else f"rm -f {path}")
         if not mounted:
