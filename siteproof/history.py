@@ -138,7 +138,24 @@ def html_section(d: Diff, history: list[Run] | None = None, heading: str = "Sinc
         rows.append([esc(test), esc(name), f"{old:g}", f"{new:g}", f"{(new - old) / (abs(old) or 1e-9):+.0%}",
                      _trend([v for v in series if v is not None])])
     table("Measurements that drifted", ["test", "measured", "before", "after", "change", "trend"], rows)
+    parts.append(trends_html(history or []))
     return "".join(parts)
+
+
+def trends_html(history: list[Run]) -> str:
+    """Every measurement recorded in two or more of the runs: its last value, range and trend line."""
+    series: dict[tuple[str, str], list[float]] = {}
+    for run in history:
+        for test, values in run.measurements.items():
+            for name, value in numbers(values).items():
+                series.setdefault((test, name), []).append(value)
+    rows = [f"<tr><td>{_html.escape(t)}</td><td>{_html.escape(n)}</td><td>{v[-1]:g}</td><td>{min(v):g} - {max(v):g}</td>"
+            f"<td>{_trend(v)}</td></tr>" for (t, n), v in sorted(series.items()) if len(v) >= 2]
+    if not rows:
+        return ""
+    return (f"<details><summary><b>Trends</b>: {len(rows)} measurements over the last {len(history)} runs</summary>"
+            "<table><tr><th>test</th><th>measured</th><th>last</th><th>range</th><th>trend</th></tr>"
+            + "".join(rows) + "</table></details>")
 
 
 def html_page(d: Diff, history: list[Run] | None = None, title: str = "siteproof: what changed") -> str:

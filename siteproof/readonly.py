@@ -4,8 +4,9 @@ Every helper that changes a site (faults, counters and nft tables, zone updates,
 calls `Site.changing(what)` before it acts. On a real site without --allow-disruptive that
 refuses with ReadOnlySite. On any site it refuses a test that is not marked `disruptive`
 (UnmarkedChange): a site run skips only the marked tests, so an unmarked one would change
-the site. Fixtures that hand a test the means to change a site are listed here, so an
-unmarked test that asks for one is caught when the suites are collected, before anything runs.
+the site. Fixtures that hand a test the means to change a site are registered here
+(changing_fixture), so an unmarked test that asks for one is caught when the suites are
+collected, before anything runs.
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ def test_new_failures_fixed_tests_and_drift_are_found(tmp_path):
     assert d.drifted == [(t1, "gap_s", 1.0, 2.1)]  # flows moved 5 %: within the tolerance
     page = history.html_page(d, [history.load_run(tmp_path / "a"), history.load_run(tmp_path / "b")])
     assert "gap_s" in page and "+110%" in page and "<svg" in page
+    # Every measurement of two or more runs gets its trend, drifted or not.
+    trends = page.split("<b>Trends</b>", 1)[1]
+    assert "2 measurements over the last 2 runs" in trends and "flows" in trends and trends.count("<svg") == 2
 
 
 def test_compare_writes_one_page_and_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import dns.exception
 import dns.flags
@@ -23,12 +23,10 @@ import dns.tsig
 import dns.update
 import dns.zone
 
-from siteproof.backends.base import SOCKETS, MissingCapability
+from siteproof.backends.base import SOCKETS
 from siteproof.probes import dnswire
 from siteproof.probes.remote import run_on
 from siteproof.site import Site
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,13 +45,8 @@ Answer = list  # the response messages of one exchange, or the exception it met
 
 @dataclass
 class From:
-    """Run DNS calls from a node of the site, or from the test host itself (node None).
-
-    With sockets in nodes (a lab) dnspython sends from inside the node. Elsewhere (a real site,
-    over SSH) each message is built and signed here, shipped to the node as wire bytes with a
-    standard-library sender (siteproof.probes.dnswire), and the node's responses are parsed and
-    verified here: the question still leaves from the node the test names, never from the test
-    host, whose answers would be another vantage's."""
+    """DNS calls from a node of the site (see the module), or from the test host itself (node
+    None). Never from the test host in a node's stead: its answers would be another vantage's."""
 
     site: Site
     node: str | None
@@ -61,18 +54,12 @@ class From:
     # Messages per shipped sender: the job rides on one command line (at most 128 KiB).
     SHIPPED_BATCH = 150
 
-    def run(self, fn: Callable[[], T]) -> T:
-        if self.node is None:
-            return fn()
-        if not self.site.can(SOCKETS):
-            raise MissingCapability(f"this DNS call from {self.node} needs sockets in that host, which the "
-                                    f"{self.site.kind} backend does not offer")
-        return self.site.backend.call_in(self.node, fn)
-
     def exchange_all(self, exchanges: list[Exchange]) -> list[Answer | BaseException]:
         """Every exchange's response messages (or the exception it met), sent from the node."""
-        if self.node is None or self.site.can(SOCKETS):
-            return self.run(lambda: [_captured(_send_here, e) for e in exchanges])
+        if self.node is None:
+            return [_captured(_send_here, e) for e in exchanges]
+        if self.site.can(SOCKETS):  # inside the node's namespace, on the lab's worker
+            return self.site.backend.call_in(self.node, lambda: [_captured(_send_here, e) for e in exchanges])
         found: list[Answer | BaseException] = []
         for start in range(0, len(exchanges), self.SHIPPED_BATCH):
             found += self._shipped(exchanges[start:start + self.SHIPPED_BATCH])
@@ -156,8 +143,6 @@ class From:
 def _captured(fn: Callable[..., Answer], *args: Any) -> Answer | BaseException:
     try:
         return fn(*args)
-    except MissingCapability:
-        raise
     except Exception as exc:  # noqa: BLE001 - each exchange's own failure, raised by its caller
         return exc
 
