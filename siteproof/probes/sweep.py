@@ -1,6 +1,8 @@
 """A TCP SYN sweep from one node (scapy builds the segments; a packet socket in the node
 sees the answers): which ports of which targets answer with SYN-ACK (open), with RST
-(closed), or not at all (filtered). Needs a backend with sockets in nodes.
+(closed), or not at all (filtered). A port that gave no answer is probed again (`rounds`
+in all, as nmap retransmits): a probe or its answer lost in a burst is not a filtered port.
+Needs a backend with sockets in nodes.
 """
 
 from __future__ import annotations
@@ -24,26 +26,32 @@ class Swept:
 
 
 def sweep(call_in: Callable[[str, Callable[[], Any]], Any], node: str, ifname: str, source: str,
-          targets: list[str], ports: list[int], quiet: float) -> Swept:
+          targets: list[str], ports: list[int], quiet: float, rounds: int = 2) -> Swept:
     from scapy.layers.inet import IP, TCP
 
     found = Swept({t: set() for t in targets}, {t: set() for t in targets})
-    segments = [(t, bytes(IP(src=source, dst=t) / TCP(sport=SWEEP_SPORT, dport=p, flags="S", seq=1000 + p)))
-                for t in targets for p in ports]
-    found.sent = len(segments)
+    pending = [(t, p) for t in targets for p in ports]
     tap = call_in(node, listener(ifname))
     try:
-        def send() -> None:
-            with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as sock:
-                for target, raw in segments:
-                    sock.sendto(raw, (target, 0))
-                    _drain(tap, found)
-        call_in(node, send)
-        deadline = time.monotonic() + quiet
-        while time.monotonic() < deadline:
+        for _ in range(rounds):
+            segments = [(t, bytes(IP(src=source, dst=t) / TCP(sport=SWEEP_SPORT, dport=p, flags="S", seq=1000 + p)))
+                        for t, p in pending]
+            found.sent += len(segments)
+
+            def send(segments: list[tuple[str, bytes]] = segments) -> None:
+                with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as sock:
+                    for target, raw in segments:
+                        sock.sendto(raw, (target, 0))
+                        _drain(tap, found)
+            call_in(node, send)
+            deadline = time.monotonic() + quiet
+            while time.monotonic() < deadline:
+                _drain(tap, found)
+                time.sleep(0.02)
             _drain(tap, found)
-            time.sleep(0.02)
-        _drain(tap, found)
+            pending = [(t, p) for t, p in pending if p not in found.open[t] and p not in found.closed[t]]
+            if not pending:
+                break
     finally:
         tap.close()
     return found

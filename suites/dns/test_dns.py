@@ -426,6 +426,14 @@ def test_dns9_zsk_rollover_completes_while_resolver_validates(dnssite, lab, evid
                accept=lambda out: "zone rrsig:     omnipresent" in out, interval=1)
     old = zsks()
     assert len(old) == 1, f"{zone}: expected one ZSK before the rollover, found {old}"
+    # A rollover's timing (RFC 7583) assumes caches drop the DNSKEY set after its TTL: a resolver
+    # that keeps it longer cannot know the successor when the signatures switch to it.
+    zone_ttl = dnssite.inside.query(dnssite.primary, zone, "DNSKEY").answer[0].ttl
+    served = dnssite.inside.query(dnssite.resolver, zone, "DNSKEY", dnssec=True, recurse=True).answer
+    resolver_ttl = max((rrset.ttl for rrset in served if rrset.rdtype == dns.rdatatype.DNSKEY), default=0)
+    evidence.record("DNSKEY TTL: the zone's / as the resolver serves it (s)", f"{zone_ttl} / {resolver_ttl}")
+    assert resolver_ttl <= zone_ttl, (f"the resolver keeps the DNSKEY set of {zone} for {resolver_ttl} s, beyond the "
+                                      f"zone's TTL of {zone_ttl} s: it will not know the successor ZSK in time")
     answers: list[tuple[float, str, str, bool]] = []
     stop = threading.Event()
     fresh = itertools.count(1)
