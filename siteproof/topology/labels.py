@@ -34,8 +34,9 @@ TYPES: dict[str, dict[str, Any]] = {
     "text": {"type": "string"},
 }
 
-# role -> (area, {label: (type, required)})
-ROLES: dict[str, tuple[str, dict[str, tuple[str, bool]]]] = {
+# role -> (area, {label: (type, required)}); a type is a TYPES name or a JSON Schema of its own.
+LabelType = str | dict[str, Any]
+ROLES: dict[str, tuple[str, dict[str, tuple[LabelType, bool]]]] = {
     # gateways, ECMP (GW-*, ECMP-*)
     "gateway": ("gateways", {"hsn_vip": ("ipv4", True), "storage_vip": ("ipv4", True), "hsn_vip6": ("ipv6", False),
                              "storage_vip6": ("ipv6", False), "index": ("int", False)}),
@@ -45,7 +46,7 @@ ROLES: dict[str, tuple[str, dict[str, tuple[str, bool]]]] = {
     "login": ("login", {"address": ("ipv4", True), "vip": ("ipv4", True), "index": ("int", False)}),
     "dns": ("login", {"address": ("ipv4", True), "login_name": ("name", True)}),
     "client": ("login, dns", {"address": ("ipv4", False), "address6": ("ipv6", False), "addresses": ("ipv4-list", False),
-                              "side": ({"enum": ["inside", "outside"]}, False)}),  # type: ignore[dict-item]
+                              "side": ({"enum": ["inside", "outside"]}, False)}),
     # DNS (DNS-*)
     "primary": ("dns", {"address": ("ipv4", True), "address6": ("ipv6", True), "transfer_key": ("name", False),
                         "update_key": ("name", False)}),
@@ -103,7 +104,7 @@ ROLES: dict[str, tuple[str, dict[str, tuple[str, bool]]]] = {
 }
 
 
-def _type(t: str | dict[str, Any]) -> dict[str, Any]:
+def _type(t: LabelType) -> dict[str, Any]:
     return t if isinstance(t, dict) else TYPES[t]
 
 
