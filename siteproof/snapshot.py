@@ -44,8 +44,8 @@ def addresses(text: str) -> list[str]:
     return sorted(lines)
 
 
-def routes(text: str) -> list[str]:
-    """`ip -j route` (or rule) entries, each a sorted-key JSON line without expiries or cache data."""
+def entries(text: str) -> list[str]:
+    """`ip -j route` or `ip -j rule` entries, each a sorted-key JSON line without expiries or cache data."""
     return sorted(json.dumps(_strip(r), sort_keys=True) for r in json.loads(text or "[]"))
 
 
@@ -66,10 +66,10 @@ def ruleset(text: str) -> list[str]:
 
 HOST_SECTIONS: dict[str, tuple[list[str], Callable[[str], list[str]]]] = {
     "addresses": (["ip", "-j", "addr", "show"], addresses),
-    "routes": (["ip", "-j", "-4", "route", "show", "table", "all"], routes),
-    "routes6": (["ip", "-j", "-6", "route", "show", "table", "all"], routes),
-    "rules": (["ip", "-j", "-4", "rule", "show"], routes),
-    "rules6": (["ip", "-j", "-6", "rule", "show"], routes),
+    "routes": (["ip", "-j", "-4", "route", "show", "table", "all"], entries),
+    "routes6": (["ip", "-j", "-6", "route", "show", "table", "all"], entries),
+    "rules": (["ip", "-j", "-4", "rule", "show"], entries),
+    "rules6": (["ip", "-j", "-6", "rule", "show"], entries),
     "nft": (["nft", "-j", "list", "ruleset"], ruleset),
 }
 
