@@ -13,6 +13,8 @@
   containers and services answer, and their suites end to end.
 
 `python -m benchmarks.run [NAME ...]` runs some of them; results merge into the JSON.
+`python -m benchmarks.run --smoke [--out FILE]` runs a fast subset (one run each): `make test` does,
+so a benchmark that no longer runs fails the tests.
 """
 
 from __future__ import annotations
@@ -28,9 +30,16 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
+import dns.flags
+
+from fixtures.can import converged
+from siteproof.areas.can.site import CanSite
 from siteproof.areas.login.balancer import LoginBalancer
+from siteproof.areas.nat import keymaster
+from siteproof.areas.nat.site import NatSite
 from siteproof.backends.netns import lab_site
 from siteproof.backends.netns.lab import Lab
+from siteproof.probes.dnsask import From
 from siteproof.topology import load_topology
 from siteproof.vrrp import VrrpCluster
 from siteproof.wait import wait_until
@@ -166,10 +175,6 @@ def bench_dns_suite() -> dict[str, object]:
 def bench_dns_lab(runs: int = 3) -> dict[str, object]:
     """The DNS lab: keys generated, 4 named + Knot + Unbound + etcd + reconciler ready, and
     the resolver answering a name of the system's zone with AD."""
-    import dns.flags
-
-    from siteproof.areas.dns.checks import From
-
     def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
         site = lab_site(lab)
         inside, resolver = From(site, "inside"), site.labels["resolver"]["address"]
@@ -231,9 +236,6 @@ def bench_login_daemon_kinds(runs: int = 3) -> dict[str, object]:
 def bench_can_lab(runs: int = 3) -> dict[str, object]:
     """The CAN lab: FRR on 4 routers and the speaker, until every OSPF adjacency is full, every
     BGP session established and the routes spread over every link."""
-    from fixtures.can import converged
-    from siteproof.areas.can.site import CanSite
-
     def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
         can = CanSite(lab_site(lab))
         wait_until(lambda: converged(can), "ospf_converge", expected="OSPF full, BGP established", accept=bool, interval=0.05)
@@ -251,8 +253,6 @@ def bench_nat_lab(runs: int = 3) -> dict[str, object]:
     """The NAT lab: 64 computes' and 5 gateway hosts' sshd, conntrackd, the pair's keepalived,
     until the tracker has routed every compute; then the time from a gateway's uplink pull to
     its computes remapped and routed (the tracker's detection and apply)."""
-    from siteproof.areas.nat.site import NatSite
-
     def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
         nat = NatSite(lab_site(lab))
         state = wait_until(lambda: nat.state(), "nat_remap", expected="the tracker's state",
@@ -273,8 +273,6 @@ def bench_nat_lab(runs: int = 3) -> dict[str, object]:
 def bench_keymaster_27k() -> dict[str, object]:
     """The keymaster's assignment and a remap after one gateway's death, at the source site's
     size (27,000 computes) over 8 and 32 gateways: pure computation, medians of 5."""
-    from siteproof.areas.nat import keymaster
-
     computes = [f"nid{i:05d}" for i in range(1, 27001)]
     found: dict[str, object] = {"what": "keymaster.assign and remap (one gateway dead), 27,000 computes"}
     for n in (8, 32):
@@ -372,17 +370,35 @@ BENCHMARKS = {
 }
 
 
-def main() -> None:
-    chosen = sys.argv[1:] or list(BENCHMARKS)
-    unknown = [name for name in chosen if name not in BENCHMARKS]
+# A fast subset that `make test` runs (tests/test_benchmarks.py), so that a benchmark that no
+# longer runs is caught the day it breaks, not at the next `make bench`.
+SMOKE: dict[str, Callable[[], dict[str, object]]] = {
+    "bringup_50_hosts": lambda: bench_bringup(runs=1),
+    "hosts_scaling": lambda: bench_hosts_scaling(runs=1, sizes=(10,)),
+    "keymaster_27k": bench_keymaster_27k,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    out = OUT
+    if "--out" in args:
+        at = args.index("--out")
+        out, args = Path(args[at + 1]), args[:at] + args[at + 2:]
+    table = BENCHMARKS
+    if "--smoke" in args:
+        args.remove("--smoke")
+        table = SMOKE
+    chosen = args or list(table)
+    unknown = [name for name in chosen if name not in table]
     if unknown:
-        sys.exit(f"unknown benchmark {', '.join(unknown)} (known: {', '.join(BENCHMARKS)})")
-    result = json.loads(OUT.read_text()) if OUT.is_file() else {}
+        sys.exit(f"unknown benchmark {', '.join(unknown)} (known: {', '.join(table)})")
+    result = json.loads(out.read_text()) if out.is_file() else {}
     result.update({"kernel": platform.release(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     for name in chosen:
-        result[name] = BENCHMARKS[name]()
-    OUT.parent.mkdir(exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2))
+        result[name] = table[name]()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     if BASELINE.is_file():
         print(f"\ncompared with {BASELINE.relative_to(REPO)} (ratio > 1: slower or bigger now)")

@@ -69,16 +69,23 @@ def cmd_up(args: argparse.Namespace) -> int:
     os.setsid()
     lab = Lab(topo, owner_kind="cli")
     stop = False
+    building = True
 
     def on_term(signum: int, frame: object) -> None:
-        nonlocal stop
+        nonlocal stop, building
         stop = True
+        if building:  # stop the build where it is: Lab.up tears down what it made, then re-raises
+            building = False
+            raise BuildStopped
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     pipe = os.fdopen(write_end, "w")
     try:
         lab.up()
+        building = False
+    except BuildStopped:
+        stop = True
     except SiteproofError as exc:
         _tell(pipe, str(exc))
         os._exit(1)
@@ -104,6 +111,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         signal.pause()
     lab.down()
     os._exit(0)
+
+
+class BuildStopped(BaseException):  # a signal, not an error: like KeyboardInterrupt
+    """The keeper was told to stop (SIGTERM, SIGINT) while the lab was being built."""
 
 
 def _tell(pipe: IO[str], message: str) -> bool:

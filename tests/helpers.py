@@ -87,3 +87,40 @@ def machine_sysctls() -> dict[str, str]:
         except OSError:
             continue  # write-only or refused to read
     return values
+
+
+def stop_lab(lab_id: str, budget_s: float = 30.0) -> None:
+    """Tear a lab down whoever holds it: its CLI keeper is told to stop (as `siteproof down`
+    does), then whatever is left is destroyed. For finalizers: a failing test leaves nothing."""
+    import signal
+    import time
+
+    from siteproof.backends.netns import registry
+
+    try:
+        state = registry.LabState.load(lab_id)
+    except (FileNotFoundError, ValueError, TypeError):
+        state = None
+    if state is not None and state.owner_kind == "cli" and state.owner_alive():
+        os.kill(state.owner_pid, signal.SIGTERM)
+        deadline = time.monotonic() + budget_s
+        while state.dir.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    registry.destroy(lab_id)
+
+
+def new_lab_ids(before: set[str]) -> list[str]:
+    """Labs that appeared since `before` (a set of lab ids)."""
+    from siteproof.backends.netns import registry
+
+    return [s.id for s in registry.all_labs() if s.id not in before]
+
+
+def unexplained_namespaces(before: set[str]) -> list[str]:
+    """Namespaces made since `before` that no live lab owns: what a refused build left. Labs
+    that other tests build meanwhile (parallel workers) are registered, so they do not count."""
+    from siteproof.backends.netns import namespaces as netns
+    from siteproof.backends.netns import registry
+
+    live = [f"{registry.NS_PREFIX}{s.id}-" for s in registry.all_labs() if s.owner_alive()]
+    return sorted(n for n in set(netns.list_names()) - before if not n.startswith(tuple(live)))

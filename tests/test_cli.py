@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import time
 
 from siteproof.backends.netns import namespaces as netns
 from siteproof.backends.netns import registry
-from tests.helpers import REPO, lab_leftovers, needs_root
+from tests.helpers import REPO, lab_leftovers, needs_root, unexplained_namespaces
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,10 +33,11 @@ def test_bad_arguments_give_one_clear_error():
 
 
 @needs_root
-def test_up_ls_exec_down():
+def test_up_ls_exec_down(cli_labs):
     up = cli("up", "perlmutter-gateways", "--set", "gateways=2", "--set", "computes=1")
     assert up.returncode == 0, up.stderr
     lab_id = up.stdout.strip()
+    cli_labs.append(lab_id)
     try:
         assert lab_id in cli("ls").stdout
         out = cli("exec", lab_id, "gw01", "--", "ip", "-br", "addr", "show", "eth1")
@@ -55,32 +57,39 @@ def test_up_reports_why_a_build_failed(tmp_path):
     (folder / "topology.yml").write_text(
         "name: broken\ntopology:\n  nodes:\n    a:\n      kind: linux\n      daemons:\n        nosuchd: {config: configs/x.conf}\n"
     )
-    before = {n for n in netns.list_names() if n.startswith(registry.NS_PREFIX)}
+    before = set(netns.list_names())
     out = cli("up", str(folder))
     assert out.returncode != 0
     assert "unknown daemon kind 'nosuchd'" in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert {n for n in netns.list_names() if n.startswith(registry.NS_PREFIX)} == before
+    assert unexplained_namespaces(before) == []
 
 
-def _up_in_background() -> tuple[subprocess.Popen[str], str]:
-    """`siteproof up` of a lab big enough to take seconds, and the id of the lab it is building."""
+def _up_held_while_building(cli_labs: list[str]) -> tuple[subprocess.Popen[str], str]:
+    """`siteproof up` stopped at a known point of its build (its namespaces made, nothing in them
+    yet: registry.HOLD_ENV), and the id of that lab. No race with the clock: however loaded the
+    machine, the build is still under way when the test acts."""
     before = {s.id for s in registry.all_labs()}
-    proc = subprocess.Popen([sys.executable, "-m", "siteproof.cli", "up", "perlmutter-gateways", "--set", "gateways=40", "--set", "computes=200"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    env = {**os.environ, registry.HOLD_ENV: "namespaces"}
+    proc = subprocess.Popen([sys.executable, "-m", "siteproof.cli", "up", "perlmutter-gateways", "--set", "gateways=4", "--set", "computes=2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        new = [s for s in registry.all_labs() if s.id not in before and s.owner_kind == "cli"]
-        if new and registry.lab_namespaces(new[0].id):
-            return proc, new[0].id
-        assert proc.poll() is None, f"up ended before it built anything: {proc.communicate()}"
+        for state in registry.all_labs():
+            if state.id not in before and state.owner_kind == "cli" and state.id not in cli_labs:
+                cli_labs.append(state.id)  # torn down by the fixture whatever happens next
+            if state.id in cli_labs and state.phase == "held at namespaces":
+                assert registry.lab_namespaces(state.id), "held after its namespaces were made, yet none exists"
+                return proc, state.id
+        if proc.poll() is not None:
+            raise AssertionError(f"up ended before its build reached the hold: {proc.communicate()}")
         time.sleep(0.05)
     proc.kill()
-    raise AssertionError("no lab appeared within 60 s")
+    raise AssertionError("no lab reached the hold within 60 s")
 
 
 @needs_root
-def test_ctrl_c_on_up_while_it_builds_leaves_nothing():
-    proc, lab_id = _up_in_background()
+def test_ctrl_c_on_up_while_it_builds_leaves_nothing(cli_labs):
+    proc, lab_id = _up_held_while_building(cli_labs)
     proc.send_signal(signal.SIGINT)  # what the terminal sends to the foreground process
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (out, err)
@@ -89,8 +98,8 @@ def test_ctrl_c_on_up_while_it_builds_leaves_nothing():
 
 
 @needs_root
-def test_down_while_up_builds_makes_up_fail_and_leaves_nothing():
-    proc, lab_id = _up_in_background()
+def test_down_while_up_builds_makes_up_fail_and_leaves_nothing(cli_labs):
+    proc, lab_id = _up_held_while_building(cli_labs)
     down = cli("down", lab_id)
     out, err = proc.communicate(timeout=120)
     assert down.returncode == 0, down.stderr

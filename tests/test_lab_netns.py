@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from siteproof.backends.netns import registry
 from siteproof.backends.netns.lab import Lab
 from siteproof.topology import load_topology
@@ -56,7 +58,7 @@ def test_failed_build_leaves_nothing(tmp_path):
     assert lab_leftovers(lab.id) == {"namespaces": [], "state": []}
 
 
-def test_reap_keeps_live_labs_and_removes_dead_ones(tmp_path):
+def test_reap_keeps_live_labs_and_removes_dead_ones(tmp_path, private_state):
     topo = load_topology(make_topology(tmp_path))
     with Lab(topo) as live:
         dead = registry.claim("dead00", "tiny", None, "pytest", owner_pid=_dead_pid())
@@ -113,6 +115,7 @@ SMALL = {"perlmutter-gateways": {"gateways": "2", "computes": "1"}, "perlmutter-
          "scinet-dtn": {}}
 
 
+@pytest.mark.slow
 def test_every_built_in_topology_leaves_the_machine_sysctls_as_they_were():
     """Build and tear down each built-in topology (small where it scales): no sysctl of the
     machine itself (kernel.*, vm.*, fs.*) differs afterwards, and the root namespace neither."""

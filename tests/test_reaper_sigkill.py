@@ -26,7 +26,7 @@ time.sleep(600)
 """
 
 
-def test_sigkill_mid_lab_is_reaped_by_next_run(tmp_path):
+def test_sigkill_mid_lab_is_reaped_by_next_run(tmp_path, private_state):
     before = root_snapshot()
     script = tmp_path / "victim.py"
     script.write_text(VICTIM)

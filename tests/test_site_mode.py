@@ -65,6 +65,7 @@ SMALL_REFERENCES = {"perlmutter-gateways": {"gateways": "4"}, "perlmutter-login"
 
 
 @needs_root
+@pytest.mark.slow
 @pytest.mark.parametrize(("topology", "suite", "variant", "must_run", "check"), CASES,
                          ids=[f"{c[0]}:{c[2] or 'reference'}" for c in CASES])  # one reference per topology
 def test_a_lab_played_as_a_site_gives_the_lab_verdicts(topology, suite, variant, must_run, check, tmp_path):

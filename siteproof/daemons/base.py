@@ -11,6 +11,7 @@ is a subclass that says how to start it and how to tell it is ready, registered 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol, TypeVar
@@ -79,6 +80,22 @@ class DaemonContext:
 # inside: the last lab using the path removes it at teardown, and only if siteproof made it.
 HOST_PATHS = "host-paths"
 CREATED_MARK = ".made-by-siteproof"
+# One lock for the whole machine, whatever folder a lab's state is in (tests use private ones).
+HOST_PATHS_LOCK = Path("/run/siteproof/host-paths.lock")
+
+
+@contextlib.contextmanager
+def host_paths_lock() -> Iterator[None]:
+    """Serialises the use and release of shared host paths between labs built at once (parallel
+    test workers): without it a lab going down could remove /run/sshd between another lab's
+    check and its sshd's start."""
+    HOST_PATHS_LOCK.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(HOST_PATHS_LOCK, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 DAEMON_KINDS: dict[str, type[Daemon]] = {}
 D = TypeVar("D", bound="type[Daemon]")

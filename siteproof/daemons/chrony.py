@@ -17,9 +17,11 @@ class Chronyd(Daemon):
         return [self.check_installed(), "-d", "-x", "-u", "root", "-f", str(self.config_path), *self.extra_args]
 
     def prepare(self) -> None:
-        # chronyd's default pid file is the machine's /run/chrony/chronyd.pid: one per lab node instead.
+        # chronyd's default pid file and command socket are the machine's (/run/chrony/chronyd.pid,
+        # chronyd.sock): two labs, and the host's own chronyd, would share them. A pid file per lab
+        # node, and no command socket at all ("/" turns it off; nothing here runs chronyc).
         with open(self.config_path, "a") as fh:
-            fh.write(f"pidfile {self.rundir / 'chronyd.pid'}\n")
+            fh.write(f"pidfile {self.rundir / 'chronyd.pid'}\nbindcmdaddress /\n")
 
     def is_ready(self) -> bool:
         return "starting" in self.log_of_this_run() and (self.rundir / "chronyd.pid").exists()

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from siteproof.daemons.base import CREATED_MARK, HOST_PATHS, Daemon, register
+from siteproof.daemons.base import CREATED_MARK, HOST_PATHS, Daemon, host_paths_lock, register
 from siteproof.errors import DaemonError
 
 HOST_KEY = "ssh_host_ed25519_key"
@@ -58,13 +58,14 @@ class Sshd(Daemon):
         # sshd needs /run/sshd on the host (a path compiled in, outside any namespace). The lab
         # records that it uses it; if it makes it, a mark inside says so, and the last lab to go
         # removes it (see HOST_PATHS).
-        with open(self.context.lab_dir / HOST_PATHS, "a") as fh:
-            fh.write(f"{PRIVSEP_DIR}\n")
-        try:
-            PRIVSEP_DIR.mkdir(mode=0o755)
-            (PRIVSEP_DIR / CREATED_MARK).touch()
-        except FileExistsError:
-            pass
+        with host_paths_lock():  # a lab going down at this moment must not remove it under us
+            with open(self.context.lab_dir / HOST_PATHS, "a") as fh:
+                fh.write(f"{PRIVSEP_DIR}\n")
+            try:
+                PRIVSEP_DIR.mkdir(mode=0o755)
+                (PRIVSEP_DIR / CREATED_MARK).touch()
+            except FileExistsError:
+                pass
         lab_keys(self.keys)
 
     def command(self) -> list[str]:

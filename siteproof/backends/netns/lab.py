@@ -154,6 +154,7 @@ class Lab:
             # Phase times (cumulative within the network build) for the benchmarks.
             self._create_namespaces()
             self.timings["namespaces"] = time.perf_counter() - t0
+            registry.checkpoint(self.state, "namespaces")
             self._create_links()
             self.timings["links"] = time.perf_counter() - t0 - self.timings["namespaces"]
             self._configure_hosts()
@@ -162,6 +163,7 @@ class Lab:
             if start_daemons:
                 self.start_daemons()
             self.timings["up"] = time.perf_counter() - t0
+            registry.checkpoint(self.state, "up")
         except BaseException:
             self.down()
             raise

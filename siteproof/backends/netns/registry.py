@@ -19,11 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from siteproof.backends.netns import namespaces as netns
-from siteproof.daemons.base import CREATED_MARK, HOST_PATHS
+from siteproof.daemons.base import CREATED_MARK, HOST_PATHS, host_paths_lock
+from siteproof.errors import LabError
 from siteproof.statusfile import write_atomic
 
 STATE_ROOT = Path(os.environ.get("SITEPROOF_STATE", "/run/siteproof/labs"))
 NS_PREFIX = "sp-"
+# The test runs a lab was made under, outermost first: each pytest session (not an xdist
+# worker) appends its id, and every process it starts (a worker, a CLI keeper, a child pytest)
+# inherits the chain, so a session can find at its end every lab any of them left behind.
+RUNS_ENV = "SITEPROOF_RUNS"
+# Test-only: a build stops at this phase ("namespaces") until a signal ends or releases it,
+# so that a test interrupts a build at a known point instead of racing the clock.
+HOLD_ENV = "SITEPROOF_HOLD_BUILD"
+HOLD_BUDGET_S = 120.0
 
 
 def new_lab_id() -> str:
@@ -50,6 +59,8 @@ class LabState:
     created: float = field(default_factory=time.time)
     namespaces: list[str] = field(default_factory=list)
     processes: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)  # RUNS_ENV when the lab was claimed
+    phase: str = "claimed"  # how far its build got: claimed, held at PHASE, building, up
 
     @property
     def dir(self) -> Path:
@@ -73,9 +84,44 @@ class LabState:
 def claim(lab_id: str, topology: str, variant: str | None, owner_kind: str, owner_pid: int | None = None) -> LabState:
     """Record a new lab as owned by this process (or owner_pid), before building it."""
     pid = owner_pid or os.getpid()
-    state = LabState(lab_id, topology, variant, pid, netns.process_start_time(pid), owner_kind)
+    state = LabState(lab_id, topology, variant, pid, netns.process_start_time(pid), owner_kind,
+                     runs=[r for r in os.environ.get(RUNS_ENV, "").split(":") if r])
+    STATE_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:  # exclusively: two labs built at once (parallel workers) never share an id
+        state.dir.mkdir(mode=0o700)
+    except FileExistsError:
+        raise LabError(f"lab id {lab_id} is taken by another lab ({state.dir}); build it under a new id") from None
     state.save()
     return state
+
+
+def checkpoint(state: LabState, phase: str) -> None:
+    """Record how far the build got; under HOLD_ENV, wait at that phase. A signal's handler
+    (Ctrl-C, a keeper's SIGTERM) raises out of the wait; the budget keeps a forgotten hold
+    from hanging a build for ever."""
+    if os.environ.get(HOLD_ENV) != phase:
+        state.phase = phase
+        state.save()
+        return
+    state.phase = f"held at {phase}"
+    state.save()
+    deadline = time.monotonic() + HOLD_BUDGET_S
+    while time.monotonic() < deadline and not (state.dir / "release").exists():
+        time.sleep(0.02)
+    state.phase = phase
+    state.save()
+
+
+def new_run_id() -> str:
+    """Join a new test session to the chain of runs its labs are recorded under."""
+    run_id = secrets.token_hex(4)
+    chain = [r for r in os.environ.get(RUNS_ENV, "").split(":") if r]
+    os.environ[RUNS_ENV] = ":".join([*chain, run_id])
+    return run_id
+
+
+def labs_of_run(run_id: str) -> list[LabState]:
+    return [state for state in all_labs() if run_id in state.runs]
 
 
 def all_labs() -> list[LabState]:
@@ -83,6 +129,8 @@ def all_labs() -> list[LabState]:
     if not STATE_ROOT.is_dir():
         return labs
     for entry in sorted(STATE_ROOT.iterdir()):
+        if not entry.is_dir():
+            continue  # the host-paths lock
         try:
             labs.append(LabState.load(entry.name))
         except (FileNotFoundError, json.JSONDecodeError, TypeError):
@@ -137,14 +185,15 @@ def release_host_paths(lab_id: str) -> None:
         except OSError:
             return set()
 
-    mine = used_by(STATE_ROOT / lab_id)
-    others = set().union(*(used_by(d) for d in STATE_ROOT.iterdir() if d.name != lab_id)) if STATE_ROOT.is_dir() else set()
-    for path in sorted(mine - others):
-        mark = Path(path) / CREATED_MARK
-        if mark.is_file():
-            mark.unlink()
-            with contextlib.suppress(OSError):  # not empty: something else put files there since
-                Path(path).rmdir()
+    with host_paths_lock():
+        mine = used_by(STATE_ROOT / lab_id)
+        others = set().union(*(used_by(d) for d in STATE_ROOT.iterdir() if d.is_dir() and d.name != lab_id))
+        for path in sorted(mine - others):
+            mark = Path(path) / CREATED_MARK
+            if mark.is_file():
+                mark.unlink()
+                with contextlib.suppress(OSError):  # not empty: something else put files there since
+                    Path(path).rmdir()
 
 
 @dataclass

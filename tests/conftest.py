@@ -1,0 +1,34 @@
+"""Fixtures of siteproof's own tests (the siteproof plugin itself loads by its entry point)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import stop_lab
+
+
+@pytest.fixture
+def cli_labs() -> Iterator[list[str]]:
+    """Lab ids a test started through the CLI (or saw started): every one of them is torn down
+    when the test ends, passed or failed, so a failing test never leaves a lab for the rest of
+    the run."""
+    started: list[str] = []
+    yield started
+    for lab_id in started:
+        stop_lab(lab_id)
+
+
+@pytest.fixture
+def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A lab registry of this test's own (here and in every process it starts): for tests of
+    reaping, which must not reap, or be reaped by, the labs of tests running beside them."""
+    from siteproof.backends.netns import registry
+
+    root = tmp_path / "labs"
+    root.mkdir(mode=0o700)
+    monkeypatch.setattr(registry, "STATE_ROOT", root)
+    monkeypatch.setenv("SITEPROOF_STATE", str(root))
+    return root
