@@ -395,10 +395,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"unknown benchmark {', '.join(unknown)} (known: {', '.join(table)})")
     result = json.loads(out.read_text()) if out.is_file() else {}
     result.update({"kernel": platform.release(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    out.parent.mkdir(parents=True, exist_ok=True)
     for name in chosen:
         result[name] = table[name]()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+        out.write_text(json.dumps(result, indent=2))  # after each: a failure later keeps what was measured
     print(json.dumps(result, indent=2))
     if BASELINE.is_file():
         print(f"\ncompared with {BASELINE.relative_to(REPO)} (ratio > 1: slower or bigger now)")

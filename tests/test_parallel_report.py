@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.helpers import make_topology, needs_root
+from tests.helpers import REPO, make_topology, needs_root
 
 SPEC = """# spec
 - **AA-1 first**: one.
@@ -118,3 +118,13 @@ def test_a_parallel_run_reports_what_a_serial_run_reports(tmp_path):
     assert serial_numbers["suites/test_tiny.py::test_records_a_number[3]"] == {"n squared": 9.0}, serial_numbers
     assert len(serial_numbers) == 9, serial_numbers
     assert _properties(parallel / "junit.xml") == _properties(serial / "junit.xml")
+
+
+def test_a_disruptive_site_run_refuses_parallel_workers(tmp_path):
+    """One snapshot before the first change and one after the last need one process that sees
+    every test: a disruptive site run with -n is refused before anything is reached."""
+    pytest.importorskip("xdist")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "suites/gateways", "--site", str(tmp_path / "inventory.yml"),
+                           "--allow-disruptive", "-n", "2", "-o", "addopts="], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 4, proc.stdout[-1500:] + proc.stderr[-1500:]
+    assert "--allow-disruptive at a site runs serially" in proc.stderr, proc.stderr[-1500:]

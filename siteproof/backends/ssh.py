@@ -7,25 +7,28 @@ the run allows changes, so a change helper refuses (siteproof.readonly) whatever
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-import testinfra
 from testinfra.host import Host
 
 from siteproof.backends.base import MissingCapability
+from siteproof.backends.sshbound import SiteTimeout, bounded_host
 from siteproof.budgets import Budgets, check_names
 from siteproof.errors import SiteproofError, TopologyError
 from siteproof.site import Site
 from siteproof.topology import schema
+from siteproof.topology.loader import check_site_parameters
 from siteproof.topology.yamlfile import load_yaml_text
 from siteproof.vrrp.config import host_addresses
 
 T = TypeVar("T")
+REACH_MARGIN_S = 5.0  # beyond a command's own limit: ssh's connection set-up and teardown
 
 
 class SshBackend:
@@ -49,10 +52,15 @@ class SshBackend:
 
     def run(self, node: str, *argv: str, check: bool = True, timeout: float = 30,
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        command = shlex.join(argv)
+        # The remote `timeout` ends the command on the host; the local bound ends a host that
+        # stops answering altogether (siteproof.backends.sshbound).
+        command = shlex.join(["timeout", "-k", "2", f"{timeout:g}", *argv])
         if stdin is not None:
             command = f"printf '%s' {shlex.quote(stdin)} | {command}"
-        result = self._hosts[node].run(command)
+        with self._hosts[node].backend.bound(timeout + REACH_MARGIN_S):
+            result = self._hosts[node].run(command)
+        if result.rc == 124:
+            raise SiteTimeout(f"site host {node}: {shlex.join(argv)} did not finish within {timeout:g} s")
         proc = subprocess.CompletedProcess(list(argv), result.rc, result.stdout, result.stderr)
         if check:
             proc.check_returncode()
@@ -76,6 +84,30 @@ class SshBackend:
         raise MissingCapability("the ssh backend cannot run code inside a site host")
 
 
+_SSH_TARGET = re.compile(schema.SSH_TARGET_PATTERN)
+
+
+def check_ssh_targets(doc: Any, file: str) -> None:
+    """Every host's `ssh` is [user@]host[:port]: never an ssh option (a leading '-': ssh would
+    run a ProxyCommand as root here), never a password (keys come from ssh_config or an agent).
+    The value is not repeated in the message: it may hold a secret."""
+    hosts = doc.get("hosts") if isinstance(doc, dict) else None
+    for name, spec in (hosts.items() if isinstance(hosts, dict) else []):
+        target = spec.get("ssh") if isinstance(spec, dict) else None
+        if not isinstance(target, str):
+            continue  # the schema names what is missing or mistyped
+        key = f"hosts.{name}.ssh"
+        if target.startswith("-"):
+            raise TopologyError(file, key, "an SSH target may not start with '-' (ssh would read it as an option)")
+        if ":" in target.split("@", 1)[0] and "@" in target:
+            raise TopologyError(file, key, "a password in the SSH target is refused: give keys through ssh_config or an agent")
+        host = target.split("@", 1)[-1]
+        port = host.split("]", 1)[1].lstrip(":") if host.startswith("[") and "]" in host else host.partition(":")[2]
+        if not _SSH_TARGET.match(target) or (port and not 1 <= int(port) <= 65535):
+            raise TopologyError(file, key, "not an SSH target [user@]host[:port] (letters, digits, '.', '-', '_'; "
+                                           "an IPv6 address in brackets; no spaces or shell characters)")
+
+
 def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = None, connect_timeout: int = 10,
                    allow_changes: bool = False) -> Site:
     """A real site from an inventory file; every host is checked reachable first. Read-only
@@ -83,17 +115,27 @@ def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = N
     path = Path(path)
     if not path.is_file():
         raise TopologyError(str(path), "", "inventory file not found")
-    doc = load_yaml_text(path.read_text(), str(path))
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as exc:
+        raise TopologyError(str(path), "", f"not UTF-8 text (byte {exc.start}): an inventory is a YAML file") from None
+    doc = load_yaml_text(text, str(path))
+    check_ssh_targets(doc, str(path))  # before the schema, whose messages would echo a password
     schema.validate(doc, schema.INVENTORY, str(path))
+    parameters = check_site_parameters(dict(doc.get("parameters") or {}), str(path))
     inventory_budgets = check_names(doc.get("budgets") or {}, f"{path}: budgets")
-    options = {"ssh_config": doc["ssh_config"]} if doc.get("ssh_config") else {}
-    hosts = {name: testinfra.get_host(f"ssh://{spec['ssh']}", **options,
-                                      ssh_extra_args=f"-o ConnectTimeout={connect_timeout} -o BatchMode=yes")
+    ssh_config = str(Path(doc["ssh_config"]).expanduser()) if doc.get("ssh_config") else None
+    hosts = {name: bounded_host(spec["ssh"], connect_timeout=connect_timeout, ssh_config=ssh_config)
              for name, spec in doc["hosts"].items()}
 
     def reachable(name: str) -> str:
         try:
-            result = hosts[name].run("true")
+            # Connect, key exchange and a first command: a host that stalls after its banner
+            # is down too, within the connect timeout and a margin.
+            with hosts[name].backend.bound(connect_timeout + REACH_MARGIN_S):
+                result = hosts[name].run("true")
+        except SiteTimeout:
+            return f"no answer within {connect_timeout + REACH_MARGIN_S:g} s (connected, then stalled?)"
         except RuntimeError as exc:  # testinfra raises on ssh's own failure (exit 255)
             found = getattr(exc.args[0], "stderr", "") if exc.args else ""
             return str(found or exc).strip()
@@ -105,7 +147,6 @@ def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = N
     if down:
         raise SiteproofError(f"{path}: {len(down)} site host(s) unreachable: " + "; ".join(
             f"hosts.{n} (ssh://{doc['hosts'][n]['ssh']}): {why}" for n, why in sorted(down.items())))
-    parameters = dict(doc.get("parameters") or {})
     return Site(
         name=doc["name"],
         labels={n: dict(s["labels"]) for n, s in doc["hosts"].items()},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import ipaddress
 import math
 import re
@@ -43,6 +44,8 @@ def _coerce(name: str, value: Any, spec: dict[str, Any], file: str) -> Any:
         raise TopologyError(file, f"parameters.{name}", f"{value!r} is not a {kind}") from None
     if kind == "float" and not math.isfinite(cast):
         raise TopologyError(file, f"parameters.{name}", f"{value!r} is not a finite number")
+    if kind == "str":
+        _check_text(name, cast, spec.get("format"), file)
     if spec.get("format"):
         _check_format(name, cast, spec["format"], file)
     if "min" in spec and cast < spec["min"]:
@@ -55,7 +58,43 @@ def _coerce(name: str, value: Any, spec: dict[str, Any], file: str) -> Any:
     return cast
 
 
+# A string parameter reaches config files and command lines: letters, digits and the few
+# punctuation marks its values need (prefixes, MACs, port lists, names); never a newline, a
+# space or a character a shell or a config parser gives a meaning to.
+_SAFE_STR = re.compile(r"^[A-Za-z0-9._:/,+@=-]*$")
+_PORT_RANGE = re.compile(r"^(\d{1,5})-(\d{1,5})$")
+_OSPF_AREA = re.compile(r"^(\d{1,10}|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$")
+_PATH = re.compile(r"^/[A-Za-z0-9._/+-]*$")
+
+
+def _check_text(name: str, value: str, fmt: str | None, file: str) -> None:
+    """The character set every string parameter keeps to, and the shapes of the text formats."""
+    key = f"parameters.{name}"
+    if fmt == "path":
+        if not _PATH.match(value) or "/../" in f"{value}/":
+            raise TopologyError(file, key, f"{value!r} is not an absolute path of letters, digits and . _ / + - (no '..')")
+        return
+    if not _SAFE_STR.match(value):
+        raise TopologyError(file, key, f"{value!r}: only letters, digits and . _ : / , + @ = - are allowed "
+                                       "(no spaces, newlines or shell characters)")
+    if fmt == "port_range":
+        found = _PORT_RANGE.match(value)
+        low, high = (int(found[1]), int(found[2])) if found else (0, 0)
+        if not found or not 1 <= low <= high <= 65535:
+            raise TopologyError(file, key, f"{value!r} is not a port range LOW-HIGH with 1 <= LOW <= HIGH <= 65535")
+    if fmt == "ospf_area":
+        found = _OSPF_AREA.match(value)
+        if not found or ("." in value and any(int(part) > 255 for part in value.split("."))) or \
+                ("." not in value and int(value) > 2**32 - 1):
+            raise TopologyError(file, key, f"{value!r} is not an OSPF area ID (a dotted quad or a number below 2^32)")
+
+
+TEXT_FORMATS = ("path", "port_range", "ospf_area")
+
+
 def _check_format(name: str, value: str, fmt: str, file: str) -> None:
+    if fmt in TEXT_FORMATS:
+        return  # checked with the character set
     try:
         if fmt == "address":
             ipaddress.ip_address(value)
@@ -79,6 +118,46 @@ def resolve_parameters(
                 raise TopologyError(label, f"parameters.{name}", f"unknown parameter (known: {known})")
             values[name] = _coerce(name, value, specs[name], label)
     return values
+
+
+BUILTIN_TOPOLOGIES = Path(__file__).resolve().parent.parent.parent / "topologies"
+# Parameters a site's inventory may give that no built-in topology declares (the lab renders
+# them into its own folders): where a site's login health agents keep their files.
+SITE_ONLY_PARAMETERS = {"agent_dir": {"default": "/run/siteproof-loginlb", "type": "str", "format": "path"}}
+
+
+def declared_parameters(topologies: Path = BUILTIN_TOPOLOGIES) -> dict[str, list[dict[str, Any]]]:
+    """name -> every declaration of it (type, format, range) in the built-in topologies."""
+    specs: dict[str, list[dict[str, Any]]] = {}
+    for folder in sorted(p for p in topologies.iterdir() if (p / PARAMETERS_FILE).is_file()):
+        doc = _read_yaml(folder / PARAMETERS_FILE, f"{folder.name}/{PARAMETERS_FILE}") or {}
+        for name, spec in (doc.get("parameters") or {}).items():
+            specs.setdefault(name, []).append(spec)
+    for name, spec in SITE_ONLY_PARAMETERS.items():
+        specs.setdefault(name, []).append(spec)
+    return specs
+
+
+def check_site_parameters(values: dict[str, Any], file: str) -> dict[str, Any]:
+    """A site inventory's parameters, typed as the topologies type them, before any host is
+    reached: an unknown name, a wrong type, a bad prefix or a shell character is one error."""
+    specs = declared_parameters()
+    typed = {}
+    for name, value in values.items():
+        if name not in specs:
+            near = difflib.get_close_matches(name, specs, n=3)
+            hint = f" (did you mean {', '.join(near)}?)" if near else f" ({len(specs)} known: see examples/inventories/)"
+            raise TopologyError(file, f"parameters.{name}", f"unknown parameter{hint}")
+        problems = []
+        for spec in specs[name]:
+            try:
+                typed[name] = _coerce(name, value, spec, file)
+                break
+            except TopologyError as exc:
+                problems.append(exc)
+        else:
+            raise problems[0]
+    return typed
 
 
 def deep_merge(base: Any, overlay: Any) -> Any:

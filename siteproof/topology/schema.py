@@ -25,6 +25,12 @@ ID_BASE = "https://siteproof.invalid/schemas/"  # a name, not a place to fetch f
 IFNAME = {"type": "string", "pattern": r"^[A-Za-z0-9_.-]{1,15}$"}
 NAME = {"type": "string", "pattern": r"^[a-z][a-z0-9-]{0,11}$"}
 STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+# An SSH target: [user@]host[:port], never an option (a leading '-') or a password.
+SSH_TARGET_PATTERN = r"^(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?(?:[A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$"
+# A path on a site host that reaches a command line: absolute, no spaces or shell characters.
+SAFE_PATH = {"type": "string", "pattern": r"^/[A-Za-z0-9._/+-]*$"}
+SAFE_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"}
+PATH_MAP = {"type": "object", "propertyNames": SAFE_NAME, "additionalProperties": SAFE_PATH}
 SCALAR = {"type": ["string", "integer", "number", "boolean"]}
 
 ROUTE = {
@@ -166,7 +172,7 @@ PARAMETERS = {
                     "default": SCALAR,
                     "type": {"enum": ["int", "float", "str", "bool"]},
                     # A str parameter that must be a network prefix or an address (checked before rendering).
-                    "format": {"enum": ["prefix", "prefix4", "prefix6", "address"]},
+                    "format": {"enum": ["prefix", "prefix4", "prefix6", "address", "path", "port_range", "ospf_area"]},
                     "min": {"type": "number"},
                     "max": {"type": "number"},
                     "choices": {"type": "array", "items": SCALAR, "minItems": 1},
@@ -231,21 +237,24 @@ INVENTORY = {
     "properties": {
         "name": {"type": "string"},
         # An OpenSSH client config for every host (keys, known hosts, jump hosts, timeouts).
-        "ssh_config": {"type": "string"},
-        "parameters": {"type": "object"},
+        "ssh_config": {"type": "string", "pattern": r"^~?/[A-Za-z0-9._/+-]*$"},  # reaches testinfra's ssh command line
+        # Checked against the parameters the built-in topologies declare (type, format, range).
+        "parameters": {"type": "object", "propertyNames": SAFE_NAME},
         "budgets": {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
         "hosts": {
             "type": "object",
             "minProperties": 1,
+            "propertyNames": SAFE_NAME,
             "additionalProperties": {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["ssh", "labels"],
                 "properties": {
-                    "ssh": {"type": "string"},
+                    # [user@]host[:port]; siteproof.backends.ssh checks it first, without echoing it
+                    "ssh": {"type": "string", "pattern": SSH_TARGET_PATTERN},
                     "labels": labels_schema(),  # typed per role: siteproof/topology/labels.py
-                    "configs": STRING_MAP,
-                    "dirs": STRING_MAP,  # daemon kind -> its run directory on the host
+                    "configs": PATH_MAP,
+                    "dirs": PATH_MAP,  # daemon kind -> its run directory on the host
                 },
             },
         },
