@@ -8,6 +8,7 @@ next run (or `siteproof reap`) removes the lab.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -236,14 +237,55 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         if not run_dir.exists():
             break
         run_dir = history_dir / f"{stamp}-{n:02d}"
-    run_dir.mkdir(parents=True, exist_ok=False)
+    # History holds site facts (addresses, verdicts, measurements): the operator's alone.
+    history_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    run_dir.mkdir(mode=0o700, exist_ok=False)
     argv = [sys.executable, "-m", "pytest", *args.suites, "--site", args.site, "-m", "not disruptive", "-p", "no:randomly",
             f"--junitxml={run_dir / 'junit.xml'}", f"--html={run_dir / 'report.html'}", "--self-contained-html",
             f"--measurements-json={run_dir / 'measurements.json'}", f"--history={history_dir}",
             f"--drift-tolerance={args.tolerance}", "-q", *args.pytest_args]
-    proc = subprocess.run(argv, cwd=REPO, check=False)
-    print(f"siteproof nightly: run {run_dir.name}: pytest exit {proc.returncode}; report {run_dir / 'report.html'}")
-    return proc.returncode
+    returncode = run_forwarding_signals(argv, cwd=REPO, umask=0o077)
+    report = run_dir / "report.html"
+    said = f"report {report}" if report.is_file() else "no report was written"
+    print(f"siteproof nightly: run {run_dir.name}: pytest exit {returncode}; {said}")
+    return returncode
+
+
+NIGHTLY_STOP_BUDGET_S = 120.0  # for pytest to tear down after it was told to stop
+
+
+def run_forwarding_signals(argv: list[str], cwd: Path, umask: int | None = None) -> int:
+    """Run a child (pytest) and pass SIGINT and SIGTERM on to it, then wait for its teardown: a
+    nightly stopped by cron or systemd must not leave its pytest (and its labs) running. Past the
+    budget the child's whole process group is killed."""
+    proc = subprocess.Popen(argv, cwd=cwd, start_new_session=True, umask=-1 if umask is None else umask)
+    told: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        told.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                return proc.wait(timeout=NIGHTLY_STOP_BUDGET_S if told else None)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                return proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def write_private(path: Path, text: str) -> None:
+    """A file only its owner reads (reports and history hold site facts)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    path.chmod(0o600)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -255,10 +297,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if not (folder / history.JUNIT).is_file():
             print(f"siteproof: {folder}: no {history.JUNIT} (not a run's folder)", file=sys.stderr)
             return 2
-    d = history.diff(history.load_run(before), history.load_run(after), args.tolerance)
+    try:
+        runs = [history.load_run_checked(before), history.load_run_checked(after)]
+    except history.DamagedRun as exc:
+        print(f"siteproof: damaged run: {exc}", file=sys.stderr)
+        return 2
+    d = history.diff(runs[0], runs[1], args.tolerance)
     out = Path(args.output or after / "compare.html")
-    out.write_text(history.html_page(d, [history.load_run(before), history.load_run(after)],
-                                     f"siteproof: {before.name} -> {after.name}"))
+    write_private(out, history.html_page(d, runs, f"siteproof: {before.name} -> {after.name}"))
     print(f"{out}: {len(d.behaviours)} SPEC IDs changed verdict, {len(d.new_failures)} new failures, {len(d.fixed)} fixed, "
           f"{len(d.drifted)} measurements drifted")
     return 0

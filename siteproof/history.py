@@ -65,6 +65,46 @@ def load_run(folder: Path) -> Run:
     return run
 
 
+class DamagedRun(Exception):
+    """A run's folder whose files cannot be read (cut short, edited, another tool's)."""
+
+
+def load_run_checked(folder: Path) -> Run:
+    """load_run, with any way a folder can be unreadable as one DamagedRun naming the reason."""
+    try:
+        run = load_run(folder)
+    except ET.ParseError as exc:
+        raise DamagedRun(f"{folder / JUNIT}: not JUnit XML ({exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DamagedRun(f"{folder / MEASUREMENTS}: not JSON ({exc})") from None
+    except OSError as exc:
+        raise DamagedRun(f"{folder}: unreadable ({exc.strerror})") from None
+    if not isinstance(run.measurements, dict) or not all(isinstance(v, dict) for v in run.measurements.values()):
+        raise DamagedRun(f"{folder / MEASUREMENTS}: not test -> name -> number")
+    return run
+
+
+def load_history(history: Path, skip: Path | None = None) -> tuple[list[Run], dict[str, str]]:
+    """Every readable run of a history folder, oldest first, and the damaged ones (folder name ->
+    why), which are listed and left out: one broken folder must not break every later run."""
+    runs, damaged = [], {}
+    for folder in runs_in(history):
+        if skip is not None and folder.resolve() == skip:
+            continue
+        try:
+            runs.append(load_run_checked(folder))
+        except DamagedRun as exc:
+            damaged[folder.name] = str(exc)
+    return runs, damaged
+
+
+def damaged_html(damaged: dict[str, str]) -> str:
+    if not damaged:
+        return ""
+    rows = "".join(f"<tr><td>{_html.escape(n)}</td><td>{_html.escape(why)}</td></tr>" for n, why in sorted(damaged.items()))
+    return (f"<h3>Damaged runs, left out</h3><table><tr><th>run</th><th>why it cannot be read</th></tr>{rows}</table>")
+
+
 def numbers(values: dict[str, object]) -> dict[str, float]:
     return {k: float(v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 

@@ -6,11 +6,11 @@ A runner takes an argv and the text for its standard input and returns
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 from collections.abc import Callable
 from typing import Any
 
+from siteproof.cmdline import command_line
 from siteproof.errors import SiteproofError
 
 Runner = Callable[[list[str], str], tuple[int, str, str]]
@@ -26,7 +26,7 @@ def host_runner(host: Any) -> Runner:
     """A runner for a testinfra host (a lab node or a real site host alike)."""
 
     def run(argv: list[str], stdin: str) -> tuple[int, str, str]:
-        result = host.run(f"printf '%s\\n' {shlex.quote(stdin)} | {shlex.join(argv)}")
+        result = host.run(command_line(*argv, stdin=stdin))
         return result.rc, result.stdout, result.stderr
 
     return run

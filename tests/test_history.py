@@ -5,9 +5,15 @@ JUnit XML and the plugin's --measurements-json give (no lab)."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 from siteproof import history
 from siteproof.cli import main
+from tests.helpers import REPO, lab_leftovers, make_topology, needs_root
 
 CASE = ('<testcase classname="suites.gateways.test_gateways" name="{name}"><properties>'
         '<property name="behaviour" value="{b}"/></properties>{body}</testcase>')
@@ -45,3 +51,58 @@ def test_compare_writes_one_page_and_refuses_a_folder_that_is_not_a_run(tmp_path
     assert "GW-2" in (tmp_path / "after" / "compare.html").read_text()
     assert main(["compare", str(tmp_path), str(tmp_path / "after")]) == 2
     assert "not a run's folder" in capsys.readouterr().err
+
+
+def test_a_damaged_run_is_listed_and_skipped_not_fatal(tmp_path, capsys):
+    write_run(tmp_path / "20261201T000000Z", {"test_gw2_takeover": ("GW-2", "passed")}, {"test_gw2_takeover": {"gap_s": 1.0}})
+    broken = tmp_path / "20261202T000000Z"
+    broken.mkdir()
+    (broken / history.JUNIT).write_text("<testsuites><testcase name='cut short")
+    write_run(tmp_path / "20261203T000000Z", {"test_gw2_takeover": ("GW-2", "failed")}, {})
+    runs, damaged = history.load_history(tmp_path)
+    assert [r.name for r in runs] == ["20261201T000000Z", "20261203T000000Z"]
+    assert list(damaged) == ["20261202T000000Z"] and "not JUnit XML" in damaged["20261202T000000Z"]
+    assert "20261202T000000Z" in history.damaged_html(damaged)
+    assert main(["compare", str(broken), str(tmp_path / "20261203T000000Z")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("siteproof: damaged run: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["compare", str(tmp_path / "20261201T000000Z"), str(tmp_path / "20261203T000000Z")]) == 0
+    assert oct((tmp_path / "20261203T000000Z" / "compare.html").stat().st_mode & 0o777) == "0o600"
+
+
+SLOW_SUITE = '''
+import time
+from pathlib import Path
+
+from siteproof.backends.netns.lab import Lab
+from siteproof.topology import load_topology
+
+
+def test_holds_a_lab_a_long_time():
+    with Lab(load_topology({topology!r})) as lab:
+        Path({mark!r}).write_text(f"{{os.getpid()}} {{lab.id}}")
+        time.sleep(600)
+'''.replace("import time", "import os\nimport time")
+
+
+@needs_root
+def test_nightly_stopped_with_sigterm_stops_its_pytest_and_leaves_no_lab(tmp_path):
+    mark = tmp_path / "mark"
+    suite = tmp_path / "test_slow.py"
+    suite.write_text(SLOW_SUITE.format(topology=str(make_topology(tmp_path / "topologies")), mark=str(mark)))
+    nightly = subprocess.Popen([sys.executable, "-m", "siteproof.cli", "nightly", "--site", str(tmp_path / "unused.yml"),
+                                "--history", str(tmp_path / "history"), str(suite), "--pytest-args", "-o", "addopts=",
+                                "--rootdir", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not mark.is_file() and time.monotonic() < deadline and nightly.poll() is None:
+        time.sleep(0.05)
+    assert mark.is_file(), f"the nightly's test never started: {nightly.communicate()}"
+    pytest_pid, lab_id = mark.read_text().split()
+    nightly.send_signal(signal.SIGTERM)  # what cron's or systemd's stop sends
+    out, _ = nightly.communicate(timeout=150)
+    assert nightly.returncode != 0, out
+    assert not os.path.exists(f"/proc/{pytest_pid}"), "the nightly's pytest outlived it"
+    assert lab_leftovers(lab_id) == {"namespaces": [], "state": []}
+    [run] = list((tmp_path / "history").iterdir())
+    assert oct(run.stat().st_mode & 0o777) == "0o700"
+    assert all(p.stat().st_mode & 0o077 == 0 for p in run.iterdir()), {p.name: oct(p.stat().st_mode) for p in run.iterdir()}

@@ -16,7 +16,7 @@ from siteproof.probes import addrwatch
 from siteproof.topology import load_topology
 from tests.helpers import REPO
 
-# What `sysfs_command` prints on a ConnectX-6 host with one SR-IOV VF (the formats of
+# What `SYSFS_SCRIPT` prints on a ConnectX-6 host with one SR-IOV VF (the formats of
 # /sys/class/infiniband/*/ports/*/pkeys/N and gids/0; unused slots read 0x0000).
 SYSFS = """\
 /sys/class/infiniband/mlx5_0/ports/1/pkeys/0=0xffff

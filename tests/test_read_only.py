@@ -129,3 +129,30 @@ def test_unreachable_site_hosts_are_one_clear_error_each_not_a_hang(tmp_path):
     assert message.startswith(f"{path}: 2 site host(s) unreachable: hosts.gw01 (ssh://root@127.0.0.1:1): "), message
     assert "hosts.gw02 (ssh://root@127.0.0.1:9): " in message and "Connection refused" in message, message
     assert time.monotonic() - t0 < 20, "reaching two refusing hosts took longer than the connect timeout allows"
+
+
+@pytest.mark.parametrize("command", [
+    "touch /run/siteproof-loginlb/drain", "rm -f /x", "nft -f -", "ip route add 10.1.0.0/24 via 10.0.0.1",
+    "timeout -k 2 30 ip link set eth0 down", "sysctl -w net.ipv4.ip_forward=1", "sysctl net.ipv4.ip_forward=1",
+    "cat /etc/hosts > /tmp/x", "printf '%s\\n' 'route add 10.1.0.0/24 dev eth1' | ip -batch -", "vtysh -c 'configure terminal'",
+    "python3 -c 'import os; os.remove(\"/x\")'", "printf '%s\\n' 'import os' | python3 -", "conntrack -F", "conntrackd -f",
+    "sh -c 'rm -rf /tmp/x'", "nft -j list table ip x; nft flush ruleset", "xrdfs root://h:1094 rm /data/f", "systemctl stop x",
+])
+def test_the_read_only_allowlist_refuses_what_changes_a_host(command):
+    from siteproof.readonly_commands import not_read_only
+
+    assert not_read_only(command), command
+
+
+def test_the_read_only_allowlist_takes_what_read_only_tests_send():
+    from siteproof.areas.ib import pkeys
+    from siteproof.cmdline import command_line
+    from siteproof.probes import remote, whoami
+    from siteproof.readonly_commands import not_read_only
+
+    for command in ["ip -j -4 route show table all exact 10.0.0.0/8", "nft -s list ruleset", "sysctl -n net.ipv4.ip_forward",
+                    "timeout -k 2 20 vtysh --vty_socket /run/frr -c 'show ip ospf json'", "conntrack -L -n",
+                    command_line("timeout", "-k", "2", "30", *pkeys.sysfs_argv("/")),
+                    command_line("timeout", "-k", "2", "30", "python3", "-", "{}", stdin=remote.script(whoami)),
+                    command_line("ip", "-j", "-batch", "-", stdin="route get 10.1.0.1 from 10.2.0.1\nroute get 10.1.0.2")]:
+        assert not_read_only(command) is None, (command[:200], not_read_only(command))

@@ -14,11 +14,16 @@ import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
+from secrets import token_hex
 
 import pytest
+import yaml
 
+from siteproof import readonly_commands as readonly
 from siteproof.backends.netns import Lab
 from siteproof.backends.netns.as_site import VANTAGE, as_site, inventory
+from siteproof.cmdlog import COMMANDS_FILE
 from siteproof.topology import load_topology
 from tests.helpers import REPO, needs_root
 from tests.selfcheck import failed_for, run_child_pytest, verdict
@@ -64,6 +69,29 @@ SMALL_REFERENCES = {"perlmutter-gateways": {"gateways": "4"}, "perlmutter-login"
                     "ncsa-nat": {"computes": "16"}}
 
 
+def commands_seen(lab: Lab) -> list[tuple[str, str]]:
+    """Every command the site's hosts were asked to run, from each management sshd's log
+    (siteproof.cmdlog), read before the lab goes."""
+    seen = []
+    for log in sorted(lab.dir.glob(f"nodes/*/mgmt-sshd/{COMMANDS_FILE}")):
+        node = log.parent.parent.name
+        seen += [(node, json.loads(line)["command"]) for line in log.read_text().splitlines() if line.strip()]
+    return seen
+
+
+def seed_secrets(inventory_file: Path) -> list[str]:
+    """Put secrets where sites keep them (labels named like secrets on every host, a TSIG seed
+    among the parameters) and return every secret value the inventory now holds."""
+    doc = yaml.safe_load(inventory_file.read_text())
+    seeds = {name: f"SEEDED{name.upper()}{token_hex(6)}" for name in ("bmc_password", "snmp_community", "api_token")}
+    for host in doc["hosts"].values():
+        host["labels"].update(seeds)
+    if not doc["parameters"].get("tsig_seed"):  # the DNS lab's own (a secret too) where it has one
+        doc["parameters"]["tsig_seed"] = token_hex(8)
+    inventory_file.write_text(yaml.safe_dump(doc))
+    return [*seeds.values(), str(doc["parameters"]["tsig_seed"])]
+
+
 @needs_root
 @pytest.mark.slow
 @pytest.mark.parametrize(("topology", "suite", "variant", "must_run", "check"), CASES,
@@ -71,13 +99,25 @@ SMALL_REFERENCES = {"perlmutter-gateways": {"gateways": "4"}, "perlmutter-login"
 def test_a_lab_played_as_a_site_gives_the_lab_verdicts(topology, suite, variant, must_run, check, tmp_path):
     small = SMALL_REFERENCES.get(topology, {}) if variant is None else {}
     topo = as_site(load_topology(REPO / "topologies" / topology, small, variant=variant, profile="lab"))
-    junit = tmp_path / "junit.xml"
+    junit, outputs = tmp_path / "junit.xml", tmp_path / "out"
+    outputs.mkdir()
     with Lab(topo, owner_kind="pytest") as lab:
         site = inventory(lab, tmp_path / "inventory.yml")
-        run = run_child_pytest([*suite.split(), "--site", str(site), "-p", "no:randomly", f"--junitxml={junit}", "-q", "-o", "addopts="],
+        secrets_ = seed_secrets(site)
+        run = run_child_pytest([*suite.split(), "--site", str(site), "-p", "no:randomly", f"--junitxml={junit}", "-q", "-o", "addopts=",
+                                f"--html={outputs / 'report.html'}", "--self-contained-html",
+                                f"--measurements-json={outputs / 'measurements.json'}"],
                                cwd=REPO, timeout=CHILD_TIMEOUT_S, prefix=("ip", "netns", "exec", lab.ns(VANTAGE)))
+        commands = commands_seen(lab)
     assert not run.timed_out, f"{topology} as a site: its pytest ran past {CHILD_TIMEOUT_S} s\n{run.stdout[-2000:]}"
     assert junit.is_file(), f"{topology} as a site: pytest wrote no report\n{run.stdout[-2000:]}{run.stderr[-2000:]}"
+    assert commands, f"{topology} as a site: no command reached any host's management sshd"
+    writes = {f"{node}: {command[:200]}": why for node, command in commands if (why := readonly.not_read_only(command))}
+    assert not writes, f"{topology} as a site: a read-only run sent commands outside the read-only allowlist: {writes}"
+    leaked = {f.name: [s for s in secrets_ if s in f.read_text(errors="replace")] for f in [junit, *outputs.iterdir()]}
+    assert not any(leaked.values()), f"{topology} as a site: secrets of the inventory in the outputs: {leaked}"
+    private = {f.name: oct(f.stat().st_mode & 0o777) for f in [junit, *outputs.iterdir()] if f.stat().st_mode & 0o077}
+    assert not private, f"{topology} as a site: outputs others can read: {private}"
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
     outcomes = {name: verdict(case) for name, case in cases.items()}
     if check is None:

@@ -20,6 +20,7 @@ from testinfra.host import Host
 from siteproof.backends.base import MissingCapability
 from siteproof.backends.sshbound import SiteTimeout, bounded_host
 from siteproof.budgets import Budgets, check_names
+from siteproof.cmdline import command_line
 from siteproof.errors import SiteproofError, TopologyError
 from siteproof.site import Site
 from siteproof.topology import schema
@@ -54,9 +55,7 @@ class SshBackend:
             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         # The remote `timeout` ends the command on the host; the local bound ends a host that
         # stops answering altogether (siteproof.backends.sshbound).
-        command = shlex.join(["timeout", "-k", "2", f"{timeout:g}", *argv])
-        if stdin is not None:
-            command = f"printf '%s' {shlex.quote(stdin)} | {command}"
+        command = command_line("timeout", "-k", "2", f"{timeout:g}", *argv, stdin=stdin)
         with self._hosts[node].backend.bound(timeout + REACH_MARGIN_S):
             result = self._hosts[node].run(command)
         if result.rc == 124:

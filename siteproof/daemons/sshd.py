@@ -11,6 +11,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from siteproof import cmdlog
+from siteproof.cmdlog import COMMANDS_FILE
 from siteproof.daemons.base import CREATED_MARK, HOST_PATHS, Daemon, host_paths_lock, register
 from siteproof.errors import DaemonError
 
@@ -88,3 +90,10 @@ class MgmtSshd(Sshd):
     port and address, beside any sshd the node runs as a service under test."""
 
     kind = "mgmt-sshd"
+
+    def command(self) -> list[str]:
+        # Every command a client asks for is logged first (siteproof.cmdlog), then run as asked.
+        # The system's python3 runs the file: sshd's private /root hides a python under /root.
+        log = self.rundir / COMMANDS_FILE
+        python = shutil.which("python3", path="/usr/bin:/bin") or "python3"
+        return [*super().command(), "-o", f"ForceCommand={python} {cmdlog.__file__} {log}"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from testinfra.host import Host
 
 from siteproof import nft
+from siteproof.cmdline import command_line
 from siteproof.errors import SiteproofError
 
 TABLE = "siteproof_flows"
@@ -89,7 +90,7 @@ class FlowCounters:
         def one(host: Host) -> dict[Flow, int]:
             counts: dict[Flow, int] = {}
             for name in ("flows4", "flows6"):
-                listing = host.run(f"nft -j list set inet {TABLE} {name}")
+                listing = host.run(command_line("nft", "-j", "list", "set", "inet", TABLE, name))
                 if listing.rc != 0:
                     raise SiteproofError(f"nft on {host.backend.get_hostname()}: {listing.stderr.strip()}")
                 counts.update(_elements(listing.stdout))
@@ -98,7 +99,7 @@ class FlowCounters:
         return self._each(one)  # type: ignore[return-value]
 
     def remove(self) -> None:
-        self._each(lambda host: host.run(f"nft delete table inet {TABLE}"))
+        self._each(lambda host: host.run(command_line("nft", "delete", "table", "inet", TABLE)))
 
     def __enter__(self) -> FlowCounters:
         return self.install()

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from fixtures.plugin import needs
+from siteproof.areas.ce import monalisa
 from siteproof.backends.base import SOCKETS
 from siteproof.probes import remote, whoami
 from siteproof.probes.sweep import sweep
@@ -45,9 +46,7 @@ def test_ce1_central_services_reach_xrootd_through_the_ingress(ce, evidence):
 
 
 def _send_datagrams(ce, node: str, count: int) -> None:
-    code = (f"import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-            f"for i in range({count}):\n    s.sendto(b'monalisa %d' % i, ('{ce.address(ce.ce)}', {ce.port('monalisa')}))\n")
-    ce.site.backend.run(node, "python3", "-c", code, check=False, timeout=30)
+    ce.site.backend.run(node, *monalisa.sender_argv(ce.address(ce.ce), ce.port("monalisa"), count), check=False, timeout=30)
 
 
 @pytest.mark.behaviour("CE-1")

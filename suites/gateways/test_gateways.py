@@ -16,6 +16,7 @@ import time
 import pytest
 
 from siteproof.backends.base import SOCKETS
+from siteproof.cmdline import command_line
 from siteproof.probes.capture import AnnouncementCapture
 from siteproof.probes.neighbours import who_answers
 from siteproof.probes.traffic import address_of, pinned_routes, udp_probe
@@ -290,7 +291,7 @@ def test_gw6_forwarding_both_directions(site, evidence):
 
     def ping(pair: tuple[int, str, str, str]) -> list[str]:
         family, src, dst_name, dst = pair
-        out = site.host(src).run(f"ping -{family} -c1 -W2 {dst}")
+        out = site.host(src).run(command_line("ping", f"-{family}", "-c1", "-W2", dst))
         hops = next((w.split("=")[1] for w in out.stdout.split() if w.startswith(("ttl=", "hlim="))), "-")
         return [src, dst_name, dst, "reply" if out.rc == 0 else "NO REPLY", hops]
 
@@ -311,7 +312,7 @@ def test_gw6_storage_side_returns_through_vips(site, gateways, evidence):
     compute_net = ipaddress.ip_interface(
         site.host(site.names("compute")[0]).check_output("ip -o -4 addr show dev eth1").split()[3]
     ).network
-    routes = json.loads(site.host(storage).check_output(f"ip -j route show {compute_net}"))
+    routes = json.loads(site.host(storage).check_output(command_line("ip", "-j", "route", "show", compute_net)))
     hops = [h["gateway"] for r in routes for h in (r.get("nexthops") or [r]) if "gateway" in h]
     storage_vips = {site.labels[gw]["storage_vip"] for gw in gateways.names}
     evidence.record("return next hops", hops)

@@ -16,6 +16,18 @@ import sys
 import time
 from pathlib import Path
 
+# What a worker node runs to send monitoring datagrams (`python3 -c SENDER ADDRESS PORT COUNT`):
+# fixed text, its inputs as arguments, the standard library only (a site's worker has python3).
+SENDER = ("import socket, sys\n"
+          "address, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])\n"
+          "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+          "for i in range(count):\n"
+          "    s.sendto(b'monalisa %d' % i, (address, port))\n")
+
+
+def sender_argv(address: str, port: int, count: int) -> list[str]:
+    return ["python3", "-c", SENDER, address, str(port), str(count)]
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv

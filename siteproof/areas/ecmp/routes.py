@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from testinfra.host import Host
 
+from siteproof.cmdline import command_line
 from siteproof.probes.flowcount import Flow
 
 # Per address family: the site parameter with the storage prefix, the HSN and storage VIP labels.
@@ -34,7 +35,7 @@ class RouteEntry:
 def routes_to(host: Host, prefix: str, family: int) -> list[RouteEntry]:
     """The routes a host has for exactly this prefix in any routing table (a policy-routing
     table can divert traffic that the main table's route looks right for), next hops in order."""
-    listing = json.loads(host.check_output(f"ip -j -{family} route show table all exact {prefix}") or "[]")
+    listing = json.loads(host.check_output(command_line("ip", "-j", f"-{family}", "route", "show", "table", "all", "exact", prefix)) or "[]")
     entries = []
     for route in listing:
         hops = [h for h in route.get("nexthops") or [route] if "gateway" in h]
@@ -45,7 +46,7 @@ def routes_to(host: Host, prefix: str, family: int) -> list[RouteEntry]:
 
 def hash_policy(host: Host, family: int) -> int | None:
     key = f"net.ipv{family}.fib_multipath_hash_policy"
-    result = host.run(f"sysctl -n {key}")
+    result = host.run(command_line("sysctl", "-n", key))
     return int(result.stdout.strip()) if result.rc == 0 and result.stdout.strip().isdigit() else None
 
 
@@ -55,7 +56,7 @@ def predicted_next_hops(host: Host, flows: list[Flow], batch: int = 200) -> list
     for start in range(0, len(flows), batch):
         chunk = flows[start : start + batch]
         lines = [f"route get {f.dst} from {f.src} ipproto {f.proto} sport {f.sport} dport {f.dport}" for f in chunk]
-        out = host.run("printf '%%s\\n' %s | ip -j -batch -", "\n".join(lines))
+        out = host.run(command_line("ip", "-j", "-batch", "-", stdin="\n".join(lines)))
         answers = [json.loads(line) for line in out.stdout.splitlines() if line.strip().startswith("[")]
         if len(answers) != len(chunk):
             raise RuntimeError(f"ip route get answered {len(answers)} of {len(chunk)} lookups: {out.stderr.strip()[:300]}")

@@ -38,12 +38,17 @@ class Port:
         return [self.pkeys[i] for i in sorted(self.pkeys)]
 
 
-def sysfs_command(root: str) -> str:
-    """One shell command that prints every pkey slot, port GID 0 and netdev name under root."""
-    where = f"{root.rstrip('/')}{DEFAULT_SYSFS}"
-    return (f"for f in {where}/*/ports/*/pkeys/* {where}/*/ports/*/gids/0; do [ -e \"$f\" ] && "
-            f"printf '%s=%s\\n' \"$f\" \"$(cat \"$f\" 2>/dev/null)\"; done; "
-            f"for d in {where}/*/device/net/*; do [ -e \"$d\" ] && printf '%s\\n' \"$d\"; done; true")
+# Prints every pkey slot, port GID 0 and netdev name under the sysfs root given as $1: the
+# script is fixed text and the root an argument (`sh -c SCRIPT sh ROOT`), never spliced in.
+SYSFS_SCRIPT = (f'w="${{1%/}}{DEFAULT_SYSFS}"; '
+                'for f in "$w"/*/ports/*/pkeys/* "$w"/*/ports/*/gids/0; do [ -e "$f" ] && '
+                'printf \'%s=%s\\n\' "$f" "$(cat "$f" 2>/dev/null)"; done; '
+                'for d in "$w"/*/device/net/*; do [ -e "$d" ] && printf \'%s\\n\' "$d"; done; true')
+
+
+def sysfs_argv(root: str) -> list[str]:
+    """The argv that reads the pkey tables under root (/ at a site, a node's folder in the lab)."""
+    return ["sh", "-c", SYSFS_SCRIPT, "sh", root]
 
 
 _PKEY = re.compile(r"/(?P<dev>[^/]+)/ports/(?P<port>\d+)/pkeys/(?P<slot>\d+)=(?P<value>\S*)$")
@@ -52,7 +57,7 @@ _NET = re.compile(r"/(?P<dev>[^/]+)/device/net/(?P<netdev>[^/]+)$")
 
 
 def parse_sysfs(lines: list[str]) -> dict[str, Port]:
-    """Ports by "device/port" from sysfs_command's output."""
+    """Ports by "device/port" from the output of SYSFS_SCRIPT."""
     ports: dict[str, Port] = {}
     nets: dict[str, list[str]] = {}
 

@@ -82,7 +82,7 @@ class IbSite:
         return str(where) if where is not None else "/"
 
     def ports(self, node: str) -> dict[str, pkeys.Port]:
-        out = self.site.backend.run(node, "sh", "-c", pkeys.sysfs_command(self.sysfs_root(node)), check=False).stdout
+        out = self.site.backend.run(node, *pkeys.sysfs_argv(self.sysfs_root(node)), check=False).stdout
         return pkeys.parse_sysfs(out.splitlines())
 
     def partitions_conf(self) -> tuple[str, str]:

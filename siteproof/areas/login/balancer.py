@@ -16,6 +16,7 @@ from testinfra.host import Host
 
 from siteproof.areas.login.daemons import FS_MARKER
 from siteproof.backends.base import DAEMON_FILES, SOCKETS
+from siteproof.cmdline import command_line
 from siteproof.daemons import sshd
 from siteproof.probes.ssh import Client
 from siteproof.site import Site
@@ -73,7 +74,7 @@ class LoginBalancer:
         if drained:
             self.site.changing(f"drain {node} (its health agent's drain file)")
         path = self._agent_path(node, DRAIN_FILE)
-        self.site.host(node).run(f"touch {path}" if drained else f"rm -f {path}")
+        self.site.host(node).run(command_line("touch", str(path)) if drained else command_line("rm", "-f", str(path)))
         if drained:
             self._undo.append(lambda: self.set_drain(node, False))
 
@@ -81,7 +82,7 @@ class LoginBalancer:
         if not mounted:
             self.site.changing(f"fail {node}'s filesystem check (its health agent's marker file)")
         path = self._agent_path(node, FS_MARKER)
-        self.site.host(node).run(f"touch {path}" if mounted else f"rm -f {path}")
+        self.site.host(node).run(command_line("touch", str(path)) if mounted else command_line("rm", "-f", str(path)))
         if not mounted:
             self._undo.append(lambda: self.set_filesystem(node, True))
 
