@@ -38,6 +38,19 @@ class Site:
     def names(self, role: str) -> list[str]:
         return sorted(n for n, labels in self.labels.items() if labels.get("role") == role)
 
+    def first(self, role: str, area: str) -> str:
+        """The (first) host of a role that an area cannot do without; one clear error if none."""
+        names = self.names(role)
+        if not names:
+            raise SiteproofError(f"site {self.name}: the inventory has no host with role {role!r} (the {area} area needs one)")
+        return names[0]
+
+    def parameter(self, name: str, area: str) -> Any:
+        """A site parameter an area cannot do without; one clear error if the inventory lacks it."""
+        if name not in self.parameters:
+            raise SiteproofError(f"site {self.name}: the inventory's parameters lack {name!r} (the {area} area needs it)")
+        return self.parameters[name]
+
     def host(self, name: str) -> Host:
         if name not in self.labels:
             raise SiteproofError(f"site {self.name}: no host {name!r} (known: {', '.join(sorted(self.labels))})")

@@ -89,3 +89,44 @@ def test_the_example_inventories_pass_the_parameter_checks():
     for path in sorted((REPO / "examples" / "inventories").glob("*.yml")):
         doc = yaml.safe_load(path.read_text())
         assert check_site_parameters(doc.get("parameters") or {}, str(path)) is not None
+
+
+def _dns_site(drop_role: str | None = None, drop_parameter: str | None = None):
+    """The DNS example inventory as a Site, without its hosts (no backend: it must not be reached)."""
+    from siteproof.budgets import Budgets
+    from siteproof.site import Site
+
+    doc = yaml.safe_load((REPO / "examples" / "inventories" / "perlmutter-dns.yml").read_text())
+    labels = {n: dict(h["labels"]) for n, h in doc["hosts"].items() if h["labels"]["role"] != drop_role}
+    parameters = {k: v for k, v in doc["parameters"].items() if k != drop_parameter}
+    return Site("dns-site", labels, parameters, Budgets(parameters), backend=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("role", "parameter", "message"), [
+    ("upstream", None, "site dns-site: the inventory has no host with role 'upstream' (the DNS area needs one)"),
+    (None, "domain", "site dns-site: the inventory's parameters lack 'domain' (the DNS area needs it)"),
+])
+def test_a_dns_inventory_missing_a_role_or_parameter_is_one_clear_error(role, parameter, message):
+    from siteproof.areas.dns.site import DnsSite
+    from siteproof.errors import SiteproofError
+
+    with pytest.raises(SiteproofError) as exc:
+        DnsSite(_dns_site(role, parameter))
+    assert str(exc.value) == message
+
+
+@pytest.mark.parametrize(("topology", "overrides", "message"), [
+    ("perlmutter-can", {"spine_area": "0.0.0.1\nrouter bgp 65000"}, "--set: parameters.spine_area: "),
+    ("perlmutter-can", {"spine_area": "0.0.0.256"}, "--set: parameters.spine_area: '0.0.0.256' is not an OSPF area ID"),
+    ("ncsa-nat", {"pool_ports": "29999-20000"}, "--set: parameters.pool_ports: '29999-20000' is not a port range"),
+    ("ncsa-nat", {"stray_route": "nid999"}, "--set: parameters.stray_route: 'nid999' is not a node of this topology"),
+    ("alice-epn", {"limited_as_full": "epn09-c1"}, "--set: parameters.limited_as_full: 'epn09-c1' is not a node"),
+    ("alice-ce", {"ingress": "xrootd-only; reboot"}, "--set: parameters.ingress: "),
+])
+def test_a_hostile_parameter_is_refused_before_anything_is_rendered(topology, overrides, message, tmp_path):
+    from siteproof.topology import load_topology
+
+    with pytest.raises(TopologyError) as exc:
+        load_topology(REPO / "topologies" / topology, overrides)
+    assert str(exc.value).startswith(message), str(exc.value)
+    assert "\n" not in str(exc.value)

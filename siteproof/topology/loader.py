@@ -89,7 +89,7 @@ def _check_text(name: str, value: str, fmt: str | None, file: str) -> None:
             raise TopologyError(file, key, f"{value!r} is not an OSPF area ID (a dotted quad or a number below 2^32)")
 
 
-TEXT_FORMATS = ("path", "port_range", "ospf_area")
+TEXT_FORMATS = ("path", "port_range", "ospf_area", "node")  # node: checked against the rendered topology
 
 
 def _check_format(name: str, value: str, fmt: str, file: str) -> None:
@@ -235,6 +235,7 @@ def load_topology(
     if variant_doc.get("overlay"):
         doc = deep_merge(doc, variant_doc["overlay"])
     schema.validate(doc, schema.topology_schema(), label)
+    _check_node_parameters(params_doc["parameters"], params, doc, layers, params_label)
     checks.check_links(doc, label)
     addresses = checks.check_addresses(doc, label)
     checks.check_routes(doc, label, addresses)
@@ -253,6 +254,18 @@ def load_topology(
     except ValueError as exc:
         raise TopologyError(label, "daemons.after", str(exc)) from None
     return topo
+
+
+def _check_node_parameters(specs: dict[str, Any], params: dict[str, Any], doc: dict[str, Any],
+                           layers: list[tuple[str, dict[str, Any]]], file: str) -> None:
+    """A parameter that names a node (format: node; empty for none) names one the topology has."""
+    nodes = set(doc["topology"]["nodes"])
+    for name, spec in specs.items():
+        value = params.get(name)
+        if spec.get("format") == "node" and value and value not in nodes:
+            where = next((label for label, values in reversed(layers) if name in values), file)
+            raise TopologyError(where, f"parameters.{name}", f"{value!r} is not a node of this topology "
+                                                             f"({len(nodes)} nodes, e.g. {', '.join(sorted(nodes)[:4])})")
 
 
 def _apply_patches(topo: Topology, patches: list[dict[str, str]], label: str) -> None:

@@ -172,7 +172,7 @@ PARAMETERS = {
                     "default": SCALAR,
                     "type": {"enum": ["int", "float", "str", "bool"]},
                     # A str parameter that must be a network prefix or an address (checked before rendering).
-                    "format": {"enum": ["prefix", "prefix4", "prefix6", "address", "path", "port_range", "ospf_area"]},
+                    "format": {"enum": ["prefix", "prefix4", "prefix6", "address", "path", "port_range", "ospf_area", "node"]},
                     "min": {"type": "number"},
                     "max": {"type": "number"},
                     "choices": {"type": "array", "items": SCALAR, "minItems": 1},

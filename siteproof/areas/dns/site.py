@@ -23,20 +23,23 @@ from siteproof.topology.render import reverse_zone
 class DnsSite:
     def __init__(self, site: Site) -> None:
         self.site = site
-        p = site.parameters
 
         def label(role: str, key: str = "address") -> str:
-            return site.labels[site.names(role)[0]][key]
+            node = site.first(role, "DNS")
+            if key not in site.labels[node]:
+                raise SiteproofError(f"site {site.name}: host {node} ({role}) has no label {key!r} (the DNS area needs it)")
+            return site.labels[node][key]
 
         self.primary, self.primary6 = label("primary"), label("primary", "address6")
         self.secondary, self.secondary6 = label("secondary"), label("secondary", "address6")
         self.resolver, self.resolver6 = label("resolver"), label("resolver", "address6")
         self.root = label("root")
         self.upstream = label("upstream")
-        self.domain: str = p["domain"]
-        self.zones = [self.domain, reverse_zone(p["system_prefix"]), reverse_zone(p["system_prefix6"])]
-        self.keys = tsig_keys(site.daemon_config(site.names("primary")[0], "named"))
-        self.upstream_keys = tsig_keys(site.daemon_config(site.names("upstream")[0], "named"))
+        self.domain: str = site.parameter("domain", "DNS")
+        self.zones = [self.domain, reverse_zone(site.parameter("system_prefix", "DNS")),
+                      reverse_zone(site.parameter("system_prefix6", "DNS"))]
+        self.keys = tsig_keys(site.daemon_config(site.first("primary", "DNS"), "named"))
+        self.upstream_keys = tsig_keys(site.daemon_config(site.first("upstream", "DNS"), "named"))
         # The TSIG key names the configs use for transfers and updates: labels, these by default.
         primary_labels = site.labels[site.names("primary")[0]]
         self.transfer_key_name = primary_labels.get("transfer_key", "xfr-key")
@@ -45,7 +48,7 @@ class DnsSite:
         clients = {site.labels[n].get("side"): n for n in site.names("client")}
         self.inside = From(site, clients.get("inside"))
         self.outside = From(site, clients["outside"]) if "outside" in clients else None
-        self.secondary_node = From(site, site.names("secondary")[0])
+        self.secondary_node = From(site, site.first("secondary", "DNS"))
         self.edge = From(site, site.names("edge")[0]) if site.names("edge") else None
         # Every authoritative server, by node: the primary first, then each secondary.
         self.primary_name = site.names("primary")[0]
