@@ -163,6 +163,9 @@ class Daemon:
     # Machine directories the daemon writes to whatever its options say: each gets a private
     # empty tmpfs in the daemon's own mount namespace, so nothing of it stays on the machine.
     private_dirs: ClassVar[tuple[str, ...]] = ()
+    # The budget its readiness waits on: a daemon whose start does work that grows with the
+    # site (the NAT tracker routes every compute first) names its own.
+    ready_budget: ClassVar[str] = "daemon_ready"
 
     def __init__(self, context: DaemonContext, config: str, args: tuple[str, ...] = ()) -> None:
         self.context = context
@@ -244,7 +247,7 @@ class Daemon:
             return self.is_ready() if self.running() else None
 
         try:
-            waited = wait_until(ready, "daemon_ready", expected=f"{self.kind} on {self.node} ready",
+            waited = wait_until(ready, self.ready_budget, expected=f"{self.kind} on {self.node} ready",
                                 accept=lambda state: state is None or bool(state))
         except WaitTimeout as exc:
             raise DaemonError(f"node {self.node}: {self.kind} not ready within {exc.seconds:.0f} s ({exc.budget}): "

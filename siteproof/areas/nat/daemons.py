@@ -15,6 +15,7 @@ STATE_FILE = "state.json"
 class NatTracker(PythonDaemon):
     kind = "nattracker"
     module = "siteproof.areas.nat.tracker"
+    ready_budget = "nat_tracker_ready"  # it routes every compute over SSH before it says ready
     tools = {"ssh": "openssh-client"}
 
     def prepare(self) -> None:
