@@ -238,3 +238,26 @@ def test_benchmark_comparison_flags_what_grew():
     lines = compare({"a": {"n50": {"down_s": 0.02, "network_s": 1.0, "runs": 5}}, "b": {"passed": True}},
                     {"a": {"n50": {"down_s": 0.021, "network_s": 2.0, "runs": 5}}, "b": {"passed": False}})
     assert lines == ["a.n50.down_s: 0.021 / 0.02 = 1.05", "a.n50.network_s: 2 / 1 = 2.00  <-- regression"]
+
+
+def test_durations_in_every_form_bind_accepts():
+    """DNS-3 reads dnssec-policy durations: ISO 8601 with weeks, months and years, TTL-style
+    units, plain seconds, `unlimited` (a policy written in weeks once crashed the test)."""
+    import math
+
+    from siteproof.areas.dns.checks import iso_duration, signing_policies
+    from siteproof.errors import SiteproofError
+
+    day = 86400
+    cases = {"P3W": 21 * day, "p2w1d": 15 * day, "P1Y": 365 * day, "P1M": 30 * day, "PT12H": 43200, "PT90M": 5400,
+             "P1DT2H3M4S": day + 7384, "2w": 14 * day, "1d12h": 36 * 3600, "90m": 5400, "45S": 45, "300": 300}
+    for text, seconds in cases.items():
+        assert iso_duration(text) == seconds, text
+    assert math.isinf(iso_duration("unlimited"))
+    for bad in ("P", "PT", "P1DT", "3 weeks", "P1.5D", "-P1D", "1x"):
+        with pytest.raises(ValueError, match="is not a duration BIND accepts"):
+            iso_duration(bad)
+    conf = 'dnssec-policy lab {\n    signatures-validity P3W;\n    signatures-refresh 5 days;\n};\nzone "a.example" {\n    dnssec-policy lab;\n};\n'
+    with pytest.raises(SiteproofError, match=r"named.conf line 3: dnssec-policy lab: signatures-refresh: '5 days' is not a duration"):
+        signing_policies(conf)
+    assert signing_policies(conf.replace("5 days", "P5D"))["a.example"].validity == 21 * day

@@ -5,6 +5,7 @@ keys). Questions and transfers from a chosen node: siteproof.probes.dnsask.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import dns.tsigkeyring
 import dns.zone
 
 from siteproof.areas.dns.nsec3 import nsec3_problems
+from siteproof.errors import SiteproofError
 
 SEP = 0x0001  # DNSKEY flag of a key-signing key
 # RRsets a child may sign with its KSK only (the validity of the signature is still checked).
@@ -57,19 +59,32 @@ def key_ring(key: TsigKey) -> dict[dns.name.Name, dns.tsig.Key]:
 _ZONE_BLOCK = re.compile(r'zone\s+"(?P<name>[^"]+)"\s*(?:IN\s*)?\{(?P<body>.*?)\n\}', re.S)
 _ZONE_POLICY = re.compile(r'dnssec-policy\s+"?(?P<policy>[\w.-]+)"?\s*;')
 _POLICY_BLOCK = re.compile(r'dnssec-policy\s+"?(?P<name>[\w.-]+)"?\s*\{(?P<body>.*?)\n\};', re.S)
-_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?$", re.I)
+# BIND's durations (ARM, "duration"): ISO 8601 (P1Y2M3W4DT5H6M7S, any part may be left out) or
+# TTL-style (2w, 1d12h, 90m; a plain number is seconds), case-insensitive; "unlimited".
+_ISO = re.compile(r"^P(?:(?P<Y>\d+)Y)?(?:(?P<MO>\d+)M)?(?:(?P<W>\d+)W)?(?:(?P<D>\d+)D)?"
+                  r"(?:T(?:(?P<H>\d+)H)?(?:(?P<MI>\d+)M)?(?:(?P<S>\d+)S)?)?$", re.I)
+_TTL_STYLE = re.compile(r"^(?:\d+[wdhms])+$", re.I)
+_TTL_PART = re.compile(r"(\d+)([wdhms])", re.I)
+# As BIND counts them: a year 365 days, a month 30.
+_ISO_SECONDS = {"Y": 365 * 86400, "MO": 30 * 86400, "W": 7 * 86400, "D": 86400, "H": 3600, "MI": 60, "S": 1}
+_TTL_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 # BIND's built-in "default" policy (ARM, dnssec-policy): 14 days of validity, refreshed 5 days before expiry.
 BIND_DEFAULTS = {"signatures-validity": 14 * 86400.0, "signatures-refresh": 5 * 86400.0}
 
 
 def iso_duration(text: str) -> float:
-    """Seconds of an ISO 8601 duration as BIND writes them (P21D, PT300S, P1DT2H); plain numbers are seconds."""
+    """Seconds of a duration in any form BIND accepts (P21D, P3W, PT300S, P1DT2H, 2w, 1d12h, 300,
+    unlimited: infinity); ValueError, naming the text, for any other."""
     if text.isdigit():
         return float(text)
-    m = _DURATION.match(text)
-    if not m:
-        raise ValueError(f"not a duration: {text!r}")
-    return float(int(m["d"] or 0) * 86400 + int(m["h"] or 0) * 3600 + int(m["m"] or 0) * 60 + int(m["s"] or 0))
+    if text.lower() == "unlimited":
+        return math.inf
+    iso = _ISO.match(text)
+    if iso and text.upper() not in ("P", "PT") and not text.upper().endswith("T"):
+        return float(sum(int(v) * _ISO_SECONDS[k] for k, v in iso.groupdict().items() if v))
+    if _TTL_STYLE.match(text):
+        return float(sum(int(n) * _TTL_SECONDS[u.lower()] for n, u in _TTL_PART.findall(text)))
+    raise ValueError(f"{text!r} is not a duration BIND accepts (ISO 8601 such as P3W or PT12H, or TTL-style such as 2w1d)")
 
 
 @dataclass(frozen=True)
@@ -89,9 +104,13 @@ def signing_policies(named_conf: str) -> dict[str, SigningPolicy]:
     for m in _POLICY_BLOCK.finditer(named_conf):
         values = dict(BIND_DEFAULTS)
         for key in BIND_DEFAULTS:
-            found = re.search(rf"^\s*{key}\s+(\S+?)\s*;", m["body"], re.M)
+            found = re.search(rf"^\s*{key}\s+([^;\n]*?)\s*;", m["body"], re.M)  # all of it: "5 days" is an error
             if found:
-                values[key] = iso_duration(found.group(1))
+                try:
+                    values[key] = iso_duration(found.group(1))
+                except ValueError as exc:
+                    line = named_conf.count("\n", 0, m.start("body") + found.start(1)) + 1
+                    raise SiteproofError(f"named.conf line {line}: dnssec-policy {m['name']}: {key}: {exc}") from None
         policies[m["name"]] = values
     zones = {}
     for z in _ZONE_BLOCK.finditer(named_conf):
