@@ -109,13 +109,6 @@ def stop_lab(lab_id: str, budget_s: float = 30.0) -> None:
     registry.destroy(lab_id)
 
 
-def new_lab_ids(before: set[str]) -> list[str]:
-    """Labs that appeared since `before` (a set of lab ids)."""
-    from siteproof.backends.netns import registry
-
-    return [s.id for s in registry.all_labs() if s.id not in before]
-
-
 def unexplained_namespaces(before: set[str]) -> list[str]:
     """Namespaces made since `before` that no live lab owns: what a refused build left. Labs
     that other tests build meanwhile (parallel workers) are registered, so they do not count."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -68,14 +69,16 @@ def _up_held_while_building(cli_labs: list[str]) -> tuple[subprocess.Popen[str],
     """`siteproof up` stopped at a known point of its build (its namespaces made, nothing in them
     yet: registry.HOLD_ENV), and the id of that lab. No race with the clock: however loaded the
     machine, the build is still under way when the test acts."""
-    before = {s.id for s in registry.all_labs()}
-    env = {**os.environ, registry.HOLD_ENV: "namespaces"}
+    # A run id of this call's own: labs that other tests build meanwhile are never taken for ours.
+    mine = secrets.token_hex(4)
+    env = {**os.environ, registry.HOLD_ENV: "namespaces",
+           registry.RUNS_ENV: ":".join(filter(None, [os.environ.get(registry.RUNS_ENV), mine]))}
     proc = subprocess.Popen([sys.executable, "-m", "siteproof.cli", "up", "perlmutter-gateways", "--set", "gateways=4", "--set", "computes=2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for state in registry.all_labs():
-            if state.id not in before and state.owner_kind == "cli" and state.id not in cli_labs:
+            if mine in state.runs and state.id not in cli_labs:
                 cli_labs.append(state.id)  # torn down by the fixture whatever happens next
             if state.id in cli_labs and state.phase == "held at namespaces":
                 assert registry.lab_namespaces(state.id), "held after its namespaces were made, yet none exists"
