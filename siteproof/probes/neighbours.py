@@ -18,6 +18,12 @@ from siteproof.backends.base import Backend
 ETH_P_ALL = 0x0003
 
 
+def _answer_frame(raw: bytes) -> bool:
+    """An ARP frame, or an ICMPv6 neighbour advertisement (type 136): read without a parser."""
+    kind = raw[12:14]
+    return kind == b"\x08\x06" or (kind == b"\x86\xdd" and len(raw) > 54 and raw[20] == 58 and raw[54] == 136)
+
+
 def who_answers(backend: Backend, node: str, ifname: str, addresses: list[str], timeout: float = 1.0,
                 rounds: int = 2, source6: str = "::") -> dict[str, set[str]]:
     """address -> the set of MACs that answered a request for it from node:ifname."""
@@ -45,18 +51,28 @@ def who_answers(backend: Backend, node: str, ifname: str, addresses: list[str], 
                     frames.append(bytes(Ether(src=mac, dst=in6_getnsmac(socket.inet_pton(socket.AF_INET6, group)))
                                         / IPv6(src=own6, dst=group, hlim=255) / ICMPv6ND_NS(tgt=address)
                                         / ICMPv6NDOptSrcLLAddr(lladdr=mac)))
+            # The segment also carries every gateway's VRRP adverts (thousands a second at lab
+            # speed): a large buffer, and only ARP replies and neighbour advertisements parsed.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+            unanswered = list(range(len(frames)))
             for _ in range(rounds):
-                for frame in frames:
-                    sock.send(frame)
+                for i in unanswered:  # later rounds ask again only what nobody answered yet
+                    sock.send(frames[i])
                 deadline = time.monotonic() + timeout / rounds
                 while (left := deadline - time.monotonic()) > 0:
                     if not select.select([sock], [], [], left)[0]:
                         break
-                    packet = Ether(sock.recv(2048))
+                    raw = sock.recv(2048)
+                    if not _answer_frame(raw):
+                        continue
+                    packet = Ether(raw)
                     if ARP in packet and packet[ARP].op == 2 and packet[ARP].psrc in answers:
                         answers[packet[ARP].psrc].add(str(packet[ARP].hwsrc).lower())
                     elif ICMPv6ND_NA in packet and str(packet[ICMPv6ND_NA].tgt) in answers and packet[Ether].src != mac:
                         answers[str(packet[ICMPv6ND_NA].tgt)].add(str(packet[Ether].src).lower())
+                unanswered = [i for i, a in enumerate(addresses) if not answers[a]]
+                if not unanswered:
+                    break  # every address answered; a second responder answers in the same round
             return answers
         finally:
             sock.close()
