@@ -47,10 +47,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         topo = as_site(topo)
     _report_stuck(registry.reap())
     read_end, write_end = os.pipe()
+    # Ctrl-C is held back across the fork until each side is ready for it: one that came before
+    # the caller waits (a loaded machine may run the keeper first) would end the caller and leave
+    # the keeper building, holding the caller's stdout.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     pid = os.fork()
     if pid:  # the caller: wait for the keeper to report the lab up (or its error)
         os.close(write_end)
         try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # from here Ctrl-C stops the keeper
             with os.fdopen(read_end) as pipe:
                 message = pipe.read()
         except KeyboardInterrupt:
@@ -81,6 +86,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     pipe = os.fdopen(write_end, "w")
     try:
         lab.up()
