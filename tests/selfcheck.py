@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from siteproof.backends.netns import registry
+from tests.helpers import sigint_restored
 
 _EXC = re.compile(r"^(?P<type>[\w.]+): ?", re.S)
 _ASSERTION_TYPES = ("AssertionError", "WaitTimeout", "Failed")
@@ -85,7 +86,8 @@ def run_child_pytest(args: list[str], cwd: Path, timeout: float, grace: float = 
     """
     # prefix: how to start it elsewhere (`ip netns exec VANTAGE`, for a lab played as a site).
     proc = subprocess.Popen([*prefix, sys.executable, "-m", "pytest", *args], cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=sigint_restored)  # it is stopped by SIGINT past its timeout
     timed_out = False
     try:
         out, err = proc.communicate(timeout=timeout)

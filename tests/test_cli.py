@@ -11,7 +11,7 @@ import time
 
 from siteproof.backends.netns import namespaces as netns
 from siteproof.backends.netns import registry
-from tests.helpers import REPO, lab_leftovers, needs_root, unexplained_namespaces
+from tests.helpers import REPO, lab_leftovers, needs_root, sigint_restored, unexplained_namespaces
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -74,7 +74,8 @@ def _up_held_while_building(cli_labs: list[str]) -> tuple[subprocess.Popen[str],
     env = {**os.environ, registry.HOLD_ENV: "namespaces",
            registry.RUNS_ENV: ":".join(filter(None, [os.environ.get(registry.RUNS_ENV), mine]))}
     proc = subprocess.Popen([sys.executable, "-m", "siteproof.cli", "up", "perlmutter-gateways", "--set", "gateways=4", "--set", "computes=2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+                            preexec_fn=sigint_restored)  # the test's Ctrl-C must reach it
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for state in registry.all_labs():
