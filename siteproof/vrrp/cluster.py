@@ -7,11 +7,13 @@ role's noun in messages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from testinfra.host import Host
 
 from siteproof.site import Site
 from siteproof.vrrp import config as vrrp
+from siteproof.vrrp.timers import ImpliedTakeover, implied_takeover
 from siteproof.wait import WaitResult, WaitTimeout, wait_until
 
 NOUNS = {"login": "login node"}
@@ -43,7 +45,13 @@ class VrrpCluster:
             except vrrp.IncludeError as exc:
                 problems.append(f"{gw}: {exc}")
                 continue
-            if not vrrp.parse_keepalived(configs[gw]):
+            try:
+                instances = vrrp.parse_keepalived(configs[gw])
+            except vrrp.KeepalivedSyntaxError as exc:
+                problems.append(f"{gw}: {path} (includes expanded): {exc}")
+                del configs[gw]
+                continue
+            if not instances:
                 problems.append(f"{gw}: its keepalived config ({path}) has no vrrp_instance")
         groups = vrrp.groups_from_configs(configs)
         if names and not groups:
@@ -135,6 +143,64 @@ class VrrpCluster:
             raise AssertionError(
                 f"after {exc.seconds:.1f} s ({budget}): " + "; ".join(last[:6]) + (" ..." if len(last) > 6 else "")
             ) from None
+
+    def config_problems(self) -> list[str]:
+        """What every member's config must agree on, read from all of them: every member in
+        every group, one unique top priority, the same timers, version, preemption and tracking
+        per group, and each member's instances tracking every interface its VIPs live on (a
+        member that loses one side must give up the VIPs of the other, or it black-holes)."""
+        found = []
+        for vip, group in self.groups.items():
+            missing = set(self.names) - set(group.priorities)
+            if missing:
+                found.append(f"VIP {vip}: {self.noun}s {', '.join(sorted(missing)[:5])}"
+                             f"{' ...' if len(missing) > 5 else ''} are not members of its VRRP group")
+            top = sorted(group.priorities.values(), reverse=True)
+            if len(top) > 1 and top[0] == top[1]:
+                found.append(f"VIP {vip}: two {self.noun}s share the top priority {top[0]}")
+            found += [f"VIP {vip} ({group.instance}): the members disagree: {d}" for d in group.disagreements()]
+        for member in self.names:
+            sides = {dev for g in self.groups.values() for dev in g.devices.get(member, ())}
+            for vip, group in self.groups.items():
+                if member not in group.tracks:
+                    continue
+                watched = set(group.tracks[member]) | set(group.devices.get(member, ()))
+                if sides - watched:
+                    found.append(f"{member}: VRRP instance {group.instance} (VIP {vip}) does not track "
+                                 f"{', '.join(sorted(sides - watched))}: losing that side leaves {vip} on {member}")
+                    break  # one line per member is enough to see it
+        return found
+
+    def implied_takeovers(self) -> list[ImpliedTakeover]:
+        """Each group's takeover as its configured timers imply it (groups of one member left out)."""
+        return [t for t in (implied_takeover(g) for g in self.groups.values()) if t is not None]
+
+    def timer_verdict(self, objective: float) -> tuple[list[list[object]], list[str]]:
+        """Every group's configured takeover against the objective: report rows (slowest first)
+        and one problem per group past it."""
+        rows, late = [], []
+        for t in sorted(self.implied_takeovers(), key=lambda t: -t.seconds):
+            over = t.seconds > objective
+            rows.append([t.instance, t.vip, f"{t.advert:g} ({t.advert_from})", t.backup, round(t.seconds, 2),
+                         "PAST the objective" if over else "within"])
+            if over:
+                late.append(f"VRRP group {t.instance} (VIP {t.vip}): its configs imply a takeover of {t.seconds:.2f} s "
+                            f"(3 x advert_int {t.advert:g} s of {t.advert_from} + skew of backup {t.backup}), "
+                            f"past the objective {objective:g} s")
+        return rows, late
+
+    def judge_timers(self, evidence: Any) -> None:
+        """Assert every group's configured takeover within vrrp_configured_takeover; the table
+        of every group goes into the evidence (a test's `evidence` fixture)."""
+        objective = self.site.budget("vrrp_configured_takeover")
+        rows, late = self.timer_verdict(objective)
+        assert rows, f"no VRRP group with a backup: no takeover to judge among the {self.noun}s"
+        evidence.measure("slowest configured takeover (s)", rows[0][4], at_most=objective,
+                         limit_name="vrrp_configured_takeover")
+        evidence.record("groups read", len(rows))
+        evidence.table("configured takeover per VRRP group (slowest first)",
+                       ["group", "VIP", "advert_int (s, whose)", "slowest backup", "implied takeover (s)", "verdict"], rows)
+        assert not late, f"{len(late)} of {len(rows)} groups: " + "; ".join(late[:4]) + (" ..." if len(late) > 4 else "")
 
     def takeover_budget(self) -> float:
         """3 x advert + skew + margin (RFC 5798 master-down interval, plus the named margin)."""

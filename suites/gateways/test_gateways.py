@@ -55,18 +55,22 @@ def test_gw1_every_vip_has_exactly_one_holder(gateways, evidence):
     evidence.table("VIP holders", ["VIP", "VRRP group", "holders", "expected"],
                    [[v, gateways.groups[v].instance, ", ".join(h) or "-", gateways.expected()[v]] for v, h in seen.items()])
     assert not problems, "split or missing ownership: " + "; ".join(problems)
-    # Configuration side of GW-1, on every gateway: every gateway in every group, one unique top
-    # priority, and one advert interval and VRRP version per group.
-    for vip, group in gateways.groups.items():
-        missing = set(gateways.names) - set(group.priorities)
-        assert not missing, f"VIP {vip}: gateways {sorted(missing)} are not members of its VRRP group"
-        top = sorted(group.priorities.values(), reverse=True)
-        assert len(top) < 2 or top[0] != top[1], f"VIP {vip}: two gateways share the top priority {top[0]}"
-        differ = group.disagreements()
-        assert not differ, f"VIP {vip} ({group.instance}): the members disagree: " + "; ".join(differ)
+    # Configuration side of GW-1, every gateway's config against its peers'.
+    config = gateways.config_problems()
+    evidence.record("configuration problems", len(config))
+    assert not config, f"{len(config)} VRRP configuration problems: " + "; ".join(config[:6])
     # On the wire: a request for each VIP is answered by one MAC, its holder's.
     if gateways.site.can(SOCKETS):
         _one_mac_per_vip(gateways, seen, evidence)
+
+
+@pytest.mark.behaviour("GW-2")
+def test_gw2_every_group_is_configured_to_take_over_in_time(gateways, evidence):
+    """GW-2, read from the configs: every group's timers, on every member, imply a takeover
+    within the site's objective (a group advertising slower than the site requires fails
+    here whichever gateway the fault tests pick)."""
+    gateways.assert_readable()
+    gateways.judge_timers(evidence)
 
 
 def _crash_takeover(gateways, gw: str, vips: list[str], budget: float, crashed_at: float, evidence) -> WaitResult:
@@ -269,9 +273,9 @@ def test_gw4_last_one_standing_holds_every_vip(gw_lab, lab, faults, evidence, vi
     assert not failed, f"with only {survivor} alive, storage is unreachable through VIPs {failed}"
 
 
-def _address(host, family: int) -> str | None:
-    """The host's first global address of a family on eth1 (None where the family is absent)."""
-    return next((a for a in host.interface("eth1").addresses
+def _address(host, family: int, ifname: str = "eth1") -> str | None:
+    """The host's first global address of a family on an interface (None where the family is absent)."""
+    return next((a for a in host.interface(ifname).addresses
                  if ipaddress.ip_address(a).version == family and not ipaddress.ip_address(a).is_link_local), None)
 
 
@@ -303,6 +307,52 @@ def test_gw6_forwarding_both_directions(site, evidence):
     evidence.table("pings across the gateways", ["from", "to", "address", "result", "ttl / hop limit"], rows)
     assert rows, "no address to ping on the storage side"
     assert not failed, f"no forwarding for {failed}"
+
+
+# IPv4 and IPv6 headers plus the ICMP echo header: a ping payload of MTU minus these fills a frame.
+_ECHO_OVERHEAD = {4: 28, 6: 48}
+
+
+@pytest.mark.behaviour("GW-6")
+def test_gw6_full_size_frames_on_both_sides_of_every_gateway(site, gateways, evidence):
+    """GW-6: every gateway's interfaces have the MTU of the segment they sit on (read on every
+    gateway, compared with the computes' and the storage server's), and a full-size,
+    don't-fragment packet crosses each side in both directions and both families. A gateway
+    with a smaller MTU drops or refuses what its peers send it, but only for flows that hash to it."""
+    gateways.assert_readable()
+    peers = {"eth1": site.names("compute")[0], "eth2": site.names("storage")[0]}
+
+    def mtu(node: str, ifname: str) -> int:
+        return int(site.host(node).check_output(command_line("cat", f"/sys/class/net/{ifname}/mtu")))
+
+    segment = {side: mtu(peer, "eth1") for side, peer in peers.items()}
+    rows, wrong, pings = [], [], []
+    for gw in gateways.names:
+        for side, peer in peers.items():
+            own = mtu(gw, side)
+            rows.append([gw, side, own, segment[side], "same" if own == segment[side] else "DIFFERS"])
+            if own != segment[side]:
+                wrong.append(f"{gw} {side} MTU {own}, its segment's {segment[side]} (as on {peer})")
+            for family in (4, 6):
+                there, here = _address(site.host(peer), family), _address(site.host(gw), family, side)
+                if there and here:
+                    size = segment[side] - _ECHO_OVERHEAD[family]
+                    pings += [(gw, peer, there, family, size), (peer, gw, here, family, size)]
+
+    def full_size(ping: tuple[str, str, str, int, int]) -> str | None:
+        src, dst, address, family, size = ping
+        out = site.host(src).run(command_line("ping", f"-{family}", "-M", "do", "-s", str(size), "-c1", "-W2", address))
+        return None if out.rc == 0 else f"{src} -> {dst} ({address}, {size} bytes, DF): {(out.stderr or out.stdout).strip()[-80:]}"
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        lost = [why for why in pool.map(full_size, pings) if why]
+    evidence.table("interface MTU of every gateway against its segment", ["gateway", "side", "MTU", "segment MTU", ""], rows)
+    evidence.record("full-size DF pings", len(pings))
+    evidence.record("full-size DF pings lost", len(lost))
+    assert pings, "no address pair to send a full-size packet between"
+    assert not wrong and not lost, "; ".join(
+        ([f"{len(wrong)} gateway interfaces differ from their segment's MTU: " + "; ".join(wrong[:4])] if wrong else [])
+        + ([f"{len(lost)} of {len(pings)} full-size don't-fragment pings failed: " + "; ".join(lost[:4])] if lost else []))
 
 
 @pytest.mark.behaviour("GW-6")

@@ -115,9 +115,18 @@ def test_login2_each_vip_held_by_its_home_node_only(logins, site, evidence):
     evidence.table("VIP holders", ["VIP", "VRRP group", "holders", "expected"],
                    [[v, logins.groups[v].instance, ", ".join(h) or "-", logins.expected()[v]] for v, h in seen.items()])
     assert not problems, "VIP placement: " + "; ".join(problems[:6])
-    for vip, group in logins.groups.items():
-        missing = set(logins.names) - set(group.priorities)
-        assert not missing, f"VIP {vip}: login nodes {sorted(missing)[:5]} are not members of its VRRP group"
+    # Every node's config against its peers': membership, timers, version, preemption, tracking.
+    config = logins.config_problems()
+    evidence.record("configuration problems", len(config))
+    assert not config, f"{len(config)} VRRP configuration problems: " + "; ".join(config[:6])
+
+
+@pytest.mark.behaviour("LOGIN-2")
+def test_login2_every_group_is_configured_to_take_over_in_time(logins, evidence):
+    """LOGIN-2 (GW-2 semantics), read from every node's config: each group's timers imply a
+    takeover within the site's objective, whichever node a fault test would pick."""
+    logins.assert_readable()
+    logins.judge_timers(evidence)
 
 
 # --- LOGIN-3 ------------------------------------------------------------------------------
