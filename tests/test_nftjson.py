@@ -1,0 +1,60 @@
+"""The static ruleset reader on a ruleset `nft -j list ruleset` printed (nft 1.0.6, stored in
+tests/data: no namespace here). Each case is one packet and what the kernel would do with it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from siteproof.nftjson import Packet, verdict
+
+RULESET = json.loads((Path(__file__).parent / "data" / "nft-input-sample.json").read_text())
+
+
+def tcp(port: int, source: str = "10.50.0.9", **kw) -> Packet:
+    family = 6 if ":" in source else 4
+    return Packet(family, source, "2001:db8::1" if family == 6 else "10.60.0.10", "tcp", dport=port, sport=40000,
+                  iifname=kw.pop("iifname", "eth1"), **kw)
+
+
+@pytest.mark.parametrize(("packet", "expected", "where"), [
+    (tcp(12000), "accept", "tcp dport 12000-12019"),
+    (tcp(12019), "accept", "tcp dport 12000-12019"),
+    (tcp(12020), "drop", "policy drop of table inet dtnprofile chain input"),  # one past the range
+    (tcp(11999), "drop", "policy drop"),
+    (tcp(50100, "10.60.0.50"), "accept", "ip saddr 10.60.0.50 tcp dport 50100-50199"),
+    (tcp(50100, "10.60.0.51"), "drop", "policy drop"),  # a neighbour of the one permitted source
+    (tcp(85, "10.70.3.4"), "accept", "ip saddr @peers"),  # named set with a prefix, anonymous set with a range
+    (tcp(91, "10.70.3.4"), "drop", "policy drop"),
+    (tcp(85, "10.71.0.1"), "drop", "policy drop"),
+    (tcp(22, "10.99.1.1"), "accept", "ip saddr 10.99.0.0/16 meta iifname != eth0"),
+    (tcp(22, "10.99.1.1", iifname="eth0"), "drop", "policy drop"),
+    (tcp(12000, "2001:db8:5::1"), "accept", "tcp dport 12000-12019"),  # inet: both families
+    (tcp(12005), "drop", "table ip v4only chain input: tcp dport 12005 drop"),  # an `ip` table sees IPv4 ...
+    (tcp(12005, "2001:db8:5::1"), "accept", "tcp dport 12000-12019"),  # ... and not IPv6
+    (tcp(9), "reject", "tcp dport 9 reject"),
+    (tcp(7, iifname="eth3"), "drop", "meta iifname eth* tcp flags syn tcp dport 7 drop"),
+    (tcp(12000, ct_state="established"), "accept", "ct state established,related"),
+    (Packet(4, "10.50.0.9", "10.60.0.10", "icmp"), "accept", "ip protocol icmp"),  # no interface named: not lo
+    (Packet(6, "2001:db8:5::1", "2001:db8::1", "ipv6-icmp"), "accept", "meta l4proto ipv6-icmp"),
+    (Packet(6, "2001:db8::7", "2001:db8::1", "udp", dport=53, sport=5353), "accept", "chain dns: ct state new accept"),
+    (Packet(6, "2001:db8:1::7", "2001:db8::1", "udp", dport=53, sport=5353), "drop", "policy drop"),
+])
+def test_one_packet_one_verdict(packet, expected, where):
+    found = verdict(RULESET, packet)
+    assert (found.verdict, where in found.where) == (expected, True), found
+
+
+def test_what_cannot_be_decided_is_unknown_and_says_why():
+    found = verdict(RULESET, Packet(4, "10.50.0.9", "10.60.0.10", "udp", dport=123, sport=123, iifname="eth1"))
+    assert (found.verdict, found.admits) == ("unknown", None)
+    assert "limit" in found.reason and "udp dport 123" in found.where
+    # The interface a packet arrives on, when the caller does not know it, leaves the rule undecided.
+    found = verdict(RULESET, tcp(22, "10.99.1.1", iifname=None))
+    assert found.verdict == "unknown" and "meta iifname" in found.reason
+
+
+def test_no_filter_on_the_hook_accepts():
+    assert verdict({"nftables": []}, tcp(1)).verdict == "accept"
