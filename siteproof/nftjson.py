@@ -24,6 +24,7 @@ PROTOCOL_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "ipv6-icmp": 58, "icmpv6": 5
 _FAMILIES = {"ip": {4}, "ip6": {6}, "inet": {4, 6}}
 _NON_VERDICT = {"counter", "log", "comment", "notrack", "mangle", "meta", "ct", "set"}  # statements that do not end a walk
 _MAX_DEPTH = 16
+_NAT = ("dnat", "snat", "masquerade", "redirect")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Packet:
 
 @dataclass(frozen=True)
 class Verdict:
-    verdict: str  # accept, drop, reject or unknown
+    verdict: str  # accept, drop, reject, nat (a translation, on a nat hook) or unknown
     where: str  # the rule (or chain policy) that decided, readable
     reason: str = ""  # for unknown: what could not be decided
 
@@ -139,6 +140,10 @@ def _walk(ruleset: Ruleset, key: tuple[str, str, str], packet: Packet, depth: in
                 if inner is not None or kind == "goto":
                     return inner
                 break  # the jump returned: on with the next rule
+            if kind in _NAT:
+                # A translation ends a nat chain's walk for this packet: what is asked is which
+                # packets are translated, and to where.
+                return Verdict("nat", where, f"{kind} {describe_value(expr[kind]) if expr[kind] else ''}".strip())
             if kind == "continue":
                 break
             return Verdict("unknown", where, f"statement {kind!r} is not evaluated by siteproof")
@@ -267,6 +272,8 @@ def describe_value(value: Any) -> str:
             return f"{body[0]}-{body[1]}"
         if kind == "set":
             return "{ " + ", ".join(describe_value(v) for v in body) + " }"
+        if kind in ("addr", "port"):  # a nat statement's target: {"addr": ..., "port": ...}
+            return f"to {value.get('addr', '')}{':' if 'port' in value else ''}{value.get('port', '')}"
         return kind
     if isinstance(value, list):
         return ",".join(describe_value(v) for v in value)
@@ -286,3 +293,63 @@ def describe(exprs: Iterable[dict[str, Any]]) -> str:
         elif kind != "counter":
             words.append(kind)
     return " ".join(words)
+
+
+def boundary_values(ruleset: Ruleset, field_names: set[str]) -> set[Any]:
+    """Every value the ruleset compares one field with, and the values just outside each
+    (a range's ends and their neighbours, a prefix's first and last address and the addresses
+    around it). Between two of these, every value meets the same rules: judging these judges
+    the whole space of that field (ports: 'tcp dport'; addresses: 'ip saddr')."""
+    found: set[Any] = set()
+
+    def add(value: Any) -> None:
+        if isinstance(value, bool):
+            return
+        if isinstance(value, int):
+            found.update(v for v in (value - 1, value, value + 1) if 0 <= v <= 65535)
+        elif isinstance(value, str) and not value.startswith("@"):
+            try:
+                address = ipaddress.ip_address(value)
+            except ValueError:
+                return
+            found.update(_around(address, address))
+        elif isinstance(value, dict) and "prefix" in value:
+            network = ipaddress.ip_network(f"{value['prefix']['addr']}/{value['prefix']['len']}", strict=False)
+            found.update(_around(network.network_address, network.broadcast_address))
+        elif isinstance(value, dict) and "range" in value:
+            lo, hi = value["range"]
+            if isinstance(lo, int):
+                add(lo)
+                add(hi)
+            else:
+                found.update(_around(ipaddress.ip_address(lo), ipaddress.ip_address(hi)))
+        elif isinstance(value, dict) and "set" in value:
+            for element in value["set"]:
+                add(element)
+        elif isinstance(value, list):
+            for element in value:
+                add(element)
+
+    for rules in ruleset.rules.values():
+        for rule in rules:
+            for expr in rule["expr"]:
+                match = expr.get("match")
+                if match and describe_value(match["left"]) in field_names:
+                    right = match["right"]
+                    if isinstance(right, str) and right.startswith("@"):
+                        named = next((v for k, v in ruleset.sets.items() if k[2] == right[1:]), None)
+                        right = {"set": named.get("elem", [])} if named else None
+                    add(right)
+    return found
+
+
+def _around(first: Any, last: Any) -> list[Any]:
+    """first and last, and the addresses just outside them (where they exist)."""
+    out = [first, last]
+    with_neighbours = [(first, -1), (last, 1)]
+    for address, step in with_neighbours:
+        try:
+            out.append(address + step)
+        except ipaddress.AddressValueError:
+            pass
+    return [str(a) for a in out]

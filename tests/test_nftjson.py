@@ -58,3 +58,40 @@ def test_what_cannot_be_decided_is_unknown_and_says_why():
 
 def test_no_filter_on_the_hook_accepts():
     assert verdict({"nftables": []}, tcp(1)).verdict == "accept"
+
+
+NAT_RULES = {"nftables": [
+    {"chain": {"family": "ip", "table": "ingress", "name": "pre", "type": "nat", "hook": "prerouting", "prio": -100}},
+    {"rule": {"family": "ip", "table": "ingress", "chain": "pre", "handle": 3, "expr": [
+        {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "inet0"}},
+        {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 1094}},
+        {"dnat": {"addr": "10.70.0.10"}}]}},
+    {"rule": {"family": "ip", "table": "ingress", "chain": "pre", "handle": 4, "expr": [
+        {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                   "right": {"prefix": {"addr": "198.51.100.0", "len": 24}}}},
+        {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": {"set": ["tcp", "udp"]}}},
+        {"dnat": {"addr": "10.70.0.10", "port": 8080}}]}},
+]}  # as nft 1.0.6 prints `iifname "inet0" tcp dport 1094 dnat to ...` and a partner's catch-all
+
+
+def test_a_translation_is_a_verdict_of_its_own_on_a_nat_hook():
+    found = verdict(NAT_RULES, Packet(4, "203.0.113.66", "203.0.113.10", "tcp", dport=1094, sport=40000, iifname="inet0"),
+                    hook="prerouting")
+    assert (found.verdict, found.reason) == ("nat", "dnat to 10.70.0.10")
+    partner = verdict(NAT_RULES, Packet(4, "198.51.100.9", "203.0.113.10", "udp", dport=8884, sport=53, iifname="inet0"),
+                      hook="prerouting")
+    assert (partner.verdict, partner.reason) == ("nat", "dnat to 10.70.0.10:8080")
+    assert verdict(NAT_RULES, Packet(4, "198.51.101.0", "203.0.113.10", "udp", dport=8884, sport=53, iifname="inet0"),
+                   hook="prerouting").verdict == "accept"
+
+
+def test_boundary_values_are_every_constant_and_its_neighbours():
+    from siteproof.nftjson import Ruleset, boundary_values
+
+    rules = Ruleset.parse(RULESET)
+    ports = boundary_values(rules, {"tcp dport"})
+    assert {11999, 12000, 12019, 12020, 50099, 50100, 50199, 50200, 21, 22, 23, 79, 91} <= ports
+    addresses = boundary_values(rules, {"ip saddr"})
+    assert {"10.70.0.0", "10.70.255.255", "10.69.255.255", "10.71.0.0", "10.60.0.49", "10.60.0.51"} <= addresses
+    assert boundary_values(Ruleset.parse(NAT_RULES), {"ip saddr"}) == {"198.51.100.0", "198.51.100.255", "198.51.99.255",
+                                                                         "198.51.101.0"}

@@ -19,7 +19,8 @@ import pytest
 from fixtures.plugin import needs
 from siteproof.areas.ce import monalisa
 from siteproof.backends.base import SOCKETS
-from siteproof.probes import remote, whoami
+from siteproof.nftjson import Packet, boundary_values, verdict
+from siteproof.probes import remote, ruleset, whoami
 from siteproof.probes.sweep import sweep
 from siteproof.wait import WaitTimeout, wait_until
 
@@ -115,3 +116,56 @@ def test_ce1_nothing_else_from_outside_reaches_the_ce(ce, evidence):
     assert not extra, f"CE-1: from outside, more than XRootD through the ingress reaches the CE: open {extra}"
     assert not counted, f"CE-1: MonALISA datagrams from outside reached the CE ({counted} counted)"
     assert swept.open[vip] == {xrootd}, f"CE-1: the sweep did not see XRootD open at {vip}:{xrootd}: it proves nothing"
+
+
+# Outside addresses no rule is likely to name, beside the site's own outside hosts.
+OUTSIDE_SAMPLE = ("192.0.2.77", "100.64.0.1", "8.8.8.8")
+
+
+@pytest.mark.behaviour("CE-1")
+def test_ce1_the_ingress_translates_only_xrootd_for_every_outside_source(ce, evidence):
+    """CE-1, read from the ingress's ruleset: for every outside source (the site's outside
+    hosts, a sample of the internet, and every address the ruleset itself names, with its
+    neighbours), every source port filters special-case, TCP and UDP, and every destination
+    port the ruleset distinguishes (each one it names and the ports either side), only
+    tcp/XRootD to the VIP is translated to the CE. The sweep asks from one scanner; this asks
+    the whole space the rules can tell apart."""
+    vip, xrootd = ce.address(ce.ingress), ce.port("xrootd")
+    rules = ruleset.read_ruleset(ce.site.backend, ce.ingress)
+    family = 6 if ":" in vip else 4
+    named = {a for a in boundary_values(rules, {"ip saddr", "ip6 saddr"}) if (":" in a) == (family == 6)}
+    sources = {ce.address(n): n for n in (ce.scanner, ce.cs, ce.server)}
+    sources.update({a: "internet sample" for a in OUTSIDE_SAMPLE if family == 4 and a not in sources})
+    sources.update({a: "named by a rule" for a in sorted(named) if a not in sources})
+    ports = sorted(boundary_values(rules, {"tcp dport", "udp dport", "th dport"})
+                   | {1, 1023, 1024, 65535, xrootd, ce.port("monalisa")} | ce.listening())
+    sports = sorted(boundary_values(rules, {"tcp sport", "udp sport", "th sport"})
+                    | {ruleset.EPHEMERAL_SOURCE_PORT, *ruleset.SPECIAL_SOURCE_PORTS})
+    arrives = {a: ruleset.arrival_interface(ce.site.backend, ce.ingress, a) for a in sources}
+    wrong, undecided, rows, missing = [], [], [], []
+    for address, name in sources.items():
+        translated = set()
+        for proto in ("tcp", "udp"):
+            for sport in sports:
+                for port in ports:
+                    found = verdict(rules, Packet(family, address, vip, proto, dport=port, sport=sport, iifname=arrives[address]),
+                                    hook="prerouting")
+                    if found.verdict == "nat":
+                        translated.add((proto, port))
+                        if (proto, port) != ("tcp", xrootd):
+                            wrong.append(f"{proto}/{port} from {address} ({name}, source port {sport}): {found.where}")
+                    elif found.verdict == "unknown":
+                        undecided.append(f"{proto}/{port} from {address}: {found.reason}")
+        if ("tcp", xrootd) not in translated and name != "named by a rule":
+            missing.append(f"{address} ({name})")
+        rows.append([address, name, f"{len(sports)} source ports x tcp, udp x {len(ports)} ports",
+                     ", ".join(f"{p}/{n}" for p, n in sorted(translated)) or "nothing"])
+    evidence.table("the ingress's translations, read from its ruleset", ["source", "which", "asked", "translated to the CE"],
+                   rows)
+    evidence.record("packets judged", len(sources) * len(sports) * 2 * len(ports))
+    evidence.record("packets the ruleset cannot decide", len(undecided))
+    if undecided:
+        evidence.record("undecided (first 5)", "; ".join(undecided[:5]))
+    assert not wrong, f"CE-1: the ingress ({ce.ingress}) translates more than tcp/{xrootd} to the CE: {len(wrong)} cases, " \
+        + "; ".join(wrong[:3])
+    assert not missing, f"CE-1: the ingress does not translate tcp/{xrootd} for {', '.join(missing)}"
