@@ -151,6 +151,14 @@ def _walk(ruleset: Ruleset, key: tuple[str, str, str], packet: Packet, depth: in
 
 
 def _match(ruleset: Ruleset, key: tuple[str, str, str], match: dict[str, Any], packet: Packet) -> bool:
+    masked = _masked_tcp_flags(match["left"], packet)
+    if masked is not None:
+        if masked is _ABSENT:
+            return False
+        equal = masked == _flag_names(match["right"])
+        if match["op"] in ("==", "!="):
+            return equal if match["op"] == "==" else not equal
+        raise _Unknown(f"tcp flags {match['op']}")
     left = _left(match["left"], packet, match["right"])
     if left is _ABSENT:
         return False  # the header is not in this packet (an `ip saddr` rule and an IPv6 packet)
@@ -159,6 +167,30 @@ def _match(ruleset: Ruleset, key: tuple[str, str, str], match: dict[str, Any], p
 
 
 _ABSENT = object()
+
+
+def _masked_tcp_flags(expr: Any, packet: Packet) -> Any:
+    """`tcp flags & (syn | ack)`: the packet's flags within the mask (None: not this form)."""
+    if not (isinstance(expr, dict) and isinstance(expr.get("&"), list) and len(expr["&"]) == 2):
+        return None
+    inner, mask = expr["&"]
+    if not (isinstance(inner, dict) and inner.get("payload", {}).get("protocol") == "tcp"
+            and inner["payload"].get("field") == "flags"):
+        return None
+    if packet.protocol != "tcp":
+        return _ABSENT
+    return packet.tcp_flags & _flag_names(mask)
+
+
+def _flag_names(value: Any) -> frozenset[str]:
+    """Flag names however nft's JSON writes them: "syn", ["syn", "ack"] or {"|": [...]}."""
+    if isinstance(value, str):
+        return frozenset({value})
+    if isinstance(value, list):
+        return frozenset(name for v in value for name in _flag_names(v))
+    if isinstance(value, dict) and isinstance(value.get("|"), list):
+        return _flag_names(value["|"])
+    raise _Unknown(describe_value(value))
 
 
 def _only_loopback(right: Any) -> bool:

@@ -95,3 +95,22 @@ def test_boundary_values_are_every_constant_and_its_neighbours():
     assert {"10.70.0.0", "10.70.255.255", "10.69.255.255", "10.71.0.0", "10.60.0.49", "10.60.0.51"} <= addresses
     assert boundary_values(Ruleset.parse(NAT_RULES), {"ip saddr"}) == {"198.51.100.0", "198.51.100.255", "198.51.99.255",
                                                                          "198.51.101.0"}
+
+
+FLAGS = json.loads((Path(__file__).parent / "data" / "nft-tcp-flags.json").read_text())  # nft-tcp-flags.nft as nft 1.0.6 prints it
+
+
+@pytest.mark.parametrize(("flags", "source", "expected"), [
+    ({"syn"}, "10.0.0.5", "drop"),  # a SYN is not an ACK: the policy
+    ({"ack"}, "10.0.0.5", "drop"),  # an ACK that opens a connection: the first rule
+    ({"ack"}, "10.0.1.5", "drop"),
+])
+def test_masked_tcp_flags_are_compared_as_nft_does(flags, source, expected):
+    packet = Packet(4, source, "10.9.0.1", "tcp", dport=40000, sport=53, tcp_flags=frozenset(flags))
+    assert verdict(FLAGS, packet, "forward").verdict == expected
+
+
+def test_an_ack_of_an_established_flow_passes_the_masked_rule():
+    packet = Packet(4, "10.0.0.5", "10.9.0.1", "tcp", dport=40000, sport=53, tcp_flags=frozenset({"ack"}), ct_state="established")
+    assert verdict(FLAGS, packet, "forward").verdict == "accept"
+    assert verdict(FLAGS, Packet(4, "10.0.0.5", "10.9.0.1", "udp", dport=1, sport=53), "forward").verdict == "drop"

@@ -269,20 +269,25 @@ def _check_node_parameters(specs: dict[str, Any], params: dict[str, Any], doc: d
 
 
 def _apply_patches(topo: Topology, patches: list[dict[str, str]], label: str) -> None:
-    """A variant's edits to rendered configs: each regex must match, or the variant has rotted."""
+    """A variant's edits to rendered configs (a daemon's, or with `daemon: nftables` the node's
+    ruleset): each regex must match, or the variant has rotted."""
     for i, patch in enumerate(patches):
         key = f"patches[{i}]"
         node = topo.nodes.get(patch["node"])
-        if node is None or patch["daemon"] not in node.daemons:
-            raise TopologyError(label, key, f"no daemon {patch['daemon']!r} on node {patch['node']!r}")
-        spec = node.daemons[patch["daemon"]]
+        ruleset = patch["daemon"] == "nftables"
+        if node is None or not (node.nftables if ruleset else patch["daemon"] in node.daemons):
+            raise TopologyError(label, key, f"no {'ruleset' if ruleset else 'daemon ' + repr(patch['daemon'])} on node {patch['node']!r}")
+        spec = None if ruleset else node.daemons[patch["daemon"]]
         try:
-            text, count = re.subn(patch["find"], patch["replace"], spec.config, flags=re.S)
+            text, count = re.subn(patch["find"], patch["replace"], node.nftables if spec is None else spec.config, flags=re.S)
         except re.error as exc:
             raise TopologyError(label, f"{key}.find", f"bad regular expression: {exc}") from None
         if count == 0:
             raise TopologyError(label, f"{key}.find", f"matches nothing in {patch['node']}'s {patch['daemon']} config")
-        node.daemons[patch["daemon"]] = DaemonSpec(spec.kind, spec.template, text, spec.args, spec.after)
+        if spec is None:
+            node.nftables = text
+        else:
+            node.daemons[patch["daemon"]] = DaemonSpec(spec.kind, spec.template, text, spec.args, spec.after)
 
 
 def _build(

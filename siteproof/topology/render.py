@@ -43,6 +43,11 @@ def same_order_priorities(seed: int, members: list[str], home: str | None = None
     return result
 
 
+def supernet(prefix: str) -> str:
+    """The prefix one bit shorter that covers this one: supernet('10.103.0.0/24') is 10.103.0.0/23."""
+    return str(ipaddress.ip_network(prefix, strict=False).supernet())
+
+
 def host_address(prefix: str, index: int) -> str:
     """The index-th address of a prefix, without its length: host_address('10.0.0.0/24', 5)."""
     net = ipaddress.ip_network(prefix, strict=False)
@@ -92,6 +97,7 @@ def environment(folder: Path) -> jinja2.Environment:
         seeded_priorities=seeded_priorities,
         same_order_priorities=same_order_priorities,
         host_address=host_address,
+        supernet=supernet,
         prefix_len=prefix_len,
         tsig_secret=tsig_secret,
         reverse_zone=reverse_zone,

@@ -137,6 +137,28 @@ def test_hsn2_flows_spread_over_every_equal_cost_edge_link(can, hsn_spread, evid
     assert not idle, f"HSN-2: edge-DC link(s) {idle} carried no flow of {len(flows)}: not equal-cost multipath"
 
 
+@pytest.mark.behaviour("HSN-2")
+def test_hsn2_every_router_hashes_flows_by_their_ports(can, evidence):
+    """Read-only: every router's multipath hash policy, in each family it forwards. A router
+    that hashes on addresses only (policy 0) sends all of one host's flows over one link: the
+    spread then depends on how many hosts there are, and a counted spread passes by chance."""
+    rows, wrong = [], []
+    for router in can.spines + can.dc_routers + can.edges:
+        host = can.site.host(router)
+        # IPv6 where the router forwards it (and has it): a family it does not route has no hash.
+        v6 = host.sysctl("net.ipv6.conf.all.disable_ipv6") != 1 and host.sysctl("net.ipv6.conf.all.forwarding") == 1
+        families = ["ipv4"] + (["ipv6"] if v6 else [])
+        for family in families:
+            policy = host.sysctl(f"net.{family}.fib_multipath_hash_policy")
+            rows.append([router, family, policy, "layer 4" if policy == 1 else "WRONG"])
+            if policy != 1:
+                wrong.append(f"{router} {family} {policy}")
+    evidence.table("multipath hash policy per router (net.*.fib_multipath_hash_policy; 1: addresses and ports)",
+                   ["router", "family", "policy", "verdict"], rows)
+    assert not wrong, ("HSN-2: routers hash multipath routes without the ports (fib_multipath_hash_policy, 1 wanted: "
+                       f"one host's flows would take one link): {', '.join(wrong)}")
+
+
 # --- HSN-1, HSN-2 failover: an edge router or an edge-DC link lost ---------------------------
 def _probers(can: CanSite, lab) -> list[tuple[UdpProber, Flow]]:
     """UDP echo flows from every compute to the outside host, several per compute (the fabric

@@ -9,7 +9,6 @@ outside must reach no compute; a gateway that dies has its computes, and only th
 from __future__ import annotations
 
 import contextlib
-import difflib
 import ipaddress
 import re
 import socket
@@ -20,6 +19,8 @@ import pytest
 
 from fixtures.nat import wait_settled
 from fixtures.plugin import lab_ends_after, needs
+from siteproof import peers
+from siteproof.areas.nat import conntrack
 from siteproof.areas.nat.keymaster import balance
 from siteproof.areas.nat.site import NatSite
 from siteproof.backends.base import SOCKETS
@@ -105,27 +106,17 @@ def normalised_ruleset(nat: NatSite, gateway: str) -> list[str]:
     text = nat.site.host(gateway).check_output("nft -s list ruleset")
     names = {nat.address(gateway): "<hsn address>"}
     names |= {a: f"<pool address {i + 1}>" for i, a in enumerate(nat.pool(gateway))}
-    lines = []
-    for line in text.splitlines():
-        for address, name in names.items():
-            line = re.sub(rf"(?<![\d.]){re.escape(address)}(?![\d])", name, line)
-        if line.strip():
-            lines.append(line.rstrip())
-    return lines
+    return peers.abstracted(text, names)
 
 
 @pytest.mark.behaviour("NAT-5")
 def test_nat5_rulesets_identical_across_gateways(nat, evidence):
     rulesets = {g: normalised_ruleset(nat, g) for g in nat.nodes}
-    common = Counter("\n".join(r) for r in rulesets.values()).most_common(1)[0][0].splitlines()
-    differing = {g: r for g, r in rulesets.items() if r != common}
-    for g, r in differing.items():
-        evidence.note(f"ruleset diff, {g} against the other gateways (normalised):\n"
-                      + "\n".join(difflib.unified_diff(common, r, "the other gateways", g, lineterm="")))
-    evidence.record("gateways whose ruleset differs (normalised)", sorted(differing) or "none")
-    assert not differing, "NAT-5: rulesets differ on " + "; ".join(
-        f"{g}: " + ", ".join(d.strip() for d in difflib.unified_diff(common, r, lineterm="", n=0)
-                             if d[:1] in "+-" and not d.startswith(("+++", "---")))[:300] for g, r in differing.items())
+    found = peers.compare(rulesets)
+    for g, diff in peers.unified(found, rulesets).items():
+        evidence.note(f"ruleset diff, {g} against the other gateways (normalised):\n{diff}")
+    evidence.record("gateways whose ruleset differs (normalised)", sorted(found.differing) or "none")
+    assert not found.differing, f"NAT-5: rulesets differ on {found.summary()}"
 
 
 _SNAT = re.compile(r"snat (?:ip )?to (?P<first>[\d.]+)(?:-(?P<last>[\d.]+))?(?::(?P<lo>\d+)(?:-(?P<hi>\d+))?)?")
@@ -255,6 +246,45 @@ def test_nat7_conntrack_state_per_compute_on_every_gateway(nat, evidence):
                 missing.append(f"{node}: no conntrack entry for {len(absent)} of its {len(mine)} computes, e.g. {absent[:3]}")
     evidence.table("NAT state per gateway node", ["node", "gateway", "holds its addresses", "computes with entries", "entries",
                                                    "conntrackd"], rows)
+    assert not missing, f"NAT-7: {'; '.join(missing)}"
+
+
+@pytest.mark.behaviour("NAT-7")
+def test_nat7_the_pairs_backup_learns_tcp_udp_and_icmp_state(nat, evidence):
+    """Read-only: one flow of each protocol from a compute of every failover pair, and the
+    backup's external cache (conntrackd -e) must hold each (a sync filter that lets TCP
+    alone through passes every TCP test and breaks DNS, NTP and pings at a failover)."""
+    state = wait_settled(nat)
+    pairs = nat.pairs()
+    assert pairs, "NAT-7: no failover pair among the gateways (labels pair_member)"
+    server = nat.address(nat.server)
+    rows, missing = [], []
+    for gateway, members in sorted(pairs.items()):
+        masters = [n for n in members if nat.holds_addresses(n)]
+        computes = [c for c, g in sorted(state["assignment"].items()) if g == gateway]
+        if len(masters) != 1 or not computes:
+            missing.append(f"{gateway}: {len(masters)} members hold its addresses, {len(computes)} computes use it")
+            continue
+        master, compute = masters[0], computes[0]
+        source = nat.address(compute)
+        for proto in ("tcp", "udp"):
+            answer = nat.seen_by_server([compute], proto)[compute]
+            if answer.startswith("error"):
+                missing.append(f"{compute} could not reach the outside server over {proto}: {answer}")
+        nat.site.backend.run(compute, "ping", "-c", "2", "-i", "0.2", "-W", "1", server, check=False, timeout=10)
+        for backup in (n for n in members if n != master):
+            def learnt(backup: str = backup, source: str = source) -> set[str]:
+                return {proto for proto, src in conntrack.original_sources(nat.conntrackd(backup, "-e").splitlines()) if src == source}
+            try:
+                held = wait_until(learnt, "pair_sync", expected=f"{backup}'s external cache holding {source}'s tcp, udp "
+                                  "and icmp flows", accept=lambda found: found >= {"tcp", "udp", "icmp"}, interval=0.2).value
+            except WaitTimeout as exc:
+                held = exc.last if isinstance(exc.last, set) else set()
+            rows.append([gateway, master, backup, compute, " ".join(sorted(held)) or "none"])
+            for proto in sorted({"tcp", "udp", "icmp"} - held):
+                missing.append(f"{backup} (backup of {gateway}) holds no {proto} state for {compute}'s flow through {master}")
+    evidence.table("flow state at each pair's backup (conntrackd -e)", ["gateway", "master", "backup", "compute",
+                                                                        "protocols held"], rows)
     assert not missing, f"NAT-7: {'; '.join(missing)}"
 
 

@@ -68,6 +68,36 @@ def bgp_peers(site: Site, node: str) -> dict[str, str]:
     return {peer: info.get("state", "?") for peer, info in doc.get("peers", {}).items()}
 
 
+def kernel_next_hops(site: Site, node: str, address: str) -> list[str] | None:
+    """The next hops of the route the node's kernel uses for `address` (main table, longest
+    match; a connected route gives its interface), without those the kernel marks dead or
+    link-down. None when the host cannot say (no `ip`, or a router that is not Linux): the
+    wait then has the routing daemon's view only."""
+    family = "-6" if ":" in address else "-4"
+    proc = site.backend.run(node, "ip", "-j", family, "route", "show", "match", address, check=False, timeout=10)
+    if proc.returncode != 0:
+        return None
+    try:
+        table = json.loads(proc.stdout or "[]")
+    except json.JSONDecodeError:
+        return None
+    best = max(table, key=_prefix_length, default=None)
+    return [] if best is None else _kernel_hops(best)
+
+
+def _prefix_length(route: dict[str, Any]) -> int:
+    dst = str(route.get("dst", "default"))
+    if dst == "default":
+        return 0
+    return int(dst.split("/")[1]) if "/" in dst else (128 if ":" in dst else 32)
+
+
+def _kernel_hops(route: dict[str, Any]) -> list[str]:
+    hops = route.get("nexthops") or [route]
+    down = {"dead", "linkdown"}
+    return sorted(h.get("gateway") or h.get("dev", "?") for h in hops if not down & set(h.get("flags", [])))
+
+
 def lookup(table: dict[str, list[dict[str, Any]]], address: str) -> dict[str, Any] | None:
     """The selected route a RIB would use for `address` (longest prefix match)."""
     ip = ipaddress.ip_address(address)

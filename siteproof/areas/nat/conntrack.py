@@ -42,6 +42,18 @@ def parse(lines: Iterable[str]) -> list[Entry]:
     return found
 
 
+def original_sources(lines: Iterable[str]) -> set[tuple[str, str]]:
+    """(protocol, original source address) of every entry, translated or not: what conntrackd's
+    external cache (`conntrackd -e`) lists, the original tuple alone."""
+    found = set()
+    for line in lines:
+        words = line.split()
+        src = next((w[4:] for w in words if w.startswith("src=")), None)
+        if words and words[0] in ("tcp", "udp", "icmp") and src:
+            found.add((words[0], src))
+    return found
+
+
 def slots(entries: Iterable[Entry]) -> Counter[tuple[str, str]]:
     """Entries per (pool address, protocol): each has its own port space."""
     return Counter((e.pool, e.proto) for e in entries)
