@@ -86,9 +86,7 @@ def questions(site: Site, policy: Policy) -> list[Question]:
 
 def judge(site: Site, router: str, ruleset: Ruleset, asked: list[Question]) -> dict[Question, Verdict]:
     """What the router's forward hook does with each question's first packet (a TCP SYN)."""
-    arrival = {q.saddr: None for q in asked}
-    for saddr in arrival:
-        arrival[saddr] = arrival_interface(site.backend, router, saddr)
+    arrival = {saddr: arrival_interface(site.backend, router, saddr) for saddr in {q.saddr for q in asked}}
     return {q: verdict(ruleset, Packet(6 if ":" in q.saddr else 4, q.saddr, q.daddr, q.service.proto, dport=q.service.port, sport=q.sport,
                                        iifname=arrival[q.saddr]), "forward") for q in asked}
 

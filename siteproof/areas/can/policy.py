@@ -71,7 +71,7 @@ def prefixes_just_outside(prefix: str) -> list[str]:
     net = ipaddress.ip_network(prefix)
     found = []
     for start in (int(net.network_address) - net.num_addresses, int(net.network_address) + net.num_addresses):
-        if 0 <= start <= int(ipaddress.ip_network("::/0" if net.version == 6 else "0.0.0.0/0").broadcast_address):
+        if 0 <= start < 2 ** net.max_prefixlen:
             neighbour = ipaddress.ip_network((start, net.prefixlen))
             found.append(str(neighbour))
             if net.prefixlen < net.max_prefixlen:
