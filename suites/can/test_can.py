@@ -114,12 +114,14 @@ def test_can1_every_dc_routers_acl_admits_what_the_policy_does_for_every_source(
     for router, diff in peers.unified(comparison, rulesets).items():
         evidence.note(f"ACL diff, {router} against {', '.join(comparison.held_by)}:\n{diff}")
     differ = f"the DC routers' rulesets differ: {comparison.summary()}" if comparison.differing else ""
+    # What the reader cannot decide is named, never guessed, and never failed on: the probes
+    # still judge those cells (as DTN-2 and CE-1 do).
+    evidence.record("questions the ruleset cannot decide", len(undecided))
     if undecided:
-        evidence.record("questions the static reader could not decide", undecided[:20])
+        evidence.record("undecided (first 5)", "; ".join(undecided[:5]))
     # The routers' difference first: one line that names the odd router and its rule.
     assert not (problems or differ), "CAN-1: " + "; ".join(
         ([differ] if differ else []) + ([f"{len(problems)} ACL verdicts against the policy: " + "; ".join(problems[:4])] if problems else []))
-    assert not undecided, f"CAN-1: the DC routers' ACLs hold rules siteproof cannot judge: {undecided[:3]}"
 
 
 def _by_cell(asked: list[acl.Question]) -> dict[tuple[str, str, object], list[acl.Question]]:
