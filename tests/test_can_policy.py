@@ -41,14 +41,14 @@ def test_a_malformed_service_is_refused(bad):
 
 
 def test_the_prefixes_just_outside_a_can_are_its_neighbours_their_halves_and_its_aggregate():
-    from siteproof.areas.can.policy import prefixes_just_outside
+    from siteproof.prefixes import prefixes_just_outside
 
     assert prefixes_just_outside("10.103.0.0/24") == [
         "10.102.255.0/24", "10.102.255.0/25", "10.103.1.0/24", "10.103.1.0/25", "10.103.0.0/23", "198.18.0.0/24"]
 
 
 def test_the_edges_of_the_address_space_and_a_can_around_the_far_prefix_are_handled():
-    from siteproof.areas.can.policy import prefixes_just_outside
+    from siteproof.prefixes import prefixes_just_outside
 
     assert prefixes_just_outside("0.0.0.0/1") == ["128.0.0.0/1", "128.0.0.0/2", "0.0.0.0/0", "198.18.0.0/24"]
     assert "198.18.0.0/24" not in prefixes_just_outside("198.18.0.0/16")

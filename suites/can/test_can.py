@@ -17,9 +17,9 @@ import pytest
 from fixtures.can import wait_converged
 from siteproof import peers
 from siteproof.areas.can import acl, routers
-from siteproof.areas.can.policy import prefixes_just_outside
 from siteproof.areas.can.site import CanSite
 from siteproof.jsoncmp import json_cmp
+from siteproof.prefixes import prefixes_just_outside
 from siteproof.probes.path import flow_path
 from siteproof.probes.prober import UdpProber
 from siteproof.wait import WaitTimeout, wait_until

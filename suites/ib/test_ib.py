@@ -22,6 +22,7 @@ from fixtures.plugin import needs
 from siteproof.areas.ib import pkeys
 from siteproof.backends.base import SOCKETS
 from siteproof.errors import DaemonError
+from siteproof.prefixes import prefixes_just_outside
 from siteproof.probes import remote, whoami
 from siteproof.probes.arp import PACKET_OUTGOING, listener
 from siteproof.probes.iperf import iperf3_client, iperf3_server
@@ -167,8 +168,12 @@ def test_ib6_spoofed_sources_are_not_routed_out(ib, victims, evidence):
     server = ib.address(ib.server)
     own = ib.address(container)
     host = ib.label(container, "host")
-    spoofed = [ib.label(host, "ib_address"), ib.label(host, "address"), "198.18.0.1", str(ib.public.network_address + 1)]
-    spoofed = [s for s in spoofed if s and s != own and ipaddress.ip_address(s) not in ib.public] or ["198.18.0.1"]
+    # The host's own addresses, one far outside, and the addresses just outside the partition's
+    # prefix on either side: a filter written one bit wider, or off by one prefix, lets those out.
+    edges = [ib.public.network_address - 1, ib.public.broadcast_address + 1, ib.public.broadcast_address + 2]
+    edges += [ipaddress.ip_network(p).network_address + 1 for p in prefixes_just_outside(str(ib.public))]
+    spoofed = [ib.label(host, "ib_address"), ib.label(host, "address"), *map(str, edges)]
+    spoofed = list(dict.fromkeys(s for s in spoofed if s and s != own and ipaddress.ip_address(s) not in ib.public))
     packets = {src: bytes(IP(src=src, dst=server) / UDP(sport=MARK_PORT, dport=9) / b"spoofed") for src in spoofed}
     control = bytes(IP(src=own, dst=server) / UDP(sport=MARK_PORT, dport=9) / b"control")
     tap = backend.call_in(ib.server, listener("eth0"))
@@ -192,7 +197,8 @@ def test_ib6_spoofed_sources_are_not_routed_out(ib, victims, evidence):
     evidence.record("spoofed sources sent", spoofed)
     evidence.record("sources that reached the outside server", arrived or "none")
     routed = sorted(set(arrived) & set(spoofed))
-    assert not routed, f"IB-6: the gateway routed out spoofed sources from {container}: {routed}"
+    assert not routed, f"IB-6: the gateway routed out spoofed sources from {container}: {routed} " \
+                       f"(the partition is {ib.public})"
     assert own in arrived, f"IB-6: the control packet from {container}'s own address {own} did not arrive either: " \
                            "the probe proves nothing"
 

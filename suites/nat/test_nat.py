@@ -147,17 +147,25 @@ def test_nat5_pool_addresses_and_ports_do_not_overlap_between_gateways(nat, evid
 
 
 # --- NAT-6: nothing unsolicited gets in; replies do ----------------------------------------
-MARK_SPORT = 31337  # the crafted packets' source port (and ICMP id): how a capture knows them
+MARK = 31337  # the crafted packets' IP identification (and ICMP id): how a capture knows them
+EPHEMERAL_SPORT = 41234
+PROBED_DPORTS = (22, 7, 53, 1023, 1024, 65535)
 
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("NAT-6")
 def test_nat6_unsolicited_inbound_is_dropped_replies_pass(nat, lab, evidence):
+    # Every gateway's outside MAC, every compute, from the server and from a foreign outside
+    # address, TCP SYN and UDP from an ephemeral port and from each port filters commonly
+    # special-case (a rule "accept udp sport 53" admits DNS-shaped packets only), and ICMP.
     backend = needs(nat.site, SOCKETS)
     from scapy.layers.inet import ICMP, IP, TCP, UDP
     from scapy.layers.l2 import Ether
 
+    from siteproof.probes.ruleset import SPECIAL_SOURCE_PORTS
+
     server, server_addr = nat.server, nat.address(nat.server)
+    foreign = _unused_outside_address(nat)
     port = int(nat.label(server, "tcp") or 7)
     # An outbound flow first, kept open: its pool address and port are the ones "in use".
     victim = nat.computes[0]
@@ -168,19 +176,24 @@ def test_nat6_unsolicited_inbound_is_dropped_replies_pass(nat, lab, evidence):
     macs = {g: lab.run(g, "cat", "/sys/class/net/pub/address").stdout.strip() for g in nat.nodes}
     own = lab.run(server, "cat", "/sys/class/net/eth1/address").stdout.strip()
     listeners = {c: backend.call_in(c, listener("hsn0")) for c in nat.computes}
+    sports = (EPHEMERAL_SPORT, *SPECIAL_SOURCE_PORTS)
     try:
         frames = []
         for mac in macs.values():
             for c in nat.computes:
-                ip = IP(src=server_addr, dst=nat.address(c))
-                frames += [Ether(src=own, dst=mac) / ip / TCP(sport=MARK_SPORT, dport=22, flags="S"),
-                           Ether(src=own, dst=mac) / ip / UDP(sport=MARK_SPORT, dport=7) / b"unsolicited",
-                           Ether(src=own, dst=mac) / ip / ICMP(id=MARK_SPORT, type=8)]
+                for src in (server_addr, foreign):
+                    ip = IP(src=src, dst=nat.address(c), id=MARK)
+                    frames.append(Ether(src=own, dst=mac) / ip / ICMP(id=MARK, type=8))
+                    for sport in sports:
+                        dport = PROBED_DPORTS[(sport + len(frames)) % len(PROBED_DPORTS)]
+                        frames += [Ether(src=own, dst=mac) / ip / TCP(sport=sport, dport=dport, flags="S"),
+                                   Ether(src=own, dst=mac) / ip / UDP(sport=sport, dport=dport) / b"unsolicited"]
         holder = next(n for n in nat.members(nat.owner_of(pool_addr) or nat.gateways[0]) if nat.holds_addresses(n))
         owner = macs[holder]
-        aimed = IP(src=server_addr, dst=pool_addr)
-        frames += [Ether(src=own, dst=owner) / aimed / TCP(sport=MARK_SPORT, dport=int(pool_port), flags="S"),
-                   Ether(src=own, dst=owner) / aimed / UDP(sport=MARK_SPORT, dport=int(pool_port)) / b"unsolicited"]
+        for sport in sports:
+            aimed = IP(src=server_addr, dst=pool_addr, id=MARK)
+            frames += [Ether(src=own, dst=owner) / aimed / TCP(sport=sport, dport=int(pool_port), flags="S"),
+                       Ether(src=own, dst=owner) / aimed / UDP(sport=sport, dport=int(pool_port)) / b"unsolicited"]
         raw = [bytes(f) for f in frames]  # crafted by scapy, sent from the server's own namespace
         backend.call_in(server, lambda: _send_frames("eth1", raw))
         # The open flow still echoes: replies pass (and the probes above have had their time).
@@ -188,16 +201,30 @@ def test_nat6_unsolicited_inbound_is_dropped_replies_pass(nat, lab, evidence):
         echoed = flow.recv(256)
         # Proving an absence takes a wait: the crafted frames' flight time, a named budget.
         time.sleep(nat.site.budget("nat_quiet"))
-        arrived = {c: n for c, sock in listeners.items() if (n := _marked(sock))}
+        arrived = {c: kinds for c, sock in listeners.items() if (kinds := _marked(sock))}
     finally:
         flow.close()
         for sock in listeners.values():
             sock.close()
     evidence.measure("crafted inbound packets sent", len(frames))
+    evidence.record("asked", f"{len(macs)} gateways x {len(nat.computes)} computes x sources {server_addr} and {foreign} "
+                             f"x TCP SYN and UDP from source ports {', '.join(map(str, sports))} to ports "
+                             f"{', '.join(map(str, PROBED_DPORTS))} (rotated), and ICMP echo; the pool address {pool_addr}:"
+                             f"{pool_port} in use, from every source port")
     evidence.record(f"pool address and port in use (flow from {victim})", f"{pool_addr}:{pool_port}")
     evidence.record("computes that received a crafted packet", arrived or "none")
-    assert not arrived, f"NAT-6: unsolicited packets from outside reached computes: {dict(list(arrived.items())[:5])}"
+    if arrived:
+        kinds = sorted({k for v in arrived.values() for k in v})
+        pytest.fail(f"NAT-6: unsolicited packets from outside reached {len(arrived)} computes, as {', '.join(kinds[:8])}: "
+                    f"{dict(list(arrived.items())[:3])}", pytrace=False)
     assert echoed == b"still here\n", f"NAT-6: the reply to an outbound flow did not pass: {echoed!r}"
+
+
+def _unused_outside_address(nat: NatSite) -> str:
+    """An outside address no host and no pool uses: a foreign source, spoofed from the server."""
+    used = {nat.label(n, "address") for n in nat.site.labels} | {a for g in nat.gateways for a in nat.pool(g)}
+    outside = ipaddress.ip_network(str(nat.site.parameters.get("outside_prefix", "203.0.113.0/24")))
+    return str(next(a for a in reversed(list(outside.hosts())) if str(a) not in used))
 
 
 def _send_frames(ifname: str, frames: list[bytes]) -> None:
@@ -207,21 +234,21 @@ def _send_frames(ifname: str, frames: list[bytes]) -> None:
             sock.send(frame)
 
 
-def _marked(sock: socket.socket) -> int:
-    """Frames on the socket carrying the crafted packets' mark (TCP/UDP source port, ICMP id)."""
-    count = 0
+def _marked(sock: socket.socket) -> list[str]:
+    """The crafted packets on the socket (IP identification MARK), each as 'proto src:sport'."""
+    seen: set[str] = set()
     while True:
         try:
             frame = sock.recv(2048)
         except BlockingIOError:
-            return count
-        if len(frame) < 14 + 20 + 8 or frame[12:14] != b"\x08\x00":
+            return sorted(seen)
+        if len(frame) < 14 + 20 + 8 or frame[12:14] != b"\x08\x00" or int.from_bytes(frame[18:20]) != MARK:
             continue
         ihl = (frame[14] & 0x0F) * 4
         l4 = frame[14 + ihl:]
-        proto = frame[14 + 9]
-        mark = int.from_bytes(l4[0:2]) if proto in (6, 17) else int.from_bytes(l4[4:6]) if proto == 1 else -1
-        count += mark == MARK_SPORT
+        proto = {6: "tcp", 17: "udp", 1: "icmp"}.get(frame[14 + 9], str(frame[14 + 9]))
+        src = socket.inet_ntoa(frame[26:30])
+        seen.add(f"{proto} {src}" + (f":{int.from_bytes(l4[0:2])}" if proto in ("tcp", "udp") else ""))
 
 
 # --- NAT-7: the state each gateway holds ----------------------------------------------------

@@ -15,8 +15,9 @@ import ipaddress
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from siteproof.areas.can.policy import FAR_OUTSIDE, Policy, expectation, prefixes_just_outside
+from siteproof.areas.can.policy import Policy, expectation
 from siteproof.nftjson import Packet, Ruleset, Verdict, verdict
+from siteproof.prefixes import FAR_OUTSIDE, prefixes_just_outside
 from siteproof.probes.reach import Service, services
 from siteproof.probes.ruleset import EPHEMERAL_SOURCE_PORT, SPECIAL_SOURCE_PORTS, arrival_interface, read_ruleset
 from siteproof.site import Site

@@ -13,7 +13,6 @@ segment reach each other without crossing a DC router, and no ACL of the design 
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from siteproof.probes.reach import Probe, Service
@@ -58,26 +57,3 @@ def expectation(policy: Policy, src_zone: str, dst_zone: str, dst_role: str, ser
             return "CAN-2", allowed, why
         return "CAN-2", False, "the CAN reaches nothing outside the data center's services"
     return None
-
-
-# A prefix in no CAN and routed nowhere (the benchmarking range, RFC 2544).
-FAR_OUTSIDE = "198.18.0.0/24"
-
-
-def prefixes_just_outside(prefix: str) -> list[str]:
-    """What a prefix filter for `prefix` must reject at its edges: its neighbours of the same
-    length on either side, a more specific of each (a filter written as the aggregate lets
-    those in), the covering prefix one bit shorter, and one far outside."""
-    net = ipaddress.ip_network(prefix)
-    found = []
-    for start in (int(net.network_address) - net.num_addresses, int(net.network_address) + net.num_addresses):
-        if 0 <= start < 2 ** net.max_prefixlen:
-            neighbour = ipaddress.ip_network((start, net.prefixlen))
-            found.append(str(neighbour))
-            if net.prefixlen < net.max_prefixlen:
-                found.append(str(next(neighbour.subnets())))
-    if net.prefixlen:
-        found.append(str(net.supernet()))
-    if not net.overlaps(ipaddress.ip_network(FAR_OUTSIDE)):
-        found.append(FAR_OUTSIDE)
-    return list(dict.fromkeys(found))
