@@ -10,6 +10,7 @@ node the test names, never from the test host.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,9 +58,9 @@ class From:
     def exchange_all(self, exchanges: list[Exchange]) -> list[Answer | BaseException]:
         """Every exchange's response messages (or the exception it met), sent from the node."""
         if self.node is None:
-            return [_captured(_send_here, e) for e in exchanges]
+            return _send_all_here(exchanges)
         if self.site.can(SOCKETS):  # inside the node's namespace, on the lab's worker
-            return self.site.backend.call_in(self.node, lambda: [_captured(_send_here, e) for e in exchanges])
+            return self.site.backend.call_in(self.node, lambda: _send_all_here(exchanges))
         found: list[Answer | BaseException] = []
         for start in range(0, len(exchanges), self.SHIPPED_BATCH):
             found += self._shipped(exchanges[start:start + self.SHIPPED_BATCH])
@@ -100,29 +101,22 @@ class From:
 
     def outcome(self, server: str, name: str, rdtype: str, **kwargs: Any) -> str:
         """NOERROR / REFUSED / SERVFAIL ... or why no answer came (timeout, unreachable)."""
-        try:
-            return dns.rcode.to_text(self.query(server, name, rdtype, **kwargs).rcode())
-        except dns.exception.Timeout:
-            return "no answer (timeout)"
-        except OSError as exc:
-            return f"no answer ({exc.strerror or exc.__class__.__name__})"
+        return self.outcomes([self.message(server, name, rdtype, **kwargs)])[0]
+
+    def outcomes(self, questions: list[Exchange]) -> list[str]:
+        """Each question's outcome as `outcome` words it, all asked at once."""
+        return [_query_outcome(a) for a in self.exchange_all(questions)]
 
     def axfr(self, server: str, zone: str, ring: Any = None, timeout: float = 5.0) -> dns.zone.Zone:
-        q = dns.message.make_query(zone, dns.rdatatype.AXFR)
-        if ring is not None:
-            q.use_tsig(ring)
-        return dns.zone.from_xfr(iter(self.exchange(Exchange(q, server, True, timeout, xfr=True))), relativize=False)
+        return dns.zone.from_xfr(iter(self.exchange(_axfr_exchange(server, zone, ring, timeout))), relativize=False)
 
     def axfr_outcome(self, server: str, zone: str, ring: Any = None, timeout: float = 2.0) -> str:
-        try:
-            z = self.axfr(server, zone, ring, timeout=timeout)
-            return f"allowed ({sum(1 for _ in z.iterate_rdatas())} records)"
-        except dns.query.TransferError as exc:
-            return f"refused ({dns.rcode.to_text(exc.rcode)})"
-        except dns.exception.Timeout:
-            return "refused (no answer)"
-        except (dns.exception.DNSException, OSError, EOFError) as exc:
-            return f"refused ({exc.__class__.__name__})"
+        return self.axfr_outcomes([(server, zone, ring)], timeout)[0]
+
+    def axfr_outcomes(self, transfers: list[tuple[str, str, Any]], timeout: float = 2.0) -> list[str]:
+        """For each (server, zone, TSIG ring or None): "allowed (N records)" or "refused (why)", all asked at once."""
+        answers = self.exchange_all([_axfr_exchange(server, zone, ring, timeout) for server, zone, ring in transfers])
+        return [_axfr_outcome(a) for a in answers]
 
     def update(self, server: str, zone: str, build: Callable[[dns.update.UpdateMessage], None],
                ring: Any = None, key_name: str | None = None) -> str:
@@ -138,6 +132,46 @@ class From:
         except (dns.exception.DNSException, OSError) as exc:
             return f"failed ({exc.__class__.__name__}: {exc})"
         return dns.rcode.to_text(response.rcode())
+
+
+def _axfr_exchange(server: str, zone: str, ring: Any, timeout: float) -> Exchange:
+    q = dns.message.make_query(zone, dns.rdatatype.AXFR)
+    if ring is not None:
+        q.use_tsig(ring)
+    return Exchange(q, server, True, timeout, xfr=True)
+
+
+def _query_outcome(answer: Answer | BaseException) -> str:
+    if isinstance(answer, dns.exception.Timeout):
+        return "no answer (timeout)"
+    if isinstance(answer, OSError):
+        return f"no answer ({answer.strerror or answer.__class__.__name__})"
+    if isinstance(answer, BaseException):
+        raise answer
+    return dns.rcode.to_text(answer[0].rcode())
+
+
+def _axfr_outcome(answer: Answer | BaseException) -> str:
+    try:
+        if isinstance(answer, BaseException):
+            raise answer
+        z = dns.zone.from_xfr(iter(answer), relativize=False)
+        return f"allowed ({sum(1 for _ in z.iterate_rdatas())} records)"
+    except dns.query.TransferError as exc:
+        return f"refused ({dns.rcode.to_text(exc.rcode)})"
+    except dns.exception.Timeout:
+        return "refused (no answer)"
+    except (dns.exception.DNSException, OSError, EOFError) as exc:
+        return f"refused ({exc.__class__.__name__})"
+
+
+def _send_all_here(exchanges: list[Exchange]) -> list[Answer | BaseException]:
+    """Every exchange at once, in threads (started here, they share this thread's namespace):
+    questions that must go unanswered then cost one timeout, not one each."""
+    if len(exchanges) <= 1:
+        return [_captured(_send_here, e) for e in exchanges]
+    with ThreadPoolExecutor(max_workers=min(16, len(exchanges))) as pool:
+        return list(pool.map(lambda e: _captured(_send_here, e), exchanges))
 
 
 def _captured(fn: Callable[..., Answer], *args: Any) -> Answer | BaseException:

@@ -243,21 +243,29 @@ def test_dns4_transfer_acl_matrix(dnssite, evidence):
         clients.append(("outside client", dnssite.outside, None))
     if dnssite.edge is not None:
         clients.append(("site edge router", dnssite.edge, None))
-    rows, wrong = [], []
+    rows: list[list[str]] = []
+    wrong: dict[str, list[str]] = {}  # "who over which family: what happened" -> the servers' zones
     assert dnssite.zones and len(dnssite.authoritative) > 1, f"DNS-4 needs zones and secondaries: {dnssite.authoritative}"
     for node, server in dnssite.authoritative.items():
         cases = list(clients)
         if node == dnssite.primary_name:  # a secondary serves no further secondary in this site
             cases.insert(0, ("secondary, with the transfer key", dnssite.secondary_node, dnssite.xfr_ring()))
-        for zone in dnssite.zones:
-            for label, where, ring in cases:
-                allowed = ring is not None
-                got = where.axfr_outcome(server, zone, ring)
-                rows.append([node, zone, label, got, "allowed" if allowed else "refused"])
+        # Without a key, refused over both families: an ACL that names an IPv6 prefix beside the
+        # key (or a v6 listener with its own view) opens the zone to everyone in that prefix.
+        # With the key, IPv4 is asked: a site may keep its transfers to one family.
+        addresses = {"IPv4": server, "IPv6": dnssite.authoritative6.get(node)}
+        for label, where, ring in cases:
+            allowed = ring is not None
+            cells = [(family, address, zone) for zone in dnssite.zones for family, address in addresses.items()
+                     if address is not None and not (allowed and family == "IPv6")]
+            outcomes = where.axfr_outcomes([(address, zone, ring) for _, address, zone in cells])
+            for (family, _, zone), got in zip(cells, outcomes, strict=True):
+                rows.append([node, family, zone, label, got, "allowed" if allowed else "refused"])
                 if got.startswith("allowed") != allowed:
-                    wrong.append(f"{node} {zone} to {label}: {got}")
-    evidence.table("AXFR matrix", ["server", "zone", "from", "result", "expected"], rows)
-    assert not wrong, "transfer ACL wrong: " + "; ".join(wrong)
+                    wrong.setdefault(f"{label} over {family}: {got.split(' (')[0]}", []).append(f"{node} {zone}")
+    evidence.table("AXFR matrix", ["server", "transport", "zone", "from", "result", "expected"], rows)
+    assert not wrong, f"DNS-4: transfer ACL wrong in {sum(map(len, wrong.values()))} of {len(rows)} cells: " + \
+        "; ".join(f"{what} by {', '.join(where)}" for what, where in wrong.items())
 
 
 @pytest.mark.behaviour("DNS-4")
@@ -280,11 +288,14 @@ def test_dns4_dns7_signed_update_reaches_secondary_within_budget(dnssite, added_
     name = f"dyn{next(_serial)}-{int(time.time())}.{zone}."
     address = dnssite.system_host(4).rsplit(".", 1)[0] + ".200"
     added_records.append((dnssite.primary, zone, name))  # deleted again when the test ends
+    # Refused over both families: an allow-update that names an IPv6 prefix beside the key lets
+    # every inside host with an IPv6 address rewrite the zone.
+    wrong_ring = keyring(dnssite.update_key_name, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", dnssite.update_key().algorithm)
     refused = {}
-    refused["no key"] = dnssite.inside.update(dnssite.primary, zone, lambda m: m.add(name, 60, "A", address))
-    refused["wrong key"] = dnssite.inside.update(dnssite.primary, zone, lambda m: m.add(name, 60, "A", address),
-                                                 keyring(dnssite.update_key_name, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-                                                         dnssite.update_key().algorithm), dnssite.update_key_name)
+    for family, server in (("IPv4", dnssite.primary), ("IPv6", dnssite.primary6)):
+        refused[f"no key, {family}"] = dnssite.inside.update(server, zone, lambda m: m.add(name, 60, "A", address))
+        refused[f"wrong key, {family}"] = dnssite.inside.update(server, zone, lambda m: m.add(name, 60, "A", address),
+                                                                wrong_ring, dnssite.update_key_name)
     before = dnssite.serials(zone)
     t0 = time.monotonic()
     accepted = dnssite.inside.update(dnssite.primary, zone, lambda m: m.add(name, 60, "A", address),
@@ -313,7 +324,8 @@ def test_dns4_dns7_signed_update_reaches_secondary_within_budget(dnssite, added_
                         f"{sum('AXFR' in line and 'started' in line for line in zone_lines)} / "
                         f"{sum('IXFR' in line and 'started' in line for line in zone_lines)}")
     assert accepted == "NOERROR", f"update with the right key: {accepted}"
-    assert not any(v == "NOERROR" for v in refused.values()), f"unauthenticated updates accepted: {refused}"
+    assert not any(v == "NOERROR" for v in refused.values()), \
+        f"DNS-7: unauthenticated updates accepted: {', '.join(k for k, v in refused.items() if v == 'NOERROR')} ({refused})"
     assert signed, f"{name} was added but the primary serves it without an RRSIG"
     assert reached.value, f"{name} did not reach the secondary"
     unequal = {z: s for z, s in serials.items() if not dnssite.agree(s)}
@@ -332,12 +344,14 @@ def test_dns5_dns6_queries_answered_inside_refused_outside(dnssite, evidence):
     if dnssite.outside is not None:
         clients.append(("outside", dnssite.outside, False))
     rows, wrong = [], []
-    for (side, where, answered), (server, (v4, v6)) in itertools.product(clients, servers.items()):
-        for family, address in (("IPv4", v4), ("IPv6", v6)):
-            recurse = server == "resolver"
-            # Outside, silence is the expected answer: wait less for it.
-            got = where.outcome(address, name, "AAAA" if family == "IPv6" else "A", recurse=recurse,
-                                timeout=3.0 if answered else 1.5)
+    for side, where, answered in clients:
+        cells = [(server, family, address) for server, (v4, v6) in servers.items()
+                 for family, address in (("IPv4", v4), ("IPv6", v6))]
+        # Outside, silence is the expected answer: wait less for it.
+        outcomes = where.outcomes([where.message(address, name, "AAAA" if family == "IPv6" else "A",
+                                                 recurse=server == "resolver", timeout=3.0 if answered else 1.5)
+                                   for server, family, address in cells])
+        for (server, family, _), got in zip(cells, outcomes, strict=True):
             rows.append([side, server, family, got])
             if (got == "NOERROR") != answered:
                 wrong.append(f"{side} -> {server} over {family}: {got}")

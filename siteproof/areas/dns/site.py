@@ -53,6 +53,8 @@ class DnsSite:
         # Every authoritative server, by node: the primary first, then each secondary.
         self.primary_name = site.names("primary")[0]
         self.authoritative = {n: site.labels[n]["address"] for n in [self.primary_name, *site.names("secondary")]}
+        # Their IPv6 service addresses, where the inventory names one (address6).
+        self.authoritative6 = {n: site.labels[n]["address6"] for n in self.authoritative if site.labels[n].get("address6")}
 
     def xfr_ring(self) -> Any:
         return key_ring(self._key(self.keys, self.transfer_key_name, "transfer_key"))
