@@ -69,8 +69,8 @@ def probe(make_socket: SocketFactory, address: str, service: Service, timeout: f
             if code == errno.ECONNREFUSED:
                 return "refused"
             return "unreachable" if code in _UNREACHABLE else "silent"
-        sock.connect((address, service.port))
         try:
+            sock.connect((address, service.port))  # no route: ENETUNREACH here, from a host with none
             sock.send(_payload(service.port))
             sock.recv(2048)
             return "answered"

@@ -57,7 +57,7 @@ class CanSite:
     # --- the traffic matrix -----------------------------------------------------------
     def cells(self) -> list[Cell]:
         labels = self.site.labels
-        sources = sorted(n for n, lab in labels.items() if lab.get("zone") and lab.get("role") in ("user", "ncn", "dc-services"))
+        sources = sorted(n for n, lab in labels.items() if lab.get("zone"))  # every host of every zone
         targets = sorted(n for n, lab in labels.items() if lab.get("probe"))
         cells = []
         for src in sources:
