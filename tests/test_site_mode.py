@@ -44,7 +44,7 @@ CASES = [
                                             "test_dns5_dns6_queries_answered_inside_refused_outside",
                                             "test_dns3_no_signature_expires_within_the_horizon"], None),
     ("perlmutter-dns", "suites/dns/test_dns.py::test_dns4_transfer_acl_matrix", "axfr-open", [], (
-        "test_dns4_transfer_acl_matrix", "inside client: allowed")),
+        "test_dns4_transfer_acl_matrix", "inside client over IPv4: allowed by primary")),
     ("perlmutter-can", "suites/can", None, ["test_can1_only_mfa_networks_reach_the_can",
                                             "test_can4_spines_get_one_summarized_route_from_the_dc",
                                             "test_can6_speaker_sessions_established_on_the_can"], None),
