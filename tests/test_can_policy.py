@@ -52,3 +52,13 @@ def test_the_edges_of_the_address_space_and_a_can_around_the_far_prefix_are_hand
 
     assert prefixes_just_outside("0.0.0.0/1") == ["128.0.0.0/1", "128.0.0.0/2", "0.0.0.0/0", "198.18.0.0/24"]
     assert "198.18.0.0/24" not in prefixes_just_outside("198.18.0.0/16")
+
+
+def test_a_fair_hash_rarely_leaves_a_link_this_short():
+    from siteproof.areas.can.edge import fair_tail
+
+    assert fair_tail(32, 64, 2) > 0.5  # an even split is likely
+    assert fair_tail(64, 64, 2) == 1.0
+    assert 1e-4 < fair_tail(22, 64, 2) < 1e-2  # within chance of a fair hash, not judged short
+    assert fair_tail(4, 64, 2) < 1e-12  # 1:15 weights
+    assert fair_tail(0, 0, 2) == 1.0  # an edge router without flows says nothing about its links

@@ -135,6 +135,23 @@ def test_hsn2_flows_spread_over_every_equal_cost_edge_link(can, hsn_spread, evid
                    [[e, d, n] for (e, d), n in per_link.items()])
     idle = [f"{e}-{d}" for (e, d), n in per_link.items() if n == 0]
     assert not idle, f"HSN-2: edge-DC link(s) {idle} carried no flow of {len(flows)}: not equal-cost multipath"
+    # Each link against its edge router's flows (which edge a compute uses is ARP's choice): a
+    # weighted route or a biased hash leaves a link with less than a fair hash could give it.
+    floor = can.site.threshold("hsn_unfair_p")
+    rows, short = [], []
+    for e in can.edges:
+        mine = {link: n for link, n in per_link.items() if link[0] == e}
+        total = sum(mine.values())
+        for (_, d), n in mine.items():
+            tail = edge.fair_tail(n, total, len(mine))
+            fair = total / len(mine)
+            rows.append([e, d, n, total, f"{fair:.1f}", f"{tail:.2g}", "WRONG" if tail < floor else "ok"])
+            if tail < floor:
+                short.append(f"{e}-{d} carried {n} of {e}'s {total} flows (a fair share is {fair:.0f}; "
+                             f"P = {tail:.1g} under an even hash)")
+    evidence.table("each link's share of its edge router's flows (P: how likely an even hash gives so few)",
+                   ["edge router", "DC router", "flows", "of the edge's", "fair share", "P", "verdict"], rows)
+    assert not short, f"HSN-2: edge-DC links carry less than an equal share: {'; '.join(short)}"
 
 
 @pytest.mark.behaviour("HSN-2")

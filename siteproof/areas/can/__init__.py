@@ -40,3 +40,6 @@ def _edge_failover(params: Mapping[str, Any], table: budgets.Budgets) -> float:
 budgets.register("edge_failover", _edge_failover, "HSN egress is back after an edge router or an edge-DC link lost its "
                  "carrier (SPF hold + margin)", owner="can")
 budgets.register("arp_answer", 1.0, "every responder has answered an ARP request", owner="can")
+budgets.register("hsn_unfair_p", 1e-4, "HSN-2: a link whose flow count a fair hash over its edge router's links would "
+                 "give with less than this probability (binomial lower tail) carries less than its share",
+                 owner="can", kind="threshold")

@@ -3,6 +3,7 @@ the HSN took, read from per-flow counters on the routers themselves."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from siteproof.areas.can.site import CanSite
@@ -54,3 +55,10 @@ def spread(can: CanSite, counted: FlowCounters, flows: list[Flow]) -> Spread:
         dc = [n for n in seen if n in can.dc_routers]
         found[flow] = (edge[0], dc[0]) if len(edge) == 1 and len(dc) == 1 else None
     return Spread(found)
+
+
+def fair_tail(count: int, total: int, links: int) -> float:
+    """P(X <= count) for X ~ Binomial(total, 1/links): how likely a hash that spreads flows
+    evenly over `links` links would put this few of `total` flows on one of them."""
+    p = 1.0 / links
+    return min(1.0, sum(math.comb(total, k) * p ** k * (1 - p) ** (total - k) for k in range(count + 1)))
