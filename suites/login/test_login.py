@@ -22,6 +22,7 @@ import dns.query
 import dns.rdatatype
 import pytest
 
+from siteproof import peers
 from siteproof.areas.login import tables
 from siteproof.probes.capture import RstCapture
 from siteproof.probes.dnsask import From
@@ -204,14 +205,35 @@ def test_login3_hash_tables_identical_on_every_node(balancer, evidence):
     assert not problems, "hash tables differ between nodes: " + "; ".join(problems)
 
 
-AGENT_SETTINGS = ("seed", "checks", "servers", "drain_mode", "interval", "dead_after", "port", "vip_range")
+# The agent settings that name the node itself: compared as "this node's", every other field as is.
+AGENT_OWN_FIELDS = ("node", "address")
 ARP_SYSCTLS = {"net.ipv4.conf.all.arp_ignore": 1, "net.ipv4.conf.all.arp_announce": 2}
+
+
+def _agent_fields(config: dict) -> dict[str, str]:
+    """Every field of an agent's settings, nested ones by path (checks.nics, servers[2].address),
+    the node's own name and address abstracted."""
+    flat: dict[str, str] = {}
+
+    def walk(path: str, value: object) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{path}.{k}" if path else str(k), v)
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for i, v in enumerate(value):
+                walk(f"{path}[{i}]", v)
+        else:
+            flat[path] = "(this node's)" if path in AGENT_OWN_FIELDS else json.dumps(value)
+
+    walk("", config)
+    return flat
 
 
 @pytest.mark.behaviour("LOGIN-3")
 def test_login3_every_node_configured_alike(balancer, evidence):
-    """LOGIN-3 (read-only, every node): the LVS-DR ARP sysctls are set, and the health agent's
-    settings (hash seed, health checks, the real servers in their order, timers) are identical."""
+    """LOGIN-3 (read-only, every node): the LVS-DR ARP sysctls are set, and every field of the
+    health agent's settings (hash seed, health checks, the real servers in their order, timers,
+    interfaces and ports) is identical but for the node's own name and address."""
     _nft_only(balancer)
     assert balancer.names, "no login node"
     rows, problems, settings = [], [], {}
@@ -219,17 +241,20 @@ def test_login3_every_node_configured_alike(balancer, evidence):
         host = balancer.site.host(node)
         arp = {k: host.sysctl(k) for k in ARP_SYSCTLS}
         config = json.loads(balancer.site.daemon_config(node, "loginlb"))
-        settings[node] = json.dumps({k: config.get(k) for k in AGENT_SETTINGS}, sort_keys=True)
-        rows.append([node, *arp.values(), config.get("seed"), len(config.get("servers", []))])
+        settings[node] = _agent_fields(config)
+        rows.append([node, *arp.values(), config.get("seed"), len(config.get("servers", [])), len(settings[node])])
         problems += [f"{node}: {k} = {v} (want {ARP_SYSCTLS[k]})" for k, v in arp.items() if v != ARP_SYSCTLS[k]]
-    reference = collections.Counter(settings.values()).most_common(1)[0][0]
-    odd = sorted(n for n, v in settings.items() if v != reference)
-    if odd:
-        want = json.loads(reference)
-        for node in odd:
-            mine = json.loads(settings[node])
-            problems.append(f"{node}: agent settings differ from the other nodes' in " + ", ".join(k for k in AGENT_SETTINGS if mine[k] != want[k]))
-    evidence.table("every login node", ["node", *ARP_SYSCTLS, "hash seed", "servers"], rows)
+    comparison = peers.compare({n: [f"{k} = {v}" for k, v in sorted(f.items())] for n, f in settings.items()})
+    want = dict(line.split(" = ", 1) for line in comparison.reference)
+    for node in comparison.differing:
+        mine = settings[node]
+        fields = sorted({k for k in mine.keys() | want.keys() if mine.get(k) != want.get(k)})
+        problems.append(f"{node}: agent settings differ from the other nodes' in " + ", ".join(
+            f"{k} ({mine.get(k, 'absent')}, others {want.get(k, 'absent')})" for k in fields))
+    evidence.table("every login node", ["node", *ARP_SYSCTLS, "hash seed", "servers", "agent fields compared"], rows)
+    if comparison.differing:
+        evidence.table("agent settings that differ from the other nodes'", ["node", "changed lines"],
+                       [[n, "; ".join(d)] for n, d in comparison.differing.items()])
     assert not problems, "login nodes not configured alike: " + "; ".join(problems[:6])
 
 
