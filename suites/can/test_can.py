@@ -231,6 +231,27 @@ def test_can6_speaker_sessions_established_on_the_can(can, evidence):
     assert not problems, f"CAN-6: {'; '.join(problems)}"
 
 
+@pytest.mark.behaviour("CAN-4", "CAN-6")
+def test_can4_can6_redundant_routers_apply_one_routing_policy(can, evidence):
+    """Read-only: the spines, the DC routers and the edge routers, each set member against
+    member: every prefix list and route map of every routing daemon (FRR's JSON, counters left
+    out) and each BGP neighbour's remote AS and applied policy. A difference shows in traffic
+    only when an announcement or a flow happens to meet the odd router."""
+    problems = []
+    for role, members in (("spines", can.spines), ("DC routers", can.dc_routers), ("edge routers", can.edges)):
+        if len(members) < 2:
+            continue
+        policies = {r: routers.routing_policy(can.site, r) for r in members}
+        comparison = peers.compare(policies)
+        evidence.table(f"{role}' routing policy ({len(comparison.reference)} lines; the form most share)",
+                       ["line", "held by"], [[line, ", ".join(comparison.held_by)] for line in comparison.reference])
+        for router, diff in peers.unified(comparison, policies).items():
+            evidence.note(f"routing policy diff, {router} against {', '.join(comparison.held_by)}:\n{diff}")
+        if comparison.differing:
+            problems.append(f"the {role}' routing policies differ: {comparison.summary()}")
+    assert not problems, "CAN-6: " + "; ".join(problems)
+
+
 @pytest.mark.disruptive
 @pytest.mark.behaviour("CAN-6")
 def test_can6_route_map_rejects_a_non_can_announcement(can, evidence):

@@ -30,6 +30,61 @@ def vtysh_json(site: Site, node: str, command: str) -> Any:
         raise RouterError(f"{node}: `{command}` did not give JSON ({exc}): {proc.stdout[:200]!r}") from None
 
 
+def vtysh_json_per_daemon(site: Site, node: str, command: str) -> dict[str, Any]:
+    """A show command every daemon answers (prefix lists, route maps): vtysh prints one JSON
+    object per daemon, one after another; merged here into {daemon: its answer}."""
+    vty = site.backend.daemon_dir(node, "frr")
+    argv = ["vtysh", *(["--vty_socket", str(vty)] if vty is not None else []), "-c", command]
+    proc = site.backend.run(node, *argv, check=False, timeout=20)
+    if proc.returncode != 0:
+        raise RouterError(f"{node}: `{command}` failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()[:300]}")
+    decoder, text, at, merged = json.JSONDecoder(), proc.stdout, 0, {}
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at >= len(text):
+            return merged
+        try:
+            doc, at = decoder.raw_decode(text, at)
+        except json.JSONDecodeError as exc:
+            raise RouterError(f"{node}: `{command}` did not give JSON ({exc}): {text[at:at + 200]!r}") from None
+        merged.update(doc if isinstance(doc, dict) else {})
+
+
+_POLICY_KEYS = ("routemap", "prefixlist", "filterlist", "distributelist", "inboundsoftconfig", "maximumprefix")
+
+
+def routing_policy(site: Site, node: str) -> list[str]:
+    """The router's routing policy as comparable lines: every prefix list and route map of every
+    daemon (counters left out), and each BGP neighbour's remote AS and the policy it applies
+    per address family. Read-only."""
+    lines = []
+    for daemon, lists in sorted(vtysh_json_per_daemon(site, node, "show ip prefix-list json").items()):
+        for name, plist in sorted(lists.items()):
+            for e in plist.get("entries", []):
+                bounds = "".join(f" {k} {e[f]}" for k, f in (("ge", "minimumPrefixLength"), ("le", "maximumPrefixLength")) if f in e)
+                lines.append(f"{daemon} prefix-list {name} seq {e.get('sequenceNumber')} {e.get('type')} {e.get('prefix')}{bounds}")
+    for daemon, maps in sorted(vtysh_json_per_daemon(site, node, "show route-map json").items()):
+        for name, rmap in sorted(maps.items()):
+            for r in rmap.get("rules", []):
+                lines.append(f"{daemon} route-map {name} {r.get('sequenceNumber')} {r.get('type')}: match "
+                             f"{'; '.join(r.get('matchClauses', [])) or '-'}, set {'; '.join(r.get('setClauses', [])) or '-'}, "
+                             f"{r.get('action', '')}".rstrip(", "))
+    try:
+        neighbours = vtysh_json(site, node, "show bgp neighbors json")
+    except RouterError as exc:  # no BGP here: a line of its own, so a peer that has BGP differs
+        return [*lines, f"bgp: no answer ({str(exc).partition(': ')[2][:80]})"]
+    for address, n in sorted(neighbours.items()):
+        if not isinstance(n, dict) or "remoteAs" not in n:
+            continue
+        lines.append(f"bgp neighbour {address} remote-as {n['remoteAs']} local-as {n.get('localAs')}")
+        for family, info in sorted(n.get("addressFamilyInfo", {}).items()):
+            for key, value in sorted(info.items()):
+                if any(k in key.lower() for k in _POLICY_KEYS):
+                    lines.append(f"bgp neighbour {address} {family} {key} {value}")
+    return lines
+
+
 def routes(site: Site, node: str) -> dict[str, list[dict[str, Any]]]:
     """The router's IPv4 RIB: prefix -> its route entries (FRR's `show ip route json`)."""
     return vtysh_json(site, node, "show ip route json")
