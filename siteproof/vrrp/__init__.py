@@ -38,6 +38,11 @@ budgets.register("vrrp_configured_takeover", _configured,
 budgets.register("vrrp_converge", _converge, "every VIP on its home member after start (4 x advert + 6 s)", owner="vrrp")
 budgets.register("vrrp_takeover_margin", 2.0, "added to 3 x advert + skew for a takeover", owner="vrrp")
 budgets.register("vrrp_takeover", _takeover, "a failed member's VIPs on the next live member", owner="vrrp")
+budgets.register("vrrp_respawn_margin", 3.0, "added to vrrp_takeover when the VRRP process crashed: its parent starts a "
+                 "new one, which reads the config and removes the addresses the dead one left", owner="vrrp")
+budgets.register("vrrp_respawn", lambda params, table: table("vrrp_takeover") + table("vrrp_respawn_margin"),
+                 "a crashed VRRP process's VIPs off its host and on one member (vrrp_takeover + vrrp_respawn_margin)",
+                 owner="vrrp")
 budgets.register("vrrp_restore", 15.0, "a returning member gets its VIPs back", owner="vrrp")
 
 __all__ = ["Group", "ImpliedTakeover", "VrrpCluster", "VrrpInstance", "groups_from_configs", "host_addresses",

@@ -79,13 +79,13 @@ def _crash_takeover(gateways, gw: str, vips: list[str], budget: float, crashed_a
     the next in priority, or the crashed gateway itself once its VRRP process is back and has
     preempted. Returns the placement wait, timed from the crash."""
     try:
-        wait_until(lambda: set(vips) & gateways.addresses([gw])[gw], "vrrp_takeover", seconds=budget,
+        wait_until(lambda: set(vips) & gateways.addresses([gw])[gw], "vrrp_respawn", seconds=budget,
                    expected=f"{gw} no longer holding its VIPs", accept=lambda held: not held, interval=0.1)
     except WaitTimeout as exc:
-        raise AssertionError(f"after {exc.seconds:.1f} s (vrrp_takeover): {gw}'s crashed keepalived left VIPs "
+        raise AssertionError(f"after {exc.seconds:.1f} s (vrrp_respawn): {gw}'s crashed keepalived left VIPs "
                              f"{sorted(exc.last or [])} on it: two gateways hold them") from None
     evidence.measure("crashed gateway released its VIPs after (s)", round(time.monotonic() - crashed_at, 3),
-                     at_most=budget, limit_name="vrrp_takeover")
+                     at_most=budget, limit_name="vrrp_respawn")
     took = _placed_since(gateways, vips, budget, crashed_at, exact=False)
     # The respawned VRRP process preempts within moments: let placement settle on it before
     # the wire is asked, so the answer is not read mid-move.
@@ -137,7 +137,11 @@ def test_gw2_takeover(failure, gw_lab, lab, faults, evidence, victims):
     gateways = gw_lab
     gw = victims.pick(gateways.names, "failed gateway")
     vips = gateways.home_vips(gw)
-    budget = gateways.takeover_budget()
+    # A crash adds a respawn: until keepalived's new VRRP process is up and has removed what the
+    # dead one left, the crashed host still holds the VIPs (both failures seen at 5.3 and 6.2 s
+    # under a four-worker CI run, against the 4.0 s of a takeover).
+    budget_name = "vrrp_respawn" if failure == "crash" else "vrrp_takeover"
+    budget = gateways.site.budget(budget_name)
     compute, storage, pins = _probe_pair(gateways, lab, gw)
     fail, restore = FAILURES[failure]
     labels = gateways.site.labels[gw]
@@ -179,8 +183,8 @@ def test_gw2_takeover(failure, gw_lab, lab, faults, evidence, victims):
     evidence.record("failed gateway", gw)
     evidence.record("holder after the takeover", new_holder)
     evidence.record("takeover_s", round(fault.at and (resumed_at - fault.at), 3))
-    evidence.measure("takeover observed after (s)", round(takeover.elapsed, 3), at_most=budget, limit_name="vrrp_takeover")
-    evidence.measure("traffic gap (ms)", round(result.max_gap_ms, 1), at_most=budget * 1000, limit_name="vrrp_takeover")
+    evidence.measure("takeover observed after (s)", round(takeover.elapsed, 3), at_most=budget, limit_name=budget_name)
+    evidence.measure("traffic gap (ms)", round(result.max_gap_ms, 1), at_most=budget * 1000, limit_name=budget_name)
     evidence.record("probes_lost", result.lost)
     evidence.record("probes_sent", result.sent)
     missing = unannounced()
@@ -192,7 +196,7 @@ def test_gw2_takeover(failure, gw_lab, lab, faults, evidence, victims):
     assert not stalled, f"{failure} of {gw}: {stalled}{also}"
     assert takeover.elapsed <= budget, (
         f"{failure} of {gw}: its VIPs were placed {takeover.elapsed:.1f} s after the fault, past the takeover budget "
-        f"{budget:.1f} s (vrrp_takeover)"
+        f"{budget:.1f} s ({budget_name})"
     )
     # Never two holders, read on the wire: the failed gateway's kernel must not answer for them.
     if gateways.site.can(SOCKETS):
