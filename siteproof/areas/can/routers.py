@@ -18,27 +18,28 @@ class RouterError(AssertionError):
     """A router did not answer a show command (its daemon is down, or vtysh is missing)."""
 
 
-def vtysh_json(site: Site, node: str, command: str) -> Any:
+def _vtysh(site: Site, node: str, command: str) -> str:
+    """One show command's output (vtysh on the node's vty sockets in a lab, plain vtysh at a site)."""
     vty = site.backend.daemon_dir(node, "frr")
     argv = ["vtysh", *(["--vty_socket", str(vty)] if vty is not None else []), "-c", command]
     proc = site.backend.run(node, *argv, check=False, timeout=20)
     if proc.returncode != 0:
         raise RouterError(f"{node}: `{command}` failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()[:300]}")
+    return proc.stdout
+
+
+def vtysh_json(site: Site, node: str, command: str) -> Any:
+    text = _vtysh(site, node, command)
     try:
-        return json.loads(proc.stdout or "{}")
+        return json.loads(text or "{}")
     except json.JSONDecodeError as exc:
-        raise RouterError(f"{node}: `{command}` did not give JSON ({exc}): {proc.stdout[:200]!r}") from None
+        raise RouterError(f"{node}: `{command}` did not give JSON ({exc}): {text[:200]!r}") from None
 
 
 def vtysh_json_per_daemon(site: Site, node: str, command: str) -> dict[str, Any]:
     """A show command every daemon answers (prefix lists, route maps): vtysh prints one JSON
     object per daemon, one after another; merged here into {daemon: its answer}."""
-    vty = site.backend.daemon_dir(node, "frr")
-    argv = ["vtysh", *(["--vty_socket", str(vty)] if vty is not None else []), "-c", command]
-    proc = site.backend.run(node, *argv, check=False, timeout=20)
-    if proc.returncode != 0:
-        raise RouterError(f"{node}: `{command}` failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()[:300]}")
-    decoder, text, at, merged = json.JSONDecoder(), proc.stdout, 0, {}
+    decoder, text, at, merged = json.JSONDecoder(), _vtysh(site, node, command), 0, {}
     while True:
         while at < len(text) and text[at].isspace():
             at += 1
