@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from siteproof import __version__
+from siteproof import __version__, cli_mutate
 from siteproof.backends.netns import registry
 from siteproof.backends.netns.as_site import VANTAGE, as_site, inventory
 from siteproof.backends.netns.lab import Lab, ensure_root
@@ -371,6 +371,7 @@ def parser() -> argparse.ArgumentParser:
     cmp_.add_argument("-o", "--output", help="the page to write (default AFTER/compare.html)")
     cmp_.add_argument("--tolerance", type=float, default=0.5)
     cmp_.set_defaults(fn=cmd_compare)
+    cli_mutate.add_parser(sub)
     return p
 
 

@@ -26,6 +26,14 @@ def redacted(name: str, value: Any) -> Any:
     return "<redacted>" if is_secret_name(name) else value
 
 
+_SECRET_VALUE = re.compile(r'(?i)\b(secret|auth_pass|password|passwd|psk)(["\s]*[:=]?["\s]*)([^\s";]{6,})')
+
+
+def redacted_text(text: str) -> str:
+    """Config text as a report may show it: the value after a secret's keyword hidden."""
+    return _SECRET_VALUE.sub(r"\1\2<redacted>", text)
+
+
 def plain(value: Any) -> Any:
     """A JSON-safe copy (what a worker can send and a report can print)."""
     return json.loads(json.dumps(value, default=str))

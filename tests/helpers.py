@@ -119,9 +119,3 @@ def unexplained_namespaces(before: set[str]) -> list[str]:
     return sorted(n for n in set(netns.list_names()) - before if not n.startswith(tuple(live)))
 
 
-def sigint_restored() -> None:
-    """preexec_fn of a child a test stops with SIGINT: a shell that started this run in the
-    background without job control ignores SIGINT, and the child would inherit that."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)

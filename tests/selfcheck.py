@@ -9,18 +9,11 @@ wrote counts, and only if the test failed by an assertion (a WaitTimeout is one)
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from pathlib import Path
 
-from siteproof.backends.netns import registry
-from tests.helpers import sigint_restored
+from siteproof.childrun import ChildRun, run_child_pytest  # noqa: F401 (the self-checks' runner)
 
 _EXC = re.compile(r"^(?P<type>[\w.]+): ?", re.S)
 _ASSERTION_TYPES = ("AssertionError", "WaitTimeout", "Failed")
@@ -64,48 +57,3 @@ def failed_for(v: Verdict, expect: str) -> str | None:
     if expect not in v.message:
         return f"its assertion message does not say {expect!r}: {v.message[:600]}"
     return None
-
-
-@dataclass
-class ChildRun:
-    stdout: str
-    stderr: str
-    timed_out: bool
-    left_labs: list[str]  # labs the child still owned when it ended (destroyed here)
-    returncode: int = 0
-
-
-def run_child_pytest(args: list[str], cwd: Path, timeout: float, grace: float = 90.0,
-                     prefix: tuple[str, ...] = ()) -> ChildRun:
-    """Run a child pytest in its own session; whatever happens, nothing of it stays.
-
-    Past `timeout` it gets SIGINT (pytest then tears its lab down), past `grace` more its
-    whole process group SIGKILL. A lab the child still owns afterwards is destroyed and named:
-    a run that leaves a lab behind is a defect, and a lab with nobody to run it must not load
-    the machine for every test after it.
-    """
-    # prefix: how to start it elsewhere (`ip netns exec VANTAGE`, for a lab played as a site).
-    proc = subprocess.Popen([*prefix, sys.executable, "-m", "pytest", *args], cwd=cwd, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                            preexec_fn=sigint_restored)  # it is stopped by SIGINT past its timeout
-    timed_out = False
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, err = proc.communicate(timeout=grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-    finally:
-        if proc.poll() is None:  # the parent itself was interrupted
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        left = [state.id for state in registry.all_labs() if state.owner_pid == proc.pid]
-        for lab_id in left:
-            registry.destroy(lab_id)
-    return ChildRun(out, err, timed_out, left, proc.returncode)

@@ -11,7 +11,8 @@ import time
 
 from siteproof.backends.netns import namespaces as netns
 from siteproof.backends.netns import registry
-from tests.helpers import REPO, lab_leftovers, needs_root, sigint_restored, unexplained_namespaces
+from siteproof.childrun import sigint_restored
+from tests.helpers import REPO, lab_leftovers, needs_root, unexplained_namespaces
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

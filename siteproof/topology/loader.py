@@ -246,6 +246,7 @@ def load_topology(
     topo = _build(doc, folder, params, topology_budgets, addresses)
     topo.variant = variant
     topo.variant_info = variant_doc
+    topo.document = doc
     topo.profile = {"name": profile, "values": dict(profile_values)}
     _render_daemons(topo, doc, env, templates, label)
     _apply_patches(topo, variant_doc.get("patches") or [], f"{folder.name}/variants/{variant}.yml")

@@ -99,6 +99,7 @@ class Topology:
     variant: str | None = None
     variant_info: dict[str, Any] = field(default_factory=dict)
     profile: dict[str, Any] = field(default_factory=lambda: {"name": "production", "values": {}})  # loader.PROFILES
+    document: dict[str, Any] = field(default_factory=dict)  # the rendered topology file it was built from
 
     def hosts(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.kind == "linux"]

@@ -1,0 +1,66 @@
+"""One mutation run: choose the mutants of a topology, judge each in turn, write the results."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from siteproof.errors import SiteproofError
+from siteproof.mutate import page
+from siteproof.mutate.mutants import choose, unknown_operators
+from siteproof.mutate.registry import OPERATORS
+from siteproof.mutate.runner import Outcome, RunSettings, copy_topology, judge
+from siteproof.topology import load_topology
+
+
+@dataclass(frozen=True)
+class Request:
+    folder: Path
+    operators: list[str]
+    sample: int | None
+    seed: int
+    nodes: list[str]
+    settings: RunSettings
+    out: Path
+
+
+def run(req: Request, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Judge the chosen mutants one after another and write mutate.json and mutate.html."""
+    unknown = unknown_operators(req.operators)
+    if unknown:
+        raise SiteproofError(f"unknown mutation operator(s) {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(OPERATORS))}; `siteproof mutate --list-operators`)")
+    original = load_topology(req.folder, req.settings.overrides, None, req.settings.profile)
+    missing = [n for n in req.nodes if n not in original.nodes]
+    if missing:
+        raise SiteproofError(f"--nodes: {', '.join(missing)} not in topology {original.name}")
+    mutants = choose(original, req.operators or None, req.sample, req.seed, req.nodes or None)
+    if not mutants:
+        raise SiteproofError(f"no operator finds anything to change in {original.name}"
+                             + (f" on {', '.join(req.nodes)}" if req.nodes else ""))
+    started = time.monotonic()
+    outcomes: list[Outcome] = []
+    # The mutants' variant files hold rendered configs (secrets among them): a private folder
+    # (mkdtemp makes it 0700) that goes when the run does.
+    with tempfile.TemporaryDirectory(prefix="siteproof-mutate-") as tmp:
+        work = Path(tmp)
+        copy = copy_topology(req.folder, work / "topologies")
+        for i, mutant in enumerate(mutants, 1):
+            say(f"[{i}/{len(mutants)}] {mutant.id} {mutant.operator}: {mutant.candidate.summary.split(': ', 1)[0]} ...")
+            outcome = judge(mutant, original, copy, work, req.settings)
+            outcomes.append(outcome)
+            say(f"    {outcome.outcome} in {outcome.seconds:.0f} s"
+                + (f": {outcome.message[:160]}" if outcome.message else ""))
+    meta = {"topology": original.name, "folder": str(req.folder), "seed": req.seed, "sample": req.sample,
+            "operators": req.operators or sorted(OPERATORS), "nodes": req.nodes, "profile": req.settings.profile,
+            "seconds": round(time.monotonic() - started, 1)}
+    doc = page.results(meta, outcomes)
+    data, html = page.write(req.out, doc)
+    s = doc["score"]
+    said = "n/a" if s["score"] is None else f"{s['caught']} of {s['judged']} caught ({s['score'] * 100:.0f}%)"
+    say(f"siteproof mutate: {original.name}: {said}; {s['counts']}; {html} and {data.name}")
+    return doc
