@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,24 @@ class Request:
     out: Path
 
 
+def _fixed_secrets(req: Request) -> RunSettings:
+    """A topology whose secrets are random per lab (tsig_seed empty) gets one seed for the whole
+    run: the mutants' patches are made on one rendering and must apply to every lab's."""
+    declared = load_topology(req.folder, req.settings.overrides, None, req.settings.profile).parameters
+    if "tsig_seed" in declared and not declared["tsig_seed"]:
+        return replace(req.settings, overrides={**req.settings.overrides, "tsig_seed": secrets.token_hex(8)})
+    return req.settings
+
+
 def run(req: Request, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Judge the chosen mutants one after another and write mutate.json and mutate.html."""
     unknown = unknown_operators(req.operators)
     if unknown:
         raise SiteproofError(f"unknown mutation operator(s) {', '.join(unknown)} "
                              f"(known: {', '.join(sorted(OPERATORS))}; `siteproof mutate --list-operators`)")
-    original = load_topology(req.folder, req.settings.overrides, None, req.settings.profile)
+    settings = _fixed_secrets(req)
+    req = Request(req.folder, req.operators, req.sample, req.seed, req.nodes, settings, req.out)
+    original = load_topology(req.folder, settings.overrides, None, settings.profile)
     missing = [n for n in req.nodes if n not in original.nodes]
     if missing:
         raise SiteproofError(f"--nodes: {', '.join(missing)} not in topology {original.name}")

@@ -14,25 +14,25 @@ def _zone(match: re.Match[str], text: str) -> str:
     return enclosing(text, match.start(), "zone") or "options"
 
 
-@operator("dns-transfer-acl-any", ["DNS-4", "DNS-7"])
+@operator("dns-transfer-acl-any", ["DNS-4"])
 def transfer_any(topo: Topology) -> list[Candidate]:
     """One server (or one zone) that gives zone transfers to anyone."""
     return edits(topo, "named", r"(allow-transfer\s*)\{[^}]*\}", lambda m, _: f"{m[1]}{{ any; }}", _zone)
 
 
-@operator("dns-update-acl-any", ["DNS-4", "DNS-7"])
+@operator("dns-update-acl-any", ["DNS-7"])
 def update_any(topo: Topology) -> list[Candidate]:
     """One zone that accepts dynamic updates from anyone."""
     return edits(topo, "named", r"(allow-update\s*)\{[^}]*\}", lambda m, _: f"{m[1]}{{ any; }}", _zone)
 
 
-@operator("dns-query-acl-any", ["DNS-4", "DNS-5"])
+@operator("dns-query-acl-any", ["DNS-5", "DNS-6"])
 def query_any(topo: Topology) -> list[Candidate]:
     """One authoritative server that answers queries from anyone."""
     return edits(topo, "named", r"(allow-query\s*)\{[^}]*\}", lambda m, _: f"{m[1]}{{ any; }}", _zone)
 
 
-@operator("dns-recursion-on", ["DNS-4", "DNS-5"])
+@operator("dns-recursion-on", ["DNS-5"])
 def recursion_on(topo: Topology) -> list[Candidate]:
     """An authoritative server that recurses for its clients."""
     return edits(topo, "named", r"recursion\s+no;", lambda m, _: "recursion yes;")
@@ -44,7 +44,7 @@ def _other_secret(match: re.Match[str], _: str) -> str:
     return f"{match[1]}{base64.b64encode(flipped).decode()}"
 
 
-@operator("dns-tsig-secret-one-side", ["DNS-1", "DNS-2", "DNS-4", "DNS-7"])
+@operator("dns-tsig-secret-one-side", ["DNS-4", "DNS-7"])
 def tsig_secret(topo: Topology) -> list[Candidate]:
     """A TSIG key's secret changed on one server only (one bit of it)."""
     found = [*edits(topo, "named", r'(secret\s+")([A-Za-z0-9+/=]+)', _other_secret, _key_named),
@@ -61,7 +61,7 @@ def _key_knot(match: re.Match[str], text: str) -> str:
     return "key " + (re.findall(r"(?m)^\s*-\s*id:\s*(\S+)", text[: match.start()]) or [""])[-1]
 
 
-@operator("dns-tsig-algorithm-one-side", ["DNS-1", "DNS-2", "DNS-4"])
+@operator("dns-tsig-algorithm-one-side", ["DNS-4", "DNS-7"])
 def tsig_algorithm(topo: Topology) -> list[Candidate]:
     """A TSIG key's algorithm changed on one server only."""
     other = {"hmac-sha512": "hmac-sha256", "hmac-sha256": "hmac-sha512"}
@@ -69,33 +69,37 @@ def tsig_algorithm(topo: Topology) -> list[Candidate]:
             *edits(topo, "knot", r"(algorithm:\s*)(hmac-sha512|hmac-sha256)", lambda m, _: f"{m[1]}{other[m[2]]}")]
 
 
-@operator("dns-also-notify-dropped", ["DNS-1", "DNS-2"])
+@operator("dns-also-notify-dropped", ["DNS-4"])
 def also_notify_dropped(topo: Topology) -> list[Candidate]:
     """A primary that no longer notifies a secondary (options or one zone)."""
     return edits(topo, "named", r"^\s*also-notify\s*\{[^}]*\};\s*\n", lambda m, _: "", _zone)
 
 
-def _shorter(match: re.Match[str], _: str) -> str | None:
-    value = match[2]
-    short = {"P21D": "P2D", "P8D": "P1D", "P14D": "P2D", "P3W": "P2D"}.get(value)
-    return f"{match[1]}{short}" if short else None
+def _days_shorter(match: re.Match[str], _: str) -> str | None:
+    """A policy whose signatures last days or weeks, made to last 6 days (refreshed after 5): a
+    valid policy BIND loads, whose signatures expire inside a week."""
+    block = match[0]
+    if not re.search(r"signatures-validity\s+P\d+[DW]", block):
+        return None
+    block = re.sub(r"(signatures-validity(?:-dnskey)?\s+)P\w+", r"\g<1>P6D", block)
+    return re.sub(r"(signatures-refresh\s+)P\w+", r"\g<1>P5D", block)
 
 
-@operator("dns-signature-validity-shorter", ["DNS-3", "DNS-8"])
+@operator("dns-signature-validity-shorter", ["DNS-3", "DNS-9"])
 def validity_shorter(topo: Topology) -> list[Candidate]:
-    """A DNSSEC policy's signature validity or refresh shortened to days."""
-    return edits(topo, "named", r"(signatures-(?:validity|validity-dnskey|refresh)\s+)(P\w+)", _shorter,
-                 lambda m, t: enclosing(t, m.start(), "dnssec-policy"))
+    """A DNSSEC policy's signature validity shortened to 6 days (its refresh to 5)."""
+    return edits(topo, "named", r"^dnssec-policy\s+(\S+)\s*\{(?:[^{}]|\{[^{}]*\})*\}", _days_shorter,
+                 lambda m, _: m[1])
 
 
-@operator("dns-nsec3-iterations", ["DNS-3", "DNS-8"])
+@operator("dns-nsec3-iterations", ["DNS-1", "DNS-2"])
 def nsec3_iterations(topo: Topology) -> list[Candidate]:
     """A DNSSEC policy with NSEC3 iterations above zero (RFC 9276: validators may treat it as insecure)."""
     return edits(topo, "named", r"(nsec3param\s+iterations\s+)0\b", lambda m, _: f"{m[1]}150",
                  lambda m, t: enclosing(t, m.start(), "dnssec-policy"))
 
 
-@operator("dns-knot-acl-any", ["DNS-1", "DNS-2", "DNS-4", "DNS-5"])
+@operator("dns-knot-acl-any", ["DNS-4", "DNS-5"])
 def knot_acl_any(topo: Topology) -> list[Candidate]:
     """A Knot ACL or query ACL that admits any address of one family."""
     def widen(m: re.Match[str], _: str) -> str:
@@ -111,7 +115,14 @@ def resolver_access(topo: Topology) -> list[Candidate]:
                  lambda m, _: f"{m[1]}{m[2]} allow")
 
 
-@operator("dns-resolver-validation-off", ["DNS-5", "DNS-6"])
+@operator("dns-resolver-validation-off", ["DNS-2", "DNS-9"])
 def validation_off(topo: Topology) -> list[Candidate]:
     """A resolver that no longer validates DNSSEC (its validator module left out)."""
     return edits(topo, "unbound", r'module-config:\s*"validator iterator"', lambda m, _: 'module-config: "iterator"')
+
+
+@operator("dns-secondary-zone-dropped", ["DNS-4", "DNS-6"])
+def secondary_zone_dropped(topo: Topology) -> list[Candidate]:
+    """A zone the primary serves missing from one secondary (Knot)."""
+    return edits(topo, "knot", r"^\s*-\s*domain:\s*(\S+)\s*\n(?:[ \t]+(?!-)[^\n]*\n)*", lambda m, _: "",
+                 lambda m, _: m[1])

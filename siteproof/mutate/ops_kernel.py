@@ -84,7 +84,7 @@ def _keeps_route(route: dict[str, Any], ifname: str, v6_left: list[Any]) -> bool
     return bool(hops) and all(any(ipaddress.ip_address(h) in net for net in v6_left) for h in hops)
 
 
-@operator("sysctl-rp-filter", ["GW", "ECMP", "NAT", "CAN", "MGMT", "HSN", "IB", "CE", "DTN"])
+@operator("sysctl-rp-filter", ROUTED)
 def rp_filter(topo: Topology) -> list[Candidate]:
     """Reverse-path filtering changed on a forwarding node (strict drops asymmetric paths)."""
     return _sysctl_candidates(topo, "net.ipv4.conf.all.rp_filter", ["0", "1", "2"], only_declared=False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from siteproof.mutate.registry import Candidate, Change, Describe, edits, enclosing, operator
+from siteproof.mutate.registry import Candidate, Change, Describe, configs, edits, enclosing, operator, span_patch
 from siteproof.topology.model import Topology
 
 FRR = ["CAN", "MGMT", "HSN", "ECMP"]
@@ -42,6 +42,19 @@ def ospf_timer_slower(topo: Topology) -> list[Candidate]:
     """One OSPF timer of one interface (hello or dead interval) ten times longer on one router."""
     return edits(topo, "ospfd", r"^(\s*ip ospf (?:hello|dead)-interval\s+)(\d+)",
                  lambda m, _: f"{m[1]}{int(m[2]) * 10}", lambda m, t: enclosing(t, m.start(), "interface"))
+
+
+@operator("frr-bgp-neighbour-dropped", ["CAN-4", "CAN-5", "CAN-6", "CAN"])
+def bgp_neighbour_dropped(topo: Topology) -> list[Candidate]:
+    """One BGP session of one router gone (every line that names the neighbour)."""
+    found = []
+    for node, text in configs(topo, "bgpd"):
+        for peer in sorted(set(re.findall(r"(?m)^\s*neighbor\s+(\S+)\s+remote-as", text))):
+            kept = "".join(line for line in text.splitlines(keepends=True)
+                           if not re.match(rf"\s*neighbor\s+{re.escape(peer)}\s", line))
+            found.append(Candidate(node.name, f"{node.name} bgpd: neighbor {peer} removed",
+                                   (span_patch(node.name, "bgpd", text, 0, len(text), kept),)))
+    return found
 
 
 @operator("frr-maximum-paths-one", ["ECMP", "HSN", "CAN"])
