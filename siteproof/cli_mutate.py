@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from siteproof.kv import parse_pairs
@@ -30,8 +31,13 @@ def cmd_mutate(args: argparse.Namespace) -> int:
     settings = RunSettings(overrides=parse_pairs(args.set, "--set"), profile=args.profile, workers=args.workers,
                            suites=tuple(str(Path(s).resolve()) for s in args.suites) or (str(SUITES),),
                            victim_seed=args.seed)
-    doc = run(Request(_topology_path(args.topology).resolve(), _names(args.operators), args.sample, args.seed,
-                      _names(args.nodes), settings, Path(args.output).resolve()))
+    try:
+        doc = run(Request(_topology_path(args.topology).resolve(), _names(args.operators), args.sample, args.seed,
+                          _names(args.nodes), settings, Path(args.output).resolve()))
+    except KeyboardInterrupt:
+        # The running mutant's pytest was killed and its lab destroyed (siteproof.childrun).
+        print("siteproof mutate: interrupted; the running mutant's lab was torn down, no results written", file=sys.stderr)
+        return 130
     # A survivor is what the suites miss: a nightly job may gate on it.
     return 1 if doc["score"]["counts"].get("survived") or doc["score"]["counts"].get("crashed") else 0
 

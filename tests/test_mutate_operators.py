@@ -8,14 +8,15 @@ a mutant equivalent.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from fixtures.plugin import selected_by_behaviour
 from siteproof.mutate import OPERATORS
-from siteproof.mutate.mutants import choose, differences, write_variant
-from siteproof.mutate.runner import copy_topology
+from siteproof.mutate.mutants import OUTSIDE_ROLES, choose, differences, write_variant
+from siteproof.mutate.runner import Outcome, classify, copy_topology
 from siteproof.topology import load_topology
 from tests.helpers import REPO
 
@@ -130,3 +131,45 @@ def test_behaviour_selection_takes_ids_areas_and_lists():
     assert selected_by_behaviour(["GW"], ["GW-1"]) and selected_by_behaviour(["gw-2,CE"], ["CE-1"])
     assert not selected_by_behaviour(["GW"], ["GWX-1"]) and not selected_by_behaviour(["GW-1"], ["GW-10"])
     assert not selected_by_behaviour(["DNS"], [])
+
+
+def _junit(*cases: str) -> ET.Element:
+    """A child run's JUnit XML as pytest writes it (the test cases given as XML text)."""
+    return ET.fromstring(f"<testsuites><testsuite>{''.join(cases)}</testsuite></testsuites>")
+
+
+def _outcome() -> Outcome:
+    return Outcome("mutant-001", "op", ["CE-1"], "ingress", "a change", "survived")
+
+
+@pytest.mark.parametrize(("case", "outcome", "says"), [
+    ('<testcase classname="suites.ce.test_ce" name="test_a"><properties><property name="behaviour" value="CE-1"/>'
+     '</properties><failure message="AssertionError: CE-1: the ingress forwards tcp/1095&#10;assert False"/></testcase>',
+     "caught", "CE-1: the ingress forwards tcp/1095"),
+    ('<testcase classname="suites.ce.test_ce" name="test_a"><error message="failed on setup with &quot;Failed: '
+     'siteproof: node ingress: nftables ruleset refused: conflicting protocols&quot;"/></testcase>',
+     "invalid", "the lab would not come up: siteproof: node ingress: nftables ruleset refused: conflicting protocols"),
+    ('<testcase classname="suites.ce.test_ce" name="test_a"><failure message="KeyError: \'eth9\'"/></testcase>',
+     "crashed", "KeyError: 'eth9'"),
+    ('<testcase classname="suites.ce.test_ce" name="test_a"/>', "survived", ""),
+])
+def test_a_child_runs_verdicts_classify_the_mutant(case, outcome, says):
+    result = _outcome()
+    classify(_junit(case), result)
+    assert (result.outcome, result.message) == (outcome, says)
+    assert result.tests_run == ["suites/ce/test_ce.py::test_a"]
+
+
+def test_a_mutant_no_test_looks_at_survives_and_says_so():
+    result = _outcome()
+    classify(_junit(), result)
+    assert result.outcome == "survived" and result.message == "no test of CE-1 runs against this topology"
+
+
+def test_nodes_that_play_the_outside_world_are_mutated_only_when_named():
+    topo = load_topology(TOPOLOGIES / "perlmutter-dns", profile="lab")
+    outside = {n.name for n in topo.hosts() if n.role in OUTSIDE_ROLES}
+    assert outside, "perlmutter-dns has clients, a root and an upstream server"
+    assert not {m.candidate.node for m in choose(topo, None, None, seed=1)} & outside
+    named = sorted(outside)[0]
+    assert {m.candidate.node for m in choose(topo, ["sysctl-rp-filter", "route-removed"], None, 1, [named])} == {named}

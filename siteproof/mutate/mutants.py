@@ -41,21 +41,34 @@ class Mutant:
         return doc
 
 
+# Roles that play the world outside the site or the suites' own instruments (clients, scanners,
+# the DNS root and a parent zone's server, a remote peer): a fault there is not the site's, so
+# only --nodes mutates them.
+OUTSIDE_ROLES = frozenset({"outside-scanner", "outside-server", "central-services", "client", "rogue", "root",
+                           "upstream", "user", "dtn-peer"})
+
+
+def site_nodes(topo: Topology) -> set[str]:
+    return {n.name for n in topo.nodes.values() if n.role not in OUTSIDE_ROLES}
+
+
 def unknown_operators(names: list[str]) -> list[str]:
     return [n for n in names if n not in OPERATORS]
 
 
 def choose(topo: Topology, operators: list[str] | None = None, sample: int | None = None, seed: int = 1,
            nodes: list[str] | None = None) -> list[Mutant]:
-    """Mutants of the topology: every candidate, or `sample` of them spread over the operators.
+    """Mutants of the topology: every candidate, or `sample` of them spread over the operators;
+    on the site's own nodes (OUTSIDE_ROLES left out) or on `nodes`.
 
     Operators take turns in a seeded order, each giving a seeded pick among its candidates, so
     an operator with thousands of places (one per VRRP instance) does not crowd out one with two,
     the same seed picks the same mutants, and another seed reaches other nodes."""
     rng = random.Random(seed)  # noqa: S311 - reproducible, not secret
     pools: dict[str, list[Candidate]] = {}
+    allowed = set(nodes) if nodes else site_nodes(topo)
     for name in sorted(operators or OPERATORS):
-        found = [c for c in OPERATORS[name].find(topo) if not nodes or c.node in nodes]
+        found = [c for c in OPERATORS[name].find(topo) if c.node in allowed]
         rng.shuffle(found)
         if found:
             pools[name] = found
