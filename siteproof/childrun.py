@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -39,7 +40,11 @@ def run_child_pytest(args: list[str], cwd: Path, timeout: float, grace: float = 
     the machine for every test after it.
     """
     # prefix: how to start it elsewhere (`ip netns exec VANTAGE`, for a lab played as a site).
-    proc = subprocess.Popen([*prefix, sys.executable, "-m", "pytest", *args], cwd=cwd, text=True,
+    # A run id of its own in the chain its labs are recorded under: its xdist workers' labs carry
+    # it too, and labs that others build meanwhile never do.
+    mine = secrets.token_hex(4)
+    env = {**os.environ, registry.RUNS_ENV: ":".join(filter(None, [os.environ.get(registry.RUNS_ENV), mine]))}
+    proc = subprocess.Popen([*prefix, sys.executable, "-m", "pytest", *args], cwd=cwd, text=True, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                             preexec_fn=sigint_restored)  # it is stopped by SIGINT past its timeout
     timed_out = False
@@ -59,7 +64,7 @@ def run_child_pytest(args: list[str], cwd: Path, timeout: float, grace: float = 
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        left = [state.id for state in registry.all_labs() if state.owner_pid == proc.pid]
+        left = [state.id for state in registry.all_labs() if mine in state.runs or state.owner_pid == proc.pid]
         for lab_id in left:
             registry.destroy(lab_id)
     return ChildRun(out, err, timed_out, left, proc.returncode)

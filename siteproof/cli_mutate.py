@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -11,6 +12,10 @@ from siteproof.kv import parse_pairs
 
 def _names(values: list[str]) -> list[str]:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_mutate(args: argparse.Namespace) -> int:
@@ -31,6 +36,9 @@ def cmd_mutate(args: argparse.Namespace) -> int:
     settings = RunSettings(overrides=parse_pairs(args.set, "--set"), profile=args.profile, workers=args.workers,
                            suites=tuple(str(Path(s).resolve()) for s in args.suites) or (str(SUITES),),
                            victim_seed=args.seed)
+    # Stopped by Ctrl-C, cron or systemd (SIGTERM), and also when started in the background with
+    # SIGINT ignored: the running mutant's pytest is stopped and its lab destroyed on the way out.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         doc = run(Request(_topology_path(args.topology).resolve(), _names(args.operators), args.sample, args.seed,
                           _names(args.nodes), settings, Path(args.output).resolve()))
@@ -38,6 +46,9 @@ def cmd_mutate(args: argparse.Namespace) -> int:
         # The running mutant's pytest was killed and its lab destroyed (siteproof.childrun).
         print("siteproof mutate: interrupted; the running mutant's lab was torn down, no results written", file=sys.stderr)
         return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     # A survivor is what the suites miss: a nightly job may gate on it.
     return 1 if doc["score"]["counts"].get("survived") or doc["score"]["counts"].get("crashed") else 0
 
