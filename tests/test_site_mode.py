@@ -42,6 +42,7 @@ CASES = [
         "test_login3_connection_reaches_same_server_through_any_vip", "reached different servers through different VIPs")),
     ("perlmutter-dns", "suites/dns", None, ["test_dns4_transfer_acl_matrix",
                                             "test_dns5_dns6_queries_answered_inside_refused_outside",
+                                            "test_dns5_each_servers_own_acl_admits_only_inside",
                                             "test_dns3_no_signature_expires_within_the_horizon"], None),
     ("perlmutter-dns", "suites/dns/test_dns.py::test_dns4_transfer_acl_matrix", "axfr-open", [], (
         "test_dns4_transfer_acl_matrix", "inside client over IPv4: allowed by primary")),

@@ -9,6 +9,7 @@ updated with TSIG, and mirrored into an upstream zone by the stranded-record rec
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import itertools
 import subprocess
 import threading
@@ -23,6 +24,7 @@ import dns.rdatatype
 import pytest
 
 from siteproof import nft
+from siteproof.areas.dns import acl
 from siteproof.areas.dns.checks import SEP, ds_matches, keyring, signing_policies, validate_zone
 from siteproof.backends.base import DAEMON_FILES
 from siteproof.topology.render import reverse_name
@@ -364,11 +366,45 @@ def test_dns5_dns6_queries_answered_inside_refused_outside(dnssite, evidence):
             rows.append([side, server, family, got])
             if (got == "NOERROR") != answered:
                 wrong.append(f"{side} -> {server} over {family}: {got}")
+            elif not answered and dnssite.edge is not None and not got.startswith("no answer"):
+                # Any DNS answer from outside (REFUSED included) means the query crossed the
+                # boundary and only the server's own ACL stopped it: one layer, not two.
+                wrong.append(f"{side} -> {server} over {family}: {got} (the query crossed the edge: "
+                             f"the boundary does not stop DNS from outside)")
     evidence.table("query matrix", ["client", "server", "transport", "result"], rows)
     assert not wrong, "query ACL wrong: " + "; ".join(wrong)
     aaaa = dnssite.inside.query(dnssite.primary6, name, "AAAA").answer
     evidence.record("AAAA served", ", ".join(rr.to_text() for rrset in aaaa for rr in rrset) or "none")
     assert aaaa, f"no AAAA record for {name} over IPv6"
+
+
+@pytest.mark.behaviour("DNS-5")
+def test_dns5_each_servers_own_acl_admits_only_inside(dnssite, evidence):
+    """DNS-5, read from the configs: each of the site's servers admits queries from the inside
+    networks only by its own ACL (BIND allow-query, Knot mod-queryacl, Unbound access-control),
+    so that no server relies on the boundary alone."""
+    site = dnssite.site
+    inside = [ipaddress.ip_network(site.parameter(p, "DNS")) for p in ("site_prefix", "site_prefix6")
+              if site.parameters.get(p)]
+    readers = {"named": acl.bind_allow_query, "knot": acl.knot_query_acl, "unbound": acl.unbound_access}
+    rows, wrong = [], []
+    for role in ("primary", "secondary", "resolver"):
+        for node in site.names(role):
+            for kind, read in readers.items():
+                if kind not in site.configs.get(node, {}):
+                    continue
+                admitted = read(site.daemon_config(node, kind))
+                extra = acl.beyond(admitted, inside)
+                rows.append([node, kind, ", ".join(map(str, admitted.networks)) or "nobody", admitted.where[:200]])
+                if extra or admitted.unknown:
+                    wrong.append(f"{node} ({kind}) admits {', '.join(map(str, extra)) or 'no network beyond'}"
+                                 + (f" and elements it cannot place: {', '.join(admitted.unknown)}" if admitted.unknown else "")
+                                 + f" ({admitted.where[:160]})")
+    evidence.table("each server's own query ACL", ["server", "daemon", "admits", "configured as"], rows)
+    evidence.record("inside networks", ", ".join(map(str, inside)))
+    assert rows, "no DNS server config was read (primary, secondary, resolver)"
+    assert not wrong, (f"a server's own query ACL reaches beyond the inside networks {', '.join(map(str, inside))}: "
+                       + "; ".join(wrong))
 
 
 # --- DNS-8 ------------------------------------------------------------------------------------
