@@ -17,6 +17,7 @@ import pytest
 
 from siteproof.backends.base import SOCKETS
 from siteproof.cmdline import command_line
+from siteproof.probes import mtu
 from siteproof.probes.capture import AnnouncementCapture
 from siteproof.probes.neighbours import who_answers
 from siteproof.probes.traffic import address_of, pinned_routes, udp_probe
@@ -118,7 +119,7 @@ def _one_mac_per_vip(gateways, seen, evidence, only: set[str] | None = None) -> 
         vips = [v for v in gateways.vips if (only is None or v in only) and any(
             site.labels[gw].get(k) == v for gw in gateways.names
             for k in (("hsn_vip", "hsn_vip6") if side == "eth1" else ("storage_vip", "storage_vip6")))]
-        source6 = _address(site.host(asker), 6) or "::"
+        source6 = mtu.first_address(site.host(asker), 6) or "::"
         answers = who_answers(site.backend, asker, "eth1", vips, source6=source6)
         for vip, found in answers.items():
             owners = sorted(macs.get(m, m) for m in found)
@@ -277,12 +278,6 @@ def test_gw4_last_one_standing_holds_every_vip(gw_lab, lab, faults, evidence, vi
     assert not failed, f"with only {survivor} alive, storage is unreachable through VIPs {failed}"
 
 
-def _address(host, family: int, ifname: str = "eth1") -> str | None:
-    """The host's first global address of a family on an interface (None where the family is absent)."""
-    return next((a for a in host.interface(ifname).addresses
-                 if ipaddress.ip_address(a).version == family and not ipaddress.ip_address(a).is_link_local), None)
-
-
 @pytest.mark.behaviour("GW-6")
 def test_gw6_forwarding_both_directions(site, evidence):
     """GW-6: computes reach the storage network and storage reaches computes, through a gateway."""
@@ -290,11 +285,11 @@ def test_gw6_forwarding_both_directions(site, evidence):
     assert site.names("compute"), "no compute to test from"
     pairs = []
     for family in (4, 6):
-        storage_ip = _address(site.host(storage), family)
+        storage_ip = mtu.first_address(site.host(storage), family)
         if storage_ip is None:
             continue  # this family is not deployed on the storage side
         for compute in site.names("compute"):
-            compute_ip = _address(site.host(compute), family)
+            compute_ip = mtu.first_address(site.host(compute), family)
             pairs += [(family, compute, storage, storage_ip), (family, storage, compute, compute_ip)]
 
     def ping(pair: tuple[int, str, str, str]) -> list[str]:
@@ -313,10 +308,6 @@ def test_gw6_forwarding_both_directions(site, evidence):
     assert not failed, f"no forwarding for {failed}"
 
 
-# IPv4 and IPv6 headers plus the ICMP echo header: a ping payload of MTU minus these fills a frame.
-_ECHO_OVERHEAD = {4: 28, 6: 48}
-
-
 @pytest.mark.behaviour("GW-6")
 def test_gw6_full_size_frames_on_both_sides_of_every_gateway(site, gateways, evidence):
     """GW-6: every gateway's interfaces have the MTU of the segment they sit on (read on every
@@ -324,39 +315,14 @@ def test_gw6_full_size_frames_on_both_sides_of_every_gateway(site, gateways, evi
     don't-fragment packet crosses each side in both directions and both families. A gateway
     with a smaller MTU drops or refuses what its peers send it, but only for flows that hash to it."""
     gateways.assert_readable()
-    peers = {"eth1": site.names("compute")[0], "eth2": site.names("storage")[0]}
-
-    def mtu(node: str, ifname: str) -> int:
-        return int(site.host(node).check_output(command_line("cat", f"/sys/class/net/{ifname}/mtu")))
-
-    segment = {side: mtu(peer, "eth1") for side, peer in peers.items()}
-    rows, wrong, pings = [], [], []
-    for gw in gateways.names:
-        for side, peer in peers.items():
-            own = mtu(gw, side)
-            rows.append([gw, side, own, segment[side], "same" if own == segment[side] else "DIFFERS"])
-            if own != segment[side]:
-                wrong.append(f"{gw} {side} MTU {own}, its segment's {segment[side]} (as on {peer})")
-            for family in (4, 6):
-                there, here = _address(site.host(peer), family), _address(site.host(gw), family, side)
-                if there and here:
-                    size = segment[side] - _ECHO_OVERHEAD[family]
-                    pings += [(gw, peer, there, family, size), (peer, gw, here, family, size)]
-
-    def full_size(ping: tuple[str, str, str, int, int]) -> str | None:
-        src, dst, address, family, size = ping
-        out = site.host(src).run(command_line("ping", f"-{family}", "-M", "do", "-s", str(size), "-c1", "-W2", address))
-        return None if out.rc == 0 else f"{src} -> {dst} ({address}, {size} bytes, DF): {(out.stderr or out.stdout).strip()[-80:]}"
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
-        lost = [why for why in pool.map(full_size, pings) if why]
-    evidence.table("interface MTU of every gateway against its segment", ["gateway", "side", "MTU", "segment MTU", ""], rows)
-    evidence.record("full-size DF pings", len(pings))
-    evidence.record("full-size DF pings lost", len(lost))
-    assert pings, "no address pair to send a full-size packet between"
-    assert not wrong and not lost, "; ".join(
-        ([f"{len(wrong)} gateway interfaces differ from their segment's MTU: " + "; ".join(wrong[:4])] if wrong else [])
-        + ([f"{len(lost)} of {len(pings)} full-size don't-fragment pings failed: " + "; ".join(lost[:4])] if lost else []))
+    sides = {"eth1": (site.names("compute")[0], "eth1"), "eth2": (site.names("storage")[0], "eth1")}
+    result = mtu.full_size_check(site, gateways.names, sides)
+    evidence.table("interface MTU of every gateway against its segment", ["gateway", "side", "MTU", "segment MTU", ""],
+                   result.rows)
+    evidence.record("full-size DF pings", result.pings)
+    evidence.record("full-size DF pings lost", len(result.lost))
+    assert result.pings, "no address pair to send a full-size packet between"
+    assert not result.wrong and not result.lost, result.problems()
 
 
 @pytest.mark.behaviour("GW-6")

@@ -24,6 +24,7 @@ from siteproof.areas.nat import conntrack
 from siteproof.areas.nat.keymaster import balance
 from siteproof.areas.nat.site import NatSite
 from siteproof.backends.base import SOCKETS
+from siteproof.probes import mtu
 from siteproof.probes.arp import listener
 from siteproof.probes.prober import UdpProber
 from siteproof.wait import WaitTimeout, wait_until
@@ -98,6 +99,34 @@ def test_nat1_no_other_path_out(nat, evidence):
             others[compute] = extra
     evidence.record("computes with routes beyond the HSN and management network other than their default", others or "none")
     assert not others, f"NAT-1: computes have routes out besides their gateway: {dict(list(others.items())[:5])}"
+
+
+@pytest.mark.behaviour("NAT-1")
+def test_nat1_full_size_packets_through_every_gateway(nat, evidence):
+    """NAT-1: every gateway's HSN and public interfaces have the MTU of their segment (read on
+    every gateway, against a compute's and the outside server's), and a full-size don't-fragment
+    packet crosses each side both ways: a gateway with a narrower interface loses full-size
+    packets of the computes assigned to it only."""
+    site = nat.site
+    compute, server = nat.computes[0], nat.server
+    sides = {"hsn": (compute, _interface_of(nat, compute)), "pub": (server, _interface_of(nat, server))}
+    # From outside, a gateway answers no ping (NAT-6: nothing unsolicited comes in): that side is
+    # crossed from the gateway, whose full-size packet must leave it and its reply come back.
+    result = mtu.full_size_check(site, nat.nodes, sides, outbound_only=frozenset({"pub"}))
+    evidence.table("interface MTU of every gateway against its segment", ["gateway", "side", "MTU", "segment MTU", ""],
+                   result.rows)
+    evidence.record("full-size DF pings", result.pings)
+    evidence.record("full-size DF pings lost", len(result.lost))
+    assert result.pings, "no address pair to send a full-size packet between"
+    assert not result.wrong and not result.lost, "NAT-1: " + result.problems()
+
+
+def _interface_of(nat: NatSite, node: str) -> str:
+    """The interface that carries the host's address label (its data interface)."""
+    address, host = nat.address(node), nat.site.host(node)
+    names = [i for i in host.interface.names() if address in host.interface(i).addresses]
+    assert names, f"{node}: no interface carries its address {address}"
+    return names[0]
 
 
 # --- NAT-5: identical rulesets, pools that do not overlap ------------------------------------
