@@ -30,9 +30,10 @@ class VrrpCluster:
     problems: list[str] = field(default_factory=list)  # configs that could not be read, or hold no VRRP instance
 
     @classmethod
-    def read(cls, site: Site, role: str = "gateway") -> VrrpCluster:
-        """The VRRP members of one role (storage gateways, login nodes) and their VIP groups."""
-        names = site.names(role)
+    def read(cls, site: Site, role: str = "gateway", names: list[str] | None = None) -> VrrpCluster:
+        """The VRRP members of one role (storage gateways, login nodes), or these of them (a NAT
+        failover pair), and their VIP groups."""
+        names = site.names(role) if names is None else names
         noun = NOUNS.get(role, role)
         configs, problems = {}, []
         if not names:

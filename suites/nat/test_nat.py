@@ -27,6 +27,7 @@ from siteproof.backends.base import SOCKETS
 from siteproof.probes import mtu
 from siteproof.probes.arp import listener
 from siteproof.probes.prober import UdpProber
+from siteproof.vrrp.cluster import VrrpCluster
 from siteproof.wait import WaitTimeout, wait_until
 
 pytestmark = [pytest.mark.topology("ncsa-nat"), pytest.mark.nat]
@@ -127,6 +128,26 @@ def _interface_of(nat: NatSite, node: str) -> str:
     names = [i for i in host.interface.names() if address in host.interface(i).addresses]
     assert names, f"{node}: no interface carries its address {address}"
     return names[0]
+
+
+@pytest.mark.behaviour("NAT-7")
+def test_nat7_each_failover_pairs_members_agree_on_vrrp(nat, evidence):
+    """NAT-7, read from the configs: the two members of each failover pair run the same VRRP
+    timers, version, preemption and interface tracking for their group, with one top priority,
+    and each tracks every interface its VIPs live on. A failover test takes one member down; a
+    difference on the other member shows only the day that one fails."""
+    pairs = nat.pairs()
+    assert pairs, "no failover pair (a gateway with two members) to read"
+    rows, wrong = [], []
+    for gateway, members in sorted(pairs.items()):
+        cluster = VrrpCluster.read(nat.site, "nat-gateway", names=members)
+        problems = cluster.problems + cluster.config_problems()
+        for vip, group in cluster.groups.items():
+            rows.append([gateway, vip, group.instance, ", ".join(f"{m} {p}" for m, p in sorted(group.priorities.items())),
+                         "; ".join(group.disagreements()) or "agree"])
+        wrong += [f"pair {gateway} ({', '.join(members)}): {p}" for p in problems]
+    evidence.table("VRRP groups of every failover pair", ["pair", "VIP", "instance", "priorities", "members"], rows)
+    assert not wrong, "NAT-7: " + "; ".join(wrong[:6])
 
 
 # --- NAT-5: identical rulesets, pools that do not overlap ------------------------------------
