@@ -5,6 +5,8 @@ survived), each classified as such, and the page and JSON say so."""
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -46,13 +48,17 @@ def page_rows(html: str, table_id: str) -> list[str]:
 @needs_root
 @pytest.mark.slow
 def test_mutate_classifies_caught_equivalent_invalid_and_survived(tmp_path):
-    labs_before = {s.id for s in registry.all_labs()}
+    # A run id of this test's own: the labs of mutate's child runs carry it, and labs that other
+    # tests build meanwhile (parallel workers) never do.
+    mine = secrets.token_hex(4)
+    env = {**os.environ, registry.RUNS_ENV: ":".join(filter(None, [os.environ.get(registry.RUNS_ENV), mine]))}
     out = tmp_path / "out"
     run = subprocess.run(
         [sys.executable, "-m", "siteproof.cli", "mutate", "alice-ce", "--operators", "sysctl-ipv4-forwarding",
          "--operators", "nft-table-family", "--nodes", "ingress,ce", "--sample", "0", "--seed", "1", "-o", str(out)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False, env=env,
     )
+    assert not registry.labs_of_run(mine), f"mutate left labs behind: {[s.id for s in registry.labs_of_run(mine)]}"
     assert run.returncode == 1, f"a survivor must make the run fail (exit {run.returncode}):\n{run.stdout}\n{run.stderr}"
     doc = json.loads((out / "mutate.json").read_text())
     by_change = {(m["operator"], m["summary"]): m for m in doc["mutants"]}
@@ -81,4 +87,3 @@ def test_mutate_classifies_caught_equivalent_invalid_and_survived(tmp_path):
     assert len(rows) == 4 and sum("caught" in r for r in rows) == 1 and sum("invalid" in r for r in rows) == 1, rows
     assert "50% (1 of 2)" in html
     assert any(r.startswith("CE-1 1 1") for r in page_rows(html, "by-behaviour")), page_rows(html, "by-behaviour")
-    assert {s.id for s in registry.all_labs()} <= labs_before, "mutate left a lab behind"
