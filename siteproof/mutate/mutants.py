@@ -4,11 +4,7 @@ changes in the lab it would build (nothing at all: it is equivalent)."""
 from __future__ import annotations
 
 import difflib
-import functools
-import os
 import random
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +12,7 @@ from typing import Any
 import yaml
 
 from siteproof.mutate.registry import OPERATORS, Candidate
+from siteproof.topology.checks import fresh_netns_sysctls
 from siteproof.topology.model import Node, Topology
 
 
@@ -134,18 +131,7 @@ def differences(original: Topology, mutant: Topology) -> dict[str, list[str]]:
     return diffs
 
 
-_READ = "import sys\nfor k in sys.argv[1:]:\n    p = '/proc/sys/' + k.replace('.', '/')\n" \
-        "    try:\n        print(k, open(p).read().split()[0])\n    except OSError:\n        pass\n"
-
-
-@functools.cache
 def fresh_namespace_values(keys: tuple[str, ...]) -> dict[str, str]:
-    """Each key's value in a fresh network namespace (one that disappears with its process).
-    Without root (or unshare) nothing is known, and no sysctl mutant is called equivalent."""
-    if not keys or os.geteuid() != 0:
-        return {}
-    out = subprocess.run(["unshare", "--net", sys.executable, "-c", _READ, *keys],
-                         capture_output=True, text=True, check=False, timeout=30)
-    if out.returncode != 0:
-        return {}
-    return dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    """Each key's value in a fresh network namespace. Without root (or unshare) nothing is
+    known, and no sysctl mutant is called equivalent."""
+    return {k: v for k, v in (fresh_netns_sysctls(keys) or {}).items() if v is not None}

@@ -164,15 +164,36 @@ def check_sysctls(doc: dict[str, Any], file: str) -> None:
                             + (f" (nor {', '.join(unknown[1:3])})" if len(unknown) > 1 else ""))
 
 
-_PROBE = "import os,sys; print('\\n'.join(k for k in sys.argv[1:] if not os.path.exists('/proc/sys/' + k.replace('.', '/'))))"
+# Per key: "key value", "key -" (there, not readable), nothing (the kernel has no such key).
+_PROBE = """import sys
+for k in sys.argv[1:]:
+    p = '/proc/sys/' + k.replace('.', '/')
+    try:
+        print(k, open(p).read().split()[0])
+    except (OSError, IndexError):
+        import os
+        if os.path.exists(p):
+            print(k, '-')
+"""
 
 
 @functools.cache  # one child per distinct key set: a run loads the same topologies many times
-def _unknown_in_fresh_netns(keys: tuple[str, ...]) -> list[str]:
+def fresh_netns_sysctls(keys: tuple[str, ...]) -> dict[str, str | None] | None:
+    """Each key the kernel has in a fresh network namespace (one that disappears with the
+    process that made it), with its value there (None: not readable); None if nobody can ask
+    (no root, no unshare)."""
     if not keys or os.geteuid() != 0:
-        return []  # without root no lab is built either; the build would name the key
+        return None
     out = subprocess.run(["unshare", "--net", sys.executable, "-c", _PROBE, *keys],
                          capture_output=True, text=True, check=False, timeout=30)
     if out.returncode != 0:
-        return []  # no unshare here: the build reports an unknown key
-    return [k for k in out.stdout.split() if k]
+        return None
+    found = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    return {k: None if v == "-" else v for k, v in found.items()}
+
+
+def _unknown_in_fresh_netns(keys: tuple[str, ...]) -> list[str]:
+    known = fresh_netns_sysctls(keys)
+    if known is None:
+        return []  # without root no lab is built either, and without unshare the build names the key
+    return [k for k in keys if k not in known]
