@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -14,6 +15,9 @@ from html.parser import HTMLParser
 import pytest
 
 from siteproof.backends.netns import registry
+from siteproof.errors import SiteproofError
+from siteproof.mutate import campaign
+from siteproof.mutate.runner import REPO, RunSettings
 from tests.helpers import needs_root
 
 
@@ -53,8 +57,11 @@ def test_mutate_classifies_caught_equivalent_invalid_and_survived(tmp_path):
     mine = secrets.token_hex(4)
     env = {**os.environ, registry.RUNS_ENV: ":".join(filter(None, [os.environ.get(registry.RUNS_ENV), mine]))}
     out = tmp_path / "out"
+    # A user's replica in a folder of any name: its topology.yml's `name:` picks the suites.
+    replica = tmp_path / "site" / "our-ce-replica"
+    shutil.copytree(REPO / "topologies" / "alice-ce", replica, ignore=shutil.ignore_patterns("variants"))
     run = subprocess.run(
-        [sys.executable, "-m", "siteproof.cli", "mutate", "alice-ce", "--operators", "sysctl-ipv4-forwarding",
+        [sys.executable, "-m", "siteproof.cli", "mutate", str(replica), "--operators", "sysctl-ipv4-forwarding",
          "--operators", "nft-table-family", "--nodes", "ingress,ce", "--sample", "0", "--seed", "1", "-o", str(out)],
         cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False, env=env,
     )
@@ -70,10 +77,13 @@ def test_mutate_classifies_caught_equivalent_invalid_and_survived(tmp_path):
 
     equivalent = by_change[("sysctl-ipv4-forwarding", "ce sysctl net.ipv4.ip_forward: (not set) -> 0")]
     assert equivalent["outcome"] == "equivalent" and not equivalent["tests_run"], equivalent
+    # Judged on the built labs read back, not on a prediction.
+    assert "built lab" in equivalent["message"], equivalent
 
     survived = by_change[("sysctl-ipv4-forwarding", "ce sysctl net.ipv4.ip_forward: (not set) -> 1")]
     assert survived["outcome"] == "survived" and survived["tests_run"], survived
     assert any("+sysctl net.ipv4.ip_forward = 1" in line for line in survived["diff"]["ce"]), survived["diff"]
+    assert any("(mutant, built)" in line for line in survived["diff"]["ce"]), survived["diff"]
 
     invalid = by_change[("nft-table-family", "ingress nftables: table ip -> table ip6")]
     assert invalid["outcome"] == "invalid", invalid
@@ -87,3 +97,17 @@ def test_mutate_classifies_caught_equivalent_invalid_and_survived(tmp_path):
     assert len(rows) == 4 and sum("caught" in r for r in rows) == 1 and sum("invalid" in r for r in rows) == 1, rows
     assert "50% (1 of 2)" in html
     assert any(r.startswith("CE-1 1 1") for r in page_rows(html, "by-behaviour")), page_rows(html, "by-behaviour")
+
+
+def test_mutate_refuses_a_topology_no_suite_judges(tmp_path):
+    # Renamed in its topology.yml: no suite is written for it, and saying so at once beats twenty
+    # mutants that each "survive" because nothing ran.
+    replica = tmp_path / "mine"
+    shutil.copytree(REPO / "topologies" / "alice-ce", replica, ignore=shutil.ignore_patterns("variants"))
+    doc = replica / "topology.yml"
+    doc.write_text(doc.read_text().replace("\nname: alice-ce\n", "\nname: my-ce\n"))
+    request = campaign.Request(replica, ["sysctl-ipv4-forwarding"], 1, 1, ["ingress"], RunSettings(overrides={}),
+                      tmp_path / "out")
+    with pytest.raises(SiteproofError, match=r"no suite test judges topology 'my-ce' .* a replica of a built-in"):
+        campaign.run(request, say=lambda _: None)
+    assert not (tmp_path / "out").exists()

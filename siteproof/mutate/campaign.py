@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import tempfile
 import time
@@ -12,9 +13,10 @@ from typing import Any
 
 from siteproof.errors import SiteproofError
 from siteproof.mutate import page
+from siteproof.mutate.labstate import Baseline
 from siteproof.mutate.mutants import choose, unknown_operators
 from siteproof.mutate.registry import OPERATORS
-from siteproof.mutate.runner import Outcome, RunSettings, copy_topology, judge
+from siteproof.mutate.runner import REPO, Outcome, RunSettings, copy_topology, judge, suite_tests
 from siteproof.topology import load_topology
 
 
@@ -58,12 +60,20 @@ def run(req: Request, say: Callable[[str], None] = print) -> dict[str, Any]:
     outcomes: list[Outcome] = []
     # The mutants' variant files hold rendered configs (secrets among them): a private folder
     # (mkdtemp makes it 0700) that goes when the run does.
-    with tempfile.TemporaryDirectory(prefix="siteproof-mutate-") as tmp:
+    baseline = Baseline(original)
+    with tempfile.TemporaryDirectory(prefix="siteproof-mutate-") as tmp, contextlib.closing(baseline):
         work = Path(tmp)
-        copy = copy_topology(req.folder, work / "topologies")
+        copy = copy_topology(req.folder, work / "topologies", original.name)
+        threatened = sorted({b for m in mutants for b in m.threatens})
+        if not suite_tests(copy, req.settings, threatened):
+            raise SiteproofError(
+                f"no suite test judges topology {original.name!r} (the `name:` of {req.folder}/topology.yml) for "
+                f"{', '.join(threatened)}: the suites choose their topology by that name (built-in: "
+                f"{', '.join(sorted(p.name for p in (REPO / 'topologies').iterdir() if p.is_dir()))}); "
+                "a replica of a built-in topology keeps its name")
         for i, mutant in enumerate(mutants, 1):
             say(f"[{i}/{len(mutants)}] {mutant.id} {mutant.operator}: {mutant.candidate.summary.split(': ', 1)[0]} ...")
-            outcome = judge(mutant, original, copy, work, req.settings)
+            outcome = judge(mutant, baseline, copy, work, req.settings)
             outcomes.append(outcome)
             say(f"    {outcome.outcome} in {outcome.seconds:.0f} s"
                 + (f": {outcome.message[:160]}" if outcome.message else ""))

@@ -96,10 +96,22 @@ def _normal(text: str) -> list[str]:
     return [line.rstrip() for line in text.splitlines() if line.strip() and not line.strip().startswith(_COMMENT)]
 
 
-def node_state(node: Node, defaults: dict[str, str]) -> list[str]:
-    """What a node would be in the lab, as lines: a sysctl the topology does not set is the
-    kernel's value in a fresh namespace."""
+def config_lines(node: Node) -> list[str]:
+    """What a node's daemons and firewall read (and its switch ports), as lines."""
     lines = [f"kind {node.kind}"]
+    if node.kind == "bridge":
+        lines.append(f"isolated {sorted(node.isolated_ports)} lag {sorted(node.lag_members)} {node.lag_mac}")
+    if node.nftables:
+        lines += ["--- nftables", *_normal(node.nftables)]
+    for kind, spec in sorted(node.daemons.items()):
+        lines += [f"--- {kind} {' '.join(spec.args)} after {','.join(spec.after)}", *_normal(spec.config)]
+    return lines
+
+
+def node_state(node: Node, defaults: dict[str, str]) -> list[str]:
+    """What a node would be in the lab, as lines: its configs, and the kernel state it declares
+    (a sysctl the topology does not set is the kernel's value in a fresh namespace)."""
+    lines = config_lines(node)[:1]
     sysctls = {**defaults, **{k: str(v) for k, v in node.sysctls.items()}}
     lines += [f"sysctl {k} = {v}" for k, v in sorted(sysctls.items())]
     for name, iface in sorted(node.interfaces.items()):
@@ -108,13 +120,14 @@ def node_state(node: Node, defaults: dict[str, str]) -> list[str]:
     lines += [f"route {r.dst} via {','.join(r.via)} dev {r.dev} type {r.type} weights {r.weights} table {r.table}"
               for r in node.routes]
     lines += [f"rule fwmark {r.fwmark} table {r.table} priority {r.priority}" for r in node.rules]
-    if node.kind == "bridge":
-        lines.append(f"isolated {sorted(node.isolated_ports)} lag {sorted(node.lag_members)} {node.lag_mac}")
-    if node.nftables:
-        lines += ["--- nftables", *_normal(node.nftables)]
-    for kind, spec in sorted(node.daemons.items()):
-        lines += [f"--- {kind} {' '.join(spec.args)} after {','.join(spec.after)}", *_normal(spec.config)]
-    return lines
+    return lines + config_lines(node)[1:]
+
+
+def configs_differ(original: Topology, mutant: Topology) -> bool:
+    """True if any node's configs (daemons, firewall, switch ports) or set of nodes differ."""
+    if set(original.nodes) != set(mutant.nodes):
+        return True
+    return any(config_lines(original.nodes[n]) != config_lines(mutant.nodes[n]) for n in original.nodes)
 
 
 def differences(original: Topology, mutant: Topology) -> dict[str, list[str]]:

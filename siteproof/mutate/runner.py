@@ -4,7 +4,8 @@ caught: a test failed by an assertion (the test and the first line of its messag
 survived: every test that ran passed (or none of the threatened behaviours has a test here);
 crashed: a test failed by another exception (a defect of the suite: it neither caught nor passed);
 invalid: the topology loader or a daemon refused the mutant's config (the reason);
-equivalent: the mutant's lab would not differ from the original's (nothing was run).
+equivalent: the mutant's configs are the original's, and so is the kernel state of every node
+of its built lab, read back (the suites are not run).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from siteproof.childrun import run_child_pytest
-from siteproof.errors import TopologyError
-from siteproof.mutate.mutants import Mutant, differences, write_variant
+from siteproof.errors import SiteproofError, TopologyError
+from siteproof.mutate.labstate import Baseline, read_built, state_differences, sysctl_keys
+from siteproof.mutate.mutants import Mutant, configs_differ, differences, write_variant
 from siteproof.runrecord import redacted_text
 from siteproof.topology import load_topology
-from siteproof.topology.model import Topology
 
 REPO = Path(__file__).resolve().parents[2]
 SUITES = REPO / "suites"
@@ -60,22 +61,24 @@ class RunSettings:
     victim_seed: int = 1
 
 
-def copy_topology(folder: Path, into: Path) -> Path:
-    """The topology folder copied (its own variants left out), for the mutants' variant files."""
-    target = into / folder.name
+def copy_topology(folder: Path, into: Path, name: str) -> Path:
+    """The topology folder copied (its own variants left out), for the mutants' variant files,
+    under the name its topology.yml declares: the suites choose their topology by that name, so a
+    user's folder may be called anything."""
+    target = into / name
     shutil.copytree(folder, target, ignore=shutil.ignore_patterns("variants", "__pycache__"))
     return target
 
 
-def judge(mutant: Mutant, original: Topology, copy: Path, work: Path, settings: RunSettings) -> Outcome:
+def judge(mutant: Mutant, baseline: Baseline, copy: Path, work: Path, settings: RunSettings) -> Outcome:
     """Build the mutant's variant, decide whether it is invalid or equivalent, else run its suites."""
     started = time.monotonic()
-    result = redact(_judge(mutant, original, copy, work, settings))
+    result = redact(_judge(mutant, baseline, copy, work, settings))
     result.seconds = time.monotonic() - started
     return result
 
 
-def _judge(mutant: Mutant, original: Topology, copy: Path, work: Path, settings: RunSettings) -> Outcome:
+def _judge(mutant: Mutant, baseline: Baseline, copy: Path, work: Path, settings: RunSettings) -> Outcome:
     cand = mutant.candidate
     result = Outcome(mutant.id, mutant.operator, list(mutant.threatens), cand.node, cand.summary, "survived")
     write_variant(copy, mutant)
@@ -84,10 +87,22 @@ def _judge(mutant: Mutant, original: Topology, copy: Path, work: Path, settings:
     except TopologyError as exc:
         result.outcome, result.message = "invalid", f"the topology loader refused it: {exc}"
         return result
-    result.diff = differences(original, built)
-    if not result.diff:
-        result.outcome, result.message = "equivalent", "the lab it builds would not differ from the original's"
-        return result
+    result.diff = differences(baseline.topology, built)
+    if not configs_differ(baseline.topology, built):
+        # Only kernel state may differ: built and read back, not predicted. The original's lab
+        # must come up (an error there ends the run); the mutant's may be refused.
+        keys = sysctl_keys(baseline.topology, built)
+        before = baseline.state(keys)
+        try:
+            result.diff = state_differences(before, read_built(built, keys))
+        except SiteproofError as exc:
+            result.outcome, result.message = "invalid", f"the lab would not come up: {_first_line(str(exc))}"
+            return result
+        if not result.diff:
+            result.outcome = "equivalent"
+            result.message = ("its configs are the original's, and its built lab's links, addresses, routes, rules "
+                              "and sysctls on every node are the same as the original's")
+            return result
     _run_suites(mutant, copy, work, settings, result)
     return result
 
@@ -114,6 +129,14 @@ def _run_suites(mutant: Mutant, copy: Path, work: Path, settings: RunSettings, r
                           f"pytest wrote no results (exit {run.returncode}): {(run.stderr or run.stdout)[-400:]}")
         return
     classify(ET.parse(junit).getroot(), result)  # noqa: S314 - our own child's report
+
+
+def suite_tests(copy: Path, settings: RunSettings, behaviours: list[str]) -> list[str]:
+    """The suite tests that would judge this topology's mutants (collected, nothing run)."""
+    args = [*settings.suites, "--topologies", str(copy.parent), "--only-topology", copy.name, "--collect-only", "-q",
+            "--behaviour", ",".join(behaviours), "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts="]
+    run = run_child_pytest(args, cwd=REPO, timeout=120)
+    return [line.strip() for line in run.stdout.splitlines() if "::" in line and not line.startswith(" ")]
 
 
 def _first_line(text: str) -> str:
