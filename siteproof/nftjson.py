@@ -38,6 +38,7 @@ class Packet:
     dport: int | None = None
     sport: int | None = None
     iifname: str | None = None  # None: not known (but never lo); a rule on another name is then unknown
+    oifname: str | None = None  # where a forwarded packet leaves; None: not known (a rule on it is unknown)
     ct_state: str = "new"
     tcp_flags: frozenset[str] = field(default_factory=lambda: frozenset({"syn"}))
 
@@ -234,6 +235,10 @@ def _left(expr: Any, packet: Packet, match_right: Any = None) -> Any:
             if packet.iifname is None:
                 raise _Unknown(f"meta {name}: the interface the packet arrives on is not known")
             return packet.iifname
+        if name in ("oifname", "oif"):
+            if packet.oifname is None:
+                raise _Unknown(f"meta {name}: the interface the packet leaves by is not known")
+            return packet.oifname
         raise _Unknown(f"meta {name}")
     if isinstance(expr, dict) and "ct" in expr and expr["ct"].get("key") == "state":
         return frozenset({packet.ct_state})

@@ -114,3 +114,24 @@ def test_an_ack_of_an_established_flow_passes_the_masked_rule():
     packet = Packet(4, "10.0.0.5", "10.9.0.1", "tcp", dport=40000, sport=53, tcp_flags=frozenset({"ack"}), ct_state="established")
     assert verdict(FLAGS, packet, "forward").verdict == "accept"
     assert verdict(FLAGS, Packet(4, "10.0.0.5", "10.9.0.1", "udp", dport=1, sport=53), "forward").verdict == "drop"
+
+
+FORWARD_RULES = {"nftables": [
+    {"chain": {"family": "inet", "table": "fw", "name": "forward", "type": "filter", "hook": "forward", "prio": 0,
+               "policy": "drop"}},
+    {"rule": {"family": "inet", "table": "fw", "chain": "forward", "handle": 5, "expr": [
+        {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": "pub"}},
+        {"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": "hsn"}},
+        {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 2049}},
+        {"accept": None}]}},
+]}  # as nft 1.0.6 prints `iifname "pub" oifname "hsn" tcp dport 2049 accept`
+
+
+def test_a_forwarded_packet_is_judged_by_where_it_leaves_as_well():
+    packet = Packet(4, "203.0.113.9", "10.20.0.5", "tcp", dport=2049, sport=40000, iifname="pub", oifname="hsn")
+    assert verdict(FORWARD_RULES, packet, hook="forward").verdict == "accept"
+    assert verdict(FORWARD_RULES, Packet(4, "203.0.113.9", "10.20.0.5", "tcp", dport=2049, sport=40000, iifname="pub",
+                                         oifname="mgmt"), hook="forward").verdict == "drop"
+    unknown = verdict(FORWARD_RULES, Packet(4, "203.0.113.9", "10.20.0.5", "tcp", dport=2049, sport=40000,
+                                            iifname="pub"), hook="forward")
+    assert unknown.verdict == "unknown" and "oifname" in unknown.reason

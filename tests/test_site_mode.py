@@ -50,6 +50,7 @@ CASES = [
                                             "test_can4_spines_get_one_summarized_route_from_the_dc",
                                             "test_can6_speaker_sessions_established_on_the_can"], None),
     ("ncsa-nat", "suites/nat", None, ["test_nat1_no_other_path_out", "test_nat1_full_size_packets_through_every_gateway",
+                                      "test_nat6_every_gateways_ruleset_forwards_nothing_unsolicited",
                                       "test_nat5_rulesets_identical_across_gateways",
                                       "test_nat7_each_failover_pairs_members_agree_on_vrrp",
                                       "test_nat7_conntrack_state_per_compute_on_every_gateway"], None),

@@ -20,11 +20,12 @@ import pytest
 from fixtures.nat import wait_settled
 from fixtures.plugin import lab_ends_after, needs
 from siteproof import peers
-from siteproof.areas.nat import conntrack
+from siteproof.areas.nat import conntrack, firewall
 from siteproof.areas.nat.keymaster import balance
 from siteproof.areas.nat.site import NatSite
 from siteproof.backends.base import SOCKETS
-from siteproof.probes import mtu
+from siteproof.nftjson import boundary_values
+from siteproof.probes import mtu, ruleset
 from siteproof.probes.arp import listener
 from siteproof.probes.prober import UdpProber
 from siteproof.vrrp.cluster import VrrpCluster
@@ -212,7 +213,6 @@ def test_nat6_unsolicited_inbound_is_dropped_replies_pass(nat, lab, evidence):
     from scapy.layers.inet import ICMP, IP, TCP, UDP
     from scapy.layers.l2 import Ether
 
-    from siteproof.probes.ruleset import SPECIAL_SOURCE_PORTS
 
     server, server_addr = nat.server, nat.address(nat.server)
     foreign = _unused_outside_address(nat)
@@ -226,7 +226,7 @@ def test_nat6_unsolicited_inbound_is_dropped_replies_pass(nat, lab, evidence):
     macs = {g: lab.run(g, "cat", "/sys/class/net/pub/address").stdout.strip() for g in nat.nodes}
     own = lab.run(server, "cat", "/sys/class/net/eth1/address").stdout.strip()
     listeners = {c: backend.call_in(c, listener("hsn0")) for c in nat.computes}
-    sports = (EPHEMERAL_SPORT, *SPECIAL_SOURCE_PORTS)
+    sports = (EPHEMERAL_SPORT, *ruleset.SPECIAL_SOURCE_PORTS)
     try:
         frames = []
         for mac in macs.values():
@@ -268,6 +268,46 @@ def test_nat6_unsolicited_inbound_is_dropped_replies_pass(nat, lab, evidence):
         pytest.fail(f"NAT-6: unsolicited packets from outside reached {len(arrived)} computes, as {', '.join(kinds[:8])}: "
                     f"{dict(list(arrived.items())[:3])}", pytrace=False)
     assert echoed == b"still here\n", f"NAT-6: the reply to an outbound flow did not pass: {echoed!r}"
+
+
+@pytest.mark.behaviour("NAT-6")
+def test_nat6_every_gateways_ruleset_forwards_nothing_unsolicited(nat, evidence):
+    """NAT-6 read from the ruleset of every gateway host (both members of a pair): no new TCP,
+    UDP or ICMP echo from outside is forwarded to a compute, and nothing sent to a pool address
+    is translated toward the inside, for the server, a foreign address and every outside address
+    the rules name (with its neighbours), from every source port and to every destination port
+    the rules tell apart. The crafted-packet probe sends a sample; this asks the whole space."""
+    backend = nat.site.backend
+    server_addr, foreign = nat.address(nat.server), _unused_outside_address(nat)
+    targets_of = [nat.address(c) for c in nat.computes]
+    inside = str(nat.site.parameters.get("hsn_prefix", f"{targets_of[0]}/24"))
+    rows, admitted, translated, undecided, asked = [], [], [], [], 0
+    for node in nat.nodes:
+        rules = ruleset.read_ruleset(backend, node)
+        outside_if = ruleset.arrival_interface(backend, node, server_addr)
+        inside_if = ruleset.arrival_interface(backend, node, targets_of[0])
+        assert outside_if and inside_if, f"NAT-6: {node} has no route to the server ({outside_if}) or the computes ({inside_if})"
+        named = {str(a) for a in boundary_values(rules, {"ip saddr"}) if ":" not in str(a)}
+        sources = {server_addr: "the server", foreign: "a foreign outside address"}
+        sources.update({a: "named by a rule" for a in sorted(named - set(sources))
+                        if ruleset.arrival_interface(backend, node, a) == outside_if})
+        targets = firewall.inside_targets(rules, targets_of, inside)
+        found = firewall.judge_inbound(node, rules, sources, targets, nat.pool(nat.logical(node)), outside_if, inside_if)
+        asked += found.asked
+        admitted += [f"{node}: {a}" for a in found.admitted]
+        translated += [f"{node}: {t}" for t in found.translated]
+        undecided += [f"{node}: {u}" for u in found.undecided]
+        rows.append([node, f"{outside_if} -> {inside_if}", len(sources), len(targets), found.asked,
+                     len(found.admitted) + len(found.translated), len(found.undecided)])
+    evidence.table("new packets from outside, judged by each gateway's ruleset",
+                   ["gateway", "in -> out", "sources", "computes asked", "packets", "let in", "undecided"], rows)
+    evidence.record("packets judged", asked)
+    if undecided:
+        evidence.record("undecided (first 5)", "; ".join(undecided[:5]))
+    assert not admitted, (f"NAT-6: the ruleset forwards new connections from outside to computes: {len(admitted)} "
+                          f"cases, on {', '.join(sorted({a.split(':')[0] for a in admitted}))}; " + "; ".join(admitted[:3]))
+    assert not translated, (f"NAT-6: the ruleset translates new packets to a pool address toward the inside: "
+                            f"{len(translated)} cases; " + "; ".join(translated[:3]))
 
 
 def _unused_outside_address(nat: NatSite) -> str:
