@@ -55,6 +55,7 @@ CASES = [
                                       "test_nat7_each_failover_pairs_members_agree_on_vrrp",
                                       "test_nat7_conntrack_state_per_compute_on_every_gateway"], None),
     ("alice-epn", "suites/ib", None, ["test_ib3_public_addresses_only_in_containers",
+                                      "test_ib6_every_gateways_ruleset_routes_out_only_the_partition",
                                       "test_ib8_pkey_tables_and_sm_partitions_match_the_inventory"], None),
     ("alice-epn", "suites/ib", "public-pkey-default-slot", [], (
         "test_ib8_pkey_tables_and_sm_partitions_match_the_inventory",

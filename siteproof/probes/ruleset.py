@@ -8,13 +8,25 @@ import json
 from typing import Any
 
 from siteproof.errors import SiteproofError
-from siteproof.nftjson import Packet, Ruleset, Verdict, verdict
+from siteproof.nftjson import Packet, Ruleset, Verdict, boundary_values, verdict
 
 # Source ports that filters commonly special-case (DNS, BOOTP/DHCP, NTP, FTP data, Kerberos),
 # asked as well as an ephemeral one: a rule admitting `sport 53` opens every port to a scanner
 # that sends from 53.
 SPECIAL_SOURCE_PORTS = (53, 67, 123, 20, 88)
 EPHEMERAL_SOURCE_PORT = 45678
+# Destination ports asked beside those a ruleset names: the well-known, the edges of the
+# privileged range, the top.
+USUAL_PORTS = frozenset({1, 7, 22, 53, 1023, 1024, 2049, 65535})
+PORT_FIELDS = ({"tcp sport", "udp sport", "th sport"}, {"tcp dport", "udp dport", "th dport"})
+
+
+def ports_to_ask(rules: Ruleset) -> tuple[list[int], list[int]]:
+    """The source and destination ports that judge a ruleset's whole port space: the usual ones
+    and every one its rules name, with its neighbours."""
+    sports = boundary_values(rules, PORT_FIELDS[0]) | {EPHEMERAL_SOURCE_PORT, *SPECIAL_SOURCE_PORTS}
+    dports = boundary_values(rules, PORT_FIELDS[1]) | USUAL_PORTS
+    return sorted(sports), sorted(dports)
 
 
 def read_ruleset(backend: Any, node: str) -> Ruleset:

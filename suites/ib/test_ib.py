@@ -19,11 +19,11 @@ import time
 import pytest
 
 from fixtures.plugin import needs
-from siteproof.areas.ib import pkeys
+from siteproof.areas.ib import antispoof, pkeys
 from siteproof.backends.base import SOCKETS
 from siteproof.errors import DaemonError
 from siteproof.prefixes import prefixes_just_outside
-from siteproof.probes import remote, whoami
+from siteproof.probes import remote, ruleset, whoami
 from siteproof.probes.arp import PACKET_OUTGOING, listener
 from siteproof.probes.iperf import iperf3_client, iperf3_server
 
@@ -201,6 +201,44 @@ def test_ib6_spoofed_sources_are_not_routed_out(ib, victims, evidence):
                        f"(the partition is {ib.public})"
     assert own in arrived, f"IB-6: the control packet from {container}'s own address {own} did not arrive either: " \
                            "the probe proves nothing"
+
+
+@pytest.mark.behaviour("IB-6")
+def test_ib6_every_gateways_ruleset_routes_out_only_the_partition(ib, evidence):
+    """IB-6 read from the ruleset of every IB-ETH gateway: of every source the rules can tell
+    apart (the hosts' and containers' own addresses, the partition's edges and the addresses just
+    outside it, each address and prefix the rules name with its neighbours), a new TCP, UDP or
+    ICMP packet from the partition to the outside server is forwarded only if the source is in
+    the partition. The spoofing probe sends a handful of these; this asks them all."""
+    backend, server = ib.site.backend, ib.address(ib.server)
+    known = {ib.address(c): f"container {c}" for c in ib.containers}
+    for host in ib.hosts:
+        known.update({a: f"host {host}" for a in (ib.label(host, "ib_address"), ib.label(host, "address")) if a})
+    rows, spoofed, own_blocked, undecided = [], [], [], []
+    for gateway in ib.site.names("ib-gateway"):
+        rules = ruleset.read_ruleset(backend, gateway)
+        in_if = ruleset.arrival_interface(backend, gateway, ib.address(ib.containers[0]))
+        out_if = ruleset.arrival_interface(backend, gateway, server)
+        assert in_if and out_if, f"IB-6: {gateway} has no route to the containers ({in_if}) or the server ({out_if})"
+        sources = antispoof.sources_to_ask(rules, ib.public, known)
+        found = antispoof.routed_out(rules, sources, server, in_if, out_if)
+        for source, why in sources.items():
+            result = found.get(source, "dropped")
+            inside = ipaddress.ip_address(source) in ib.public
+            rows.append([gateway, source, why, "yes" if inside else "no", result])
+            if result.startswith("undecided"):
+                undecided.append(f"{gateway}: {source}: {result}")
+            elif result != "dropped" and not inside:
+                spoofed.append(f"{source} ({why}) by {gateway}: {result}")
+            elif result == "dropped" and inside and why.startswith("container"):
+                own_blocked.append(f"{source} ({why}) by {gateway}")
+    evidence.table(f"sources from the partition to {server}, judged by each gateway's ruleset",
+                   ["gateway", "source", "why asked", f"in {ib.public}", "routed out by"], rows)
+    evidence.record("undecided", "; ".join(undecided[:5]) or "none")
+    assert not spoofed, (f"IB-6: the gateway's ruleset routes out sources outside the partition {ib.public}: "
+                         f"{len(spoofed)} of them; " + "; ".join(spoofed[:4]))
+    assert not own_blocked, ("IB-6: the gateway's ruleset does not route out the containers' own addresses either "
+                             "(the check proves nothing): " + "; ".join(own_blocked[:4]))
 
 
 # --- IB-7: two containers per node, each on its own vHCA, at once --------------------------

@@ -8,12 +8,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from siteproof.nftjson import Packet, Ruleset, boundary_values, verdict
-from siteproof.probes.ruleset import EPHEMERAL_SOURCE_PORT, SPECIAL_SOURCE_PORTS
-
-PORT_FIELDS = ({"tcp sport", "udp sport", "th sport"}, {"tcp dport", "udp dport", "th dport"})
-# Destination ports asked beside those the rules name: the well-known, the edges of the
-# privileged range, the top.
-USUAL_PORTS = frozenset({1, 7, 22, 53, 1023, 1024, 2049, 65535})
+from siteproof.probes.ruleset import ports_to_ask
 
 
 @dataclass
@@ -25,14 +20,6 @@ class InboundJudgement:
     admitted: list[str] = field(default_factory=list)  # forwarded to a compute
     translated: list[str] = field(default_factory=list)  # translated toward the inside
     undecided: list[str] = field(default_factory=list)
-
-
-def ports(rules: Ruleset) -> tuple[list[int], list[int]]:
-    """The source and destination ports to ask: the usual ones and every one the rules name,
-    with its neighbours."""
-    sports = boundary_values(rules, PORT_FIELDS[0]) | {EPHEMERAL_SOURCE_PORT, *SPECIAL_SOURCE_PORTS}
-    dports = boundary_values(rules, PORT_FIELDS[1]) | USUAL_PORTS
-    return sorted(sports), sorted(dports)
 
 
 def inside_targets(rules: Ruleset, computes: list[str], inside: str) -> list[str]:
@@ -50,7 +37,7 @@ def judge_inbound(gateway: str, rules: Ruleset, sources: dict[str, str], targets
     the forward hook, and to each pool address through prerouting (a translation there is a
     port forward: unsolicited traffic let in)."""
     found = InboundJudgement(gateway)
-    sports, dports = ports(rules)
+    sports, dports = ports_to_ask(rules)
 
     def ask(packet: Packet, hook: str, name: str) -> None:
         found.asked += 1
