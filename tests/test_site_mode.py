@@ -37,7 +37,9 @@ CASES = [
     ("perlmutter-gateways", "suites/gateways/test_gateways.py", "dual-master", [], (
         "test_gw1_every_vip_has_exactly_one_holder", "held by 2 gateways")),
     ("perlmutter-login", "suites/login", None, ["test_login1_name_resolves_to_every_vip_in_varying_order",
-                                                "test_login3_connection_reaches_same_server_through_any_vip"], None),
+                                                "test_login3_connection_reaches_same_server_through_any_vip",
+                                                "test_login5_every_nodes_agent_is_configured_to_notice_a_failure_in_time"],
+     None),
     ("perlmutter-login", "suites/login/test_login.py", "seed-mismatch", [], (
         "test_login3_connection_reaches_same_server_through_any_vip", "reached different servers through different VIPs")),
     ("perlmutter-dns", "suites/dns", None, ["test_dns4_transfer_acl_matrix",

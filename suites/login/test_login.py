@@ -258,6 +258,30 @@ def test_login3_every_node_configured_alike(balancer, evidence):
     assert not problems, "login nodes not configured alike: " + "; ".join(problems[:6])
 
 
+@pytest.mark.behaviour("LOGIN-5", "LOGIN-6")
+def test_login5_every_nodes_agent_is_configured_to_notice_a_failure_in_time(balancer, evidence):
+    """LOGIN-5 and LOGIN-6, read from every node's health agent settings: the time its timers
+    imply for a failed node to be taken out (dead_after, then the next interval) is within the
+    site's objective. Every node: a fault test watches one, and nodes configured alike but all
+    too slow pass the comparison with each other."""
+    objective = balancer.site.budget("login_configured_detection")
+    rows, late = [], []
+    for node in balancer.names:
+        config = json.loads(balancer.site.daemon_config(node, "loginlb"))
+        dead_after, interval = float(config["dead_after"]), float(config["interval"])
+        implied = dead_after + interval
+        rows.append([node, f"{dead_after:g}", f"{interval:g}", f"{implied:g}", "PAST" if implied > objective else "within"])
+        if implied > objective:
+            late.append(f"{node} (dead_after {dead_after:g} + interval {interval:g} = {implied:g} s)")
+    rows.sort(key=lambda r: -float(r[3]))
+    evidence.measure("slowest configured failure detection (s)", float(rows[0][3]), at_most=objective,
+                     limit_name="login_configured_detection")
+    evidence.table("every login node's health agent timers", ["node", "dead_after (s)", "interval (s)",
+                                                             "implied detection (s)", "objective"], rows)
+    assert not late, (f"LOGIN-5: {len(late)} of {len(rows)} login nodes' health agents are configured to notice a "
+                      f"failed node past the objective {objective:g} s: " + ", ".join(late[:4]))
+
+
 # --- sessions -----------------------------------------------------------------------------
 def _open(balancer, specs, evidence_rows=None):
     """Open SSH sessions (name, vip, source) from client 1 and wait until each echoes."""

@@ -17,6 +17,17 @@ def _tables(params: Mapping[str, Any], table: budgets.Budgets) -> float:
 
 budgets.register("lb_tables", _tables, "a health change reaches the hashing tables of every login node "
                  "(dead_after + 3 x interval + 2 s)", owner="login")
+
+
+def _configured_detection(params: Mapping[str, Any], table: budgets.Budgets) -> float:
+    """What the site states for its health agents: a failed node noticed after dead_after, and
+    acted on within one interval."""
+    return float(params.get("agent_dead_after", 3.0)) + float(params.get("agent_interval", 1.0))
+
+
+budgets.register("login_configured_detection", _configured_detection,
+                 "the time every login node's health agent, as configured, may take to notice a failed node "
+                 "(the site's dead_after + interval)", owner="login")
 budgets.register("ssh_session", 20.0, "an SSH session is open and echoing", owner="login")
 budgets.register("session_resume", 20.0, "a session echoes again after a VIP move, failure or drain", owner="login")
 budgets.register("login_pairs", 96, "LOGIN-3: (client address, port) pairs sent through every chosen VIP", owner="login",
