@@ -50,7 +50,8 @@ CASES = [
         "test_dns4_transfer_acl_matrix", "inside client over IPv4: allowed by primary")),
     ("perlmutter-can", "suites/can", None, ["test_can1_only_mfa_networks_reach_the_can",
                                             "test_can4_spines_get_one_summarized_route_from_the_dc",
-                                            "test_can6_speaker_sessions_established_on_the_can"], None),
+                                            "test_can6_speaker_sessions_established_on_the_can",
+                                            "test_can1_every_dc_routers_acl_sees_every_family_it_routes"], None),
     ("ncsa-nat", "suites/nat", None, ["test_nat1_no_other_path_out", "test_nat1_full_size_packets_through_every_gateway",
                                       "test_nat6_every_gateways_ruleset_forwards_nothing_unsolicited",
                                       "test_nat5_rulesets_identical_across_gateways",
@@ -63,6 +64,7 @@ CASES = [
         "test_ib8_pkey_tables_and_sm_partitions_match_the_inventory",
         "epn03 ib0: pkey table slot 0 (its default partition) is 0x8001, expected 0xffff")),
     ("alice-ce", "suites/ce", None, ["test_ce1_central_services_reach_xrootd_through_the_ingress",
+                                     "test_ce1_border_and_ingress_filter_every_family_they_route",
                                      "test_ce1_worker_nodes_reach_the_outside"], None),
     ("scinet-dtn", "suites/dtn", None, ["test_dtn2_service_answers_on_its_profile_ranges_only"], None),
     ("scinet-dtn", "suites/dtn", "profile-data-open", [], (

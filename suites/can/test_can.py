@@ -20,6 +20,7 @@ from siteproof.areas.can import acl, routers
 from siteproof.areas.can.site import CanSite
 from siteproof.jsoncmp import json_cmp
 from siteproof.prefixes import prefixes_just_outside
+from siteproof.probes import ruleset
 from siteproof.probes.path import flow_path
 from siteproof.probes.prober import UdpProber
 from siteproof.wait import WaitTimeout, wait_until
@@ -122,6 +123,17 @@ def test_can1_every_dc_routers_acl_admits_what_the_policy_does_for_every_source(
     # The routers' difference first: one line that names the odd router and its rule.
     assert not (problems or differ), "CAN-1: " + "; ".join(
         ([differ] if differ else []) + ([f"{len(problems)} ACL verdicts against the policy: " + "; ".join(problems[:4])] if problems else []))
+
+
+@pytest.mark.behaviour("CAN-1", "CAN-2")
+def test_can1_every_dc_routers_acl_sees_every_family_it_routes(can, evidence):
+    """Read-only: the CAN is IPv4-only by design (paper 000: the CAN's mechanism supports IPv4
+    only), and the DC routers' ACLs are written for IPv4. A router that routes IPv6 all the same
+    must filter it too: otherwise a CAN host that gains an IPv6 address is reachable from every
+    user network, whatever the IPv4 matrix says."""
+    rows, problems = ruleset.ipv6_gaps(can.site.backend, can.dc_routers, "forward")
+    evidence.table("the families each DC router's ACL sees", ["router", "forward chains' families", "IPv6"], rows)
+    assert not problems, "CAN-1: a DC router's ACL does not see every family it routes: " + "; ".join(problems)
 
 
 def _by_cell(asked: list[acl.Question]) -> dict[tuple[str, str, object], list[acl.Question]]:

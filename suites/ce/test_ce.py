@@ -123,6 +123,17 @@ OUTSIDE_SAMPLE = ("192.0.2.77", "100.64.0.1", "8.8.8.8")
 
 
 @pytest.mark.behaviour("CE-1")
+def test_ce1_border_and_ingress_filter_every_family_they_route(ce, evidence):
+    """Read-only: the border's and the ingress's filters are written for IPv4. A router among
+    them that routes IPv6 all the same must filter it too, or the flow matrix (all IPv4) says
+    nothing of what reaches Spin and the CE over IPv6."""
+    routers = [*ce.site.names("border-router"), ce.ingress]
+    rows, problems = ruleset.ipv6_gaps(ce.site.backend, routers, "forward")
+    evidence.table("the families each router's filter sees", ["router", "forward chains' families", "IPv6"], rows)
+    assert not problems, "CE-1: a router's filter does not see every family it routes: " + "; ".join(problems)
+
+
+@pytest.mark.behaviour("CE-1")
 def test_ce1_the_ingress_translates_only_xrootd_for_every_outside_source(ce, evidence):
     """CE-1, read from the ingress's ruleset: for every outside source (the site's outside
     hosts, a sample of the internet, and every address the ruleset itself names, with its
