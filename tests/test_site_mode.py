@@ -33,12 +33,14 @@ CHILD_TIMEOUT_S = 300
 CASES = [
     ("perlmutter-gateways", "suites/gateways suites/ecmp", None, ["test_gw1_every_vip_has_exactly_one_holder",
                                                                   "test_gw6_forwarding_both_directions",
+                                                                  "test_gw6_every_gateway_forwards_with_the_same_kernel_settings",
                                                                   "test_ecmp1_one_route_over_every_gateway_vip[ipv4]"], None),
     ("perlmutter-gateways", "suites/gateways/test_gateways.py", "dual-master", [], (
         "test_gw1_every_vip_has_exactly_one_holder", "held by 2 gateways")),
     ("perlmutter-login", "suites/login", None, ["test_login1_name_resolves_to_every_vip_in_varying_order",
                                                 "test_login3_connection_reaches_same_server_through_any_vip",
-                                                "test_login5_every_nodes_agent_is_configured_to_notice_a_failure_in_time"],
+                                                "test_login5_every_nodes_agent_is_configured_to_notice_a_failure_in_time",
+                                                "test_login3_every_node_answers_with_the_same_kernel_settings"],
      None),
     ("perlmutter-login", "suites/login/test_login.py", "seed-mismatch", [], (
         "test_login3_connection_reaches_same_server_through_any_vip", "reached different servers through different VIPs")),
@@ -51,9 +53,11 @@ CASES = [
     ("perlmutter-can", "suites/can", None, ["test_can1_only_mfa_networks_reach_the_can",
                                             "test_can4_spines_get_one_summarized_route_from_the_dc",
                                             "test_can6_speaker_sessions_established_on_the_can",
-                                            "test_can1_every_dc_routers_acl_sees_every_family_it_routes"], None),
+                                            "test_can1_every_dc_routers_acl_sees_every_family_it_routes",
+                                            "test_can4_redundant_routers_forward_with_the_same_kernel_settings"], None),
     ("ncsa-nat", "suites/nat", None, ["test_nat1_no_other_path_out", "test_nat1_full_size_packets_through_every_gateway",
                                       "test_nat6_every_gateways_ruleset_forwards_nothing_unsolicited",
+                                      "test_nat1_every_gateway_host_forwards_with_the_same_kernel_settings",
                                       "test_nat5_rulesets_identical_across_gateways",
                                       "test_nat7_each_failover_pairs_members_agree_on_vrrp",
                                       "test_nat7_conntrack_state_per_compute_on_every_gateway"], None),

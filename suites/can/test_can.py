@@ -20,7 +20,7 @@ from siteproof.areas.can import acl, routers
 from siteproof.areas.can.site import CanSite
 from siteproof.jsoncmp import json_cmp
 from siteproof.prefixes import prefixes_just_outside
-from siteproof.probes import ruleset
+from siteproof.probes import ruleset, sysctls
 from siteproof.probes.path import flow_path
 from siteproof.probes.prober import UdpProber
 from siteproof.wait import WaitTimeout, wait_until
@@ -134,6 +134,17 @@ def test_can1_every_dc_routers_acl_sees_every_family_it_routes(can, evidence):
     rows, problems = ruleset.ipv6_gaps(can.site.backend, can.dc_routers, "forward")
     evidence.table("the families each DC router's ACL sees", ["router", "forward chains' families", "IPv6"], rows)
     assert not problems, "CAN-1: a DC router's ACL does not see every family it routes: " + "; ".join(problems)
+
+
+@pytest.mark.behaviour("CAN-4", "CAN-5", "HSN-2")
+def test_can4_redundant_routers_forward_with_the_same_kernel_settings(can, evidence):
+    """Read on every member of each redundant set (the DC routers, the spines, the HSN edge
+    routers): forwarding, reverse-path filtering, ARP replies, multipath hashing and redirects
+    alike within the set. A member set apart shows in traffic only for the flows it carries."""
+    problems = [problem for what, members in (("the DC routers", can.dc_routers), ("the spines", can.spines),
+                                              ("the edge routers", can.edges)) if len(members) > 1
+                if (problem := sysctls.members_differ(can.site.backend, members, evidence, what))]
+    assert not problems, "CAN-4: " + "; ".join(problems)
 
 
 def _by_cell(asked: list[acl.Question]) -> dict[tuple[str, str, object], list[acl.Question]]:

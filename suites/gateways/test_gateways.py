@@ -17,7 +17,7 @@ import pytest
 
 from siteproof.backends.base import SOCKETS
 from siteproof.cmdline import command_line
-from siteproof.probes import mtu
+from siteproof.probes import mtu, sysctls
 from siteproof.probes.capture import AnnouncementCapture
 from siteproof.probes.neighbours import who_answers
 from siteproof.probes.traffic import address_of, pinned_routes, udp_probe
@@ -323,6 +323,15 @@ def test_gw6_full_size_frames_on_both_sides_of_every_gateway(site, gateways, evi
     evidence.record("full-size DF pings lost", len(result.lost))
     assert result.pings, "no address pair to send a full-size packet between"
     assert not result.wrong and not result.lost, result.problems()
+
+
+@pytest.mark.behaviour("GW-6")
+def test_gw6_every_gateway_forwards_with_the_same_kernel_settings(site, gateways, evidence):
+    """GW-6 read on every gateway: forwarding, reverse-path filtering, ARP replies, multipath
+    hashing and redirects alike on all of them (on the interfaces all have). A gateway set apart
+    shows in traffic only for the flows that hash through it."""
+    problem = sysctls.members_differ(site.backend, gateways.names, evidence, "the gateways")
+    assert not problem, f"GW-6: {problem}"
 
 
 @pytest.mark.behaviour("GW-6")

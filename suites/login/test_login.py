@@ -24,6 +24,7 @@ import pytest
 
 from siteproof import peers
 from siteproof.areas.login import tables
+from siteproof.probes import sysctls
 from siteproof.probes.capture import RstCapture
 from siteproof.probes.dnsask import From
 from siteproof.probes.ssh import SshSession, find_sources, next_port, sessions_closed, which_server, which_servers
@@ -280,6 +281,14 @@ def test_login5_every_nodes_agent_is_configured_to_notice_a_failure_in_time(bala
                                                              "implied detection (s)", "objective"], rows)
     assert not late, (f"LOGIN-5: {len(late)} of {len(rows)} login nodes' health agents are configured to notice a "
                       f"failed node past the objective {objective:g} s: " + ", ".join(late[:4]))
+
+
+@pytest.mark.behaviour("LOGIN-3")
+def test_login3_every_node_answers_with_the_same_kernel_settings(balancer, evidence):
+    """LOGIN-3 read on every login node: beyond the LVS-DR ARP settings it requires, every
+    forwarding, reverse-path, ARP and redirect setting alike on all of them."""
+    problem = sysctls.members_differ(balancer.site.backend, balancer.names, evidence, "the login nodes")
+    assert not problem, f"LOGIN-3: {problem}"
 
 
 # --- sessions -----------------------------------------------------------------------------

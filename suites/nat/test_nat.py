@@ -25,7 +25,7 @@ from siteproof.areas.nat.keymaster import balance
 from siteproof.areas.nat.site import NatSite
 from siteproof.backends.base import SOCKETS
 from siteproof.nftjson import boundary_values
-from siteproof.probes import mtu, ruleset
+from siteproof.probes import mtu, ruleset, sysctls
 from siteproof.probes.arp import listener
 from siteproof.probes.prober import UdpProber
 from siteproof.vrrp.cluster import VrrpCluster
@@ -308,6 +308,14 @@ def test_nat6_every_gateways_ruleset_forwards_nothing_unsolicited(nat, evidence)
                           f"cases, on {', '.join(sorted({a.split(':')[0] for a in admitted}))}; " + "; ".join(admitted[:3]))
     assert not translated, (f"NAT-6: the ruleset translates new packets to a pool address toward the inside: "
                             f"{len(translated)} cases; " + "; ".join(translated[:3]))
+
+
+@pytest.mark.behaviour("NAT-1", "NAT-7")
+def test_nat1_every_gateway_host_forwards_with_the_same_kernel_settings(nat, evidence):
+    """NAT-1 and NAT-7 read on every gateway host (both members of a pair): forwarding,
+    reverse-path filtering, ARP replies, multipath hashing and redirects alike on all of them."""
+    problem = sysctls.members_differ(nat.site.backend, nat.nodes, evidence, "the NAT gateway hosts")
+    assert not problem, f"NAT-1: {problem}"
 
 
 def _unused_outside_address(nat: NatSite) -> str:
