@@ -101,3 +101,12 @@ def test_every_suite_test_is_proven_able_to_fail_or_says_why_not():
     stale = [t for t in KNOWN_UNPROVEN if t not in unproven]
     assert not undeclared, f"suite tests no known-bad variant makes fail: {undeclared}"
     assert not stale, f"now proven, remove from KNOWN_UNPROVEN: {stale}"
+
+
+def test_the_readme_lists_every_known_bad_variant():
+    # The README's table of variants is what a user reads to choose one: a variant missing from
+    # it exists only for those who read the folders.
+    readme = (REPO / "README.md").read_text()
+    missing = [f"{path.parent.parent.name}/{path.stem}" for path in sorted(REPO.glob("topologies/*/variants/*.yml"))
+               if f"| `{path.stem}` |" not in readme]
+    assert not missing, f"variants not in the README's table: {', '.join(missing)}"
