@@ -1,4 +1,8 @@
-"""Faults injected into a lab, each undone at the end of the test that made it.
+"""Faults injected into a site, each undone at the end of the test that made it.
+
+Made only of the backend's fault primitives (siteproof.backends.base.Backend, capability
+FAULTS): what a fault does on a host is the backend's; what is recorded, and undone, is here.
+In a netns lab:
 
 - cable pull: the switch side of a node's link goes down (the node sees NO-CARRIER);
 - daemon crash: SIGKILL, no clean-up by the daemon (keepalived: its VRRP process, which its
@@ -11,16 +15,10 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from siteproof import nft
-from siteproof.backends.netns import namespaces as netns
-from siteproof.backends.netns.lab import Lab
-
-FREEZE_TABLE = "siteproof_freeze"
+from typing import Any
 
 
 @dataclass
@@ -33,7 +31,7 @@ class FaultRecord:
 
 @dataclass
 class Faults:
-    lab: Lab
+    lab: Any  # the site's backend (a Backend with FAULTS)
     log: list[FaultRecord] = field(default_factory=list)
     _undo: list[Callable[[], None]] = field(default_factory=list)
 
@@ -54,7 +52,7 @@ class Faults:
 
     def crash(self, node: str, daemon: str) -> FaultRecord:
         began = time.monotonic()
-        killed = self.lab.daemon(node, daemon).crash()
+        killed = self.lab.crash_daemon(node, daemon)
         self._undo.append(lambda: self.ensure_running([node], daemon))
         return self._record("daemon crash", node, killed, began=began)
 
@@ -64,50 +62,27 @@ class Faults:
     def stop_many(self, nodes: list[str], daemon: str) -> FaultRecord:
         """Clean stop on many nodes at once (SIGTERM to all, then wait for each)."""
         began = time.monotonic()
-        chosen = [self.lab.daemon(node, daemon) for node in nodes]
-        for d in chosen:
-            d.terminate()
-        for d in chosen:
-            d.stop()
+        self.lab.stop_daemons(nodes, daemon)
         self._undo.append(lambda: self.ensure_running(nodes, daemon))
         return self._record("clean stop", ",".join(nodes), daemon, began=began)
 
     def start(self, node: str, daemon: str) -> FaultRecord:
-        self.lab.daemon(node, daemon).start()
+        self.lab.start_daemon(node, daemon)
         return self._record("daemon start", node, daemon)
 
     def freeze(self, node: str) -> FaultRecord:
         began = time.monotonic()
-        ifnames = list(self.lab.topology.nodes[node].interfaces)
-        chains = "".join(
-            f"chain in_{i} {{ type filter hook ingress device {i} priority -500; policy drop; }}\n" for i in ifnames
-        )
-        nft.load(self.lab.nft_runner(node), f"table netdev {FREEZE_TABLE} {{\n{chains}}}\n", f"freeze {node}")
-        for daemon in self._daemons_of(node):
-            daemon.frozen = True
-        netns.kill_all_in(self.lab.ns(node), signal.SIGSTOP)
+        self.lab.freeze(node)
         self._undo.append(lambda: self.thaw(node))
         return self._record("host freeze", node, began=began)
 
     def thaw(self, node: str) -> FaultRecord:
-        # The network first: processes that wake to deaf interfaces would each declare
-        # every peer dead and take over, a storm no real resumed host makes.
-        nft.load(self.lab.nft_runner(node), f"delete table netdev {FREEZE_TABLE}\n", f"thaw {node}", check=False)
-        netns.kill_all_in(self.lab.ns(node), signal.SIGCONT)
-        for daemon in self._daemons_of(node):
-            daemon.frozen = False
+        self.lab.thaw(node)
         return self._record("host thaw", node)
-
-    def _daemons_of(self, node: str) -> list:
-        return [d for (n, _), d in self.lab.daemons.items() if n == node]
 
     def ensure_running(self, nodes: list[str], daemon: str) -> None:
         """Start whichever of these daemons is not running, all at once, then wait for each."""
-        stopped = [d for d in (self.lab.daemon(n, daemon) for n in nodes) if not d.running()]
-        for d in stopped:
-            d.start(wait=False)
-        for d in stopped:
-            d.wait_ready()
+        self.lab.start_stopped(nodes, daemon)
 
     def forget(self) -> None:
         """Undo nothing: the lab is destroyed next (restoring it would only spend the time)."""

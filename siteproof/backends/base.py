@@ -69,6 +69,35 @@ class Backend(Protocol):
         """Call fn inside the node's network namespace."""
         ...
 
+    # Only with FAULTS: the fault primitives siteproof.faults.Faults is made of.
+    def set_link(self, node: str, ifname: str, up: bool) -> None:
+        """A cable pulled (up=False) or put back: the node sees its link lose and regain carrier."""
+        ...
+
+    def crash_daemon(self, node: str, kind: str) -> str:
+        """Kill the daemon without a chance to clean up (SIGKILL); returns what was killed."""
+        ...
+
+    def stop_daemons(self, nodes: list[str], kind: str) -> None:
+        """A clean stop (as `systemctl stop`) of the daemon on every node at once; returns when all are down."""
+        ...
+
+    def start_daemon(self, node: str, kind: str) -> None:
+        """Start the daemon and return when it is ready."""
+        ...
+
+    def start_stopped(self, nodes: list[str], kind: str) -> None:
+        """Start the daemon wherever it is not running, all at once; return when each is ready."""
+        ...
+
+    def freeze(self, node: str) -> None:
+        """A hung host: its processes stopped and its data interfaces dropping everything."""
+        ...
+
+    def thaw(self, node: str) -> None:
+        """The hung host resumes: its network first, then its processes."""
+        ...
+
 
 def require(backend: Backend, capability: str) -> None:
     """Raise MissingCapability unless the backend has the capability."""

@@ -82,6 +82,12 @@ class SshBackend:
     def call_in(self, node: str, fn: Callable[[], T]) -> T:
         raise MissingCapability("the ssh backend cannot run code inside a site host")
 
+    # Fault primitives: not yet at a site (no FAULTS capability, so no test reaches these).
+    def _no_faults(self, *args: object) -> None:
+        raise MissingCapability("the ssh backend does not inject faults yet")
+
+    set_link = crash_daemon = stop_daemons = start_daemon = start_stopped = freeze = thaw = _no_faults
+
 
 _SSH_TARGET = re.compile(schema.SSH_TARGET_PATTERN)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -35,6 +36,7 @@ from siteproof.topology.model import Node, Route, Topology
 from siteproof.wait import WaitTimeout, wait_until
 
 IFA_F_NODAD = 0x02
+FREEZE_TABLE = "siteproof_freeze"  # a frozen node's netdev table
 T = TypeVar("T")
 
 
@@ -320,6 +322,49 @@ class Lab:
         for end in (peer, self.topology.peer_of(peer.node, peer.ifname)):
             if end.ifname in self.topology.nodes[end.node].lag_members:
                 self._load_lag(end.node)  # the fabric drops a member on loss of carrier
+
+    # --- fault primitives (siteproof.faults) ---------------------------------------
+    def crash_daemon(self, node: str, kind: str) -> str:
+        return self.daemon(node, kind).crash()
+
+    def stop_daemons(self, nodes: list[str], kind: str) -> None:
+        chosen = [self.daemon(node, kind) for node in nodes]
+        for d in chosen:
+            d.terminate()
+        for d in chosen:
+            d.stop()
+
+    def start_daemon(self, node: str, kind: str) -> None:
+        self.daemon(node, kind).start()
+
+    def start_stopped(self, nodes: list[str], kind: str) -> None:
+        stopped = [d for d in (self.daemon(n, kind) for n in nodes) if not d.running()]
+        for d in stopped:
+            d.start(wait=False)
+        for d in stopped:
+            d.wait_ready()
+
+    def freeze(self, node: str) -> None:
+        """Every process of the node SIGSTOPped and, since a namespace shares this machine's
+        kernel (which would keep answering ARP and forwarding), its interfaces dropping
+        everything at netdev ingress: from the network, a hung host."""
+        chains = "".join(f"chain in_{i} {{ type filter hook ingress device {i} priority -500; policy drop; }}\n"
+                         for i in self.topology.nodes[node].interfaces)
+        nft.load(self.nft_runner(node), f"table netdev {FREEZE_TABLE} {{\n{chains}}}\n", f"freeze {node}")
+        for daemon in self._daemons_of(node):
+            daemon.frozen = True
+        netns.kill_all_in(self.ns(node), signal.SIGSTOP)
+
+    def thaw(self, node: str) -> None:
+        # The network first: processes that wake to deaf interfaces would each declare every
+        # peer dead and take over, a storm no real resumed host makes.
+        nft.load(self.nft_runner(node), f"delete table netdev {FREEZE_TABLE}\n", f"thaw {node}", check=False)
+        netns.kill_all_in(self.ns(node), signal.SIGCONT)
+        for daemon in self._daemons_of(node):
+            daemon.frozen = False
+
+    def _daemons_of(self, node: str) -> list[Daemon]:
+        return [d for (n, _), d in self.daemons.items() if n == node]
 
     def call_in(self, node: str, fn: Callable[[], T]) -> T:
         """Call fn inside the node's namespace (on the lab's netns worker) and return its result."""
