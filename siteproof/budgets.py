@@ -137,4 +137,6 @@ register("daemon_ready", 15.0, "a daemon answers after start")
 register("daemon_exit", 10.0, "a daemon exits after SIGTERM")
 register("link_state", 5.0, "a link change is seen by the node")
 register("traffic_resume", 15.0, "traffic flows again after a fault")
+register("deadman_heal", 10.0, "a site fault's undo has run on its host this long after its dead-man time-to-live "
+         "(faults.ttl in the inventory) ended")
 register("log_line", 5.0, "a daemon's log shows the line of an event it has acted on")

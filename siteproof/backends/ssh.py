@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 
 from testinfra.host import Host
 
-from siteproof.backends.base import MissingCapability
+from siteproof.backends.base import FAULTS, MissingCapability
+from siteproof.backends.sitefaults import FaultPolicy, SiteFaults
 from siteproof.backends.sshbound import SiteTimeout, bounded_host
 from siteproof.budgets import Budgets, check_names
 from siteproof.cmdline import command_line
@@ -37,9 +38,14 @@ class SshBackend:
     capabilities: frozenset[str] = frozenset()
     shared_dir: Path | None = None
 
-    def __init__(self, hosts: dict[str, Host], dirs: dict[str, dict[str, str]]) -> None:
+    def __init__(self, hosts: dict[str, Host], dirs: dict[str, dict[str, str]],
+                 faults: FaultPolicy | None = None) -> None:
         self._hosts = hosts
         self._dirs = dirs
+        # Faults only where the inventory names faultable hosts and the run allows changes.
+        self.faults = SiteFaults(self, faults) if faults is not None else None
+        if self.faults is not None:
+            self.capabilities = frozenset({FAULTS})
 
     def nodes(self) -> list[str]:
         return sorted(self._hosts)
@@ -82,11 +88,25 @@ class SshBackend:
     def call_in(self, node: str, fn: Callable[[], T]) -> T:
         raise MissingCapability("the ssh backend cannot run code inside a site host")
 
-    # Fault primitives: not yet at a site (no FAULTS capability, so no test reaches these).
-    def _no_faults(self, *args: object) -> None:
-        raise MissingCapability("the ssh backend does not inject faults yet")
+    # Fault primitives (siteproof.backends.sitefaults), each with a dead-man switch on its host.
+    def _site_faults(self) -> SiteFaults:
+        if self.faults is None:
+            raise MissingCapability("the inventory names no faultable hosts (faults:), or the run does not allow changes")
+        return self.faults
 
-    set_link = crash_daemon = stop_daemons = start_daemon = start_stopped = freeze = thaw = _no_faults
+    def set_link(self, node: str, ifname: str, up: bool) -> None:
+        self._site_faults().set_link(node, ifname, up)
+
+    def freeze(self, node: str) -> None:
+        self._site_faults().freeze(node)
+
+    def thaw(self, node: str) -> None:
+        self._site_faults().thaw(node)
+
+    def _no_daemon_faults(self, *args: object) -> None:
+        raise MissingCapability("the ssh backend does not stop, start or crash daemons at a site yet")
+
+    crash_daemon = stop_daemons = start_daemon = start_stopped = _no_daemon_faults
 
 
 _SSH_TARGET = re.compile(schema.SSH_TARGET_PATTERN)
@@ -157,7 +177,9 @@ def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = N
         labels={n: dict(s["labels"]) for n, s in doc["hosts"].items()},
         parameters=parameters,
         budgets=Budgets(parameters, inventory=inventory_budgets, run=run_budgets),
-        backend=SshBackend(hosts, {n: dict(s.get("dirs") or {}) for n, s in doc["hosts"].items()}),
+        backend=SshBackend(hosts, {n: dict(s.get("dirs") or {}) for n, s in doc["hosts"].items()},
+                           faults=FaultPolicy.from_inventory(doc["faults"], {n: dict(s["labels"]) for n, s in doc["hosts"].items()})
+                           if allow_changes and doc.get("faults") else None),
         configs={n: dict(s.get("configs") or {}) for n, s in doc["hosts"].items()},
         read_only=not allow_changes,
     )

@@ -241,6 +241,17 @@ INVENTORY = {
         # Checked against the parameters the built-in topologies declare (type, format, range).
         "parameters": {"type": "object", "propertyNames": SAFE_NAME},
         "budgets": {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0}},
+        # Which hosts a disruptive run may fault, and the dead-man switch's time-to-live.
+        "faults": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "ttl": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
+                "hosts": {"type": "array", "items": SAFE_NAME},
+                "roles": {"type": "array", "items": SAFE_NAME},
+                "at_once": {"type": "integer", "minimum": 1},
+            },
+        },
         "hosts": {
             "type": "object",
             "minProperties": 1,

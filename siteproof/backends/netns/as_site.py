@@ -75,8 +75,9 @@ def as_site(topology: Topology) -> Topology:
     return replace(topology, nodes=nodes, links=links)
 
 
-def inventory(lab: Any, path: Path) -> Path:
-    """Write the inventory of a lab built from as_site(...); the SSH client's config beside it."""
+def inventory(lab: Any, path: Path, faults: dict[str, Any] | None = None) -> Path:
+    """Write the inventory of a lab built from as_site(...); the SSH client's config beside it.
+    `faults`: the inventory's faults section (faultable hosts, the dead-man's time-to-live)."""
     topo = lab.topology
     keys = lab.shared_dir / KEY_DIR
     ssh_config = path.with_suffix(".ssh_config")
@@ -106,5 +107,7 @@ def inventory(lab: Any, path: Path) -> Path:
         }
     doc = {"name": f"{topo.name} (lab {lab.id} played as a site)", "ssh_config": str(ssh_config),
            "parameters": dict(topo.parameters), "hosts": hosts}
+    if faults:
+        doc["faults"] = faults
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -1,0 +1,166 @@
+"""Faults at a real site, over SSH, each armed with a dead-man switch on its own host.
+
+A fault is applied together with its undo, scheduled on the host itself to run after the
+inventory's time-to-live (`faults.ttl`): a detached `sleep TTL && UNDO` started in the same
+command. Undoing the fault cancels that timer and runs the undo now; a runner that dies or
+loses its SSH connection leaves a site that heals itself. Values are never parsed by a shell:
+the timer's script is fixed text and the undo's words are its positional parameters.
+
+Safety, checked before anything changes: the run must allow changes (--allow-disruptive), the
+host must be one the inventory names as faultable, at most `faults.at_once` hosts are faulted at
+a time, and no fault touches the interface that carries the runner's own SSH session to that
+host (found with `ip route get` toward the address the host sees the runner at).
+
+Faults offered here: a data interface down (a pulled cable, as seen by the host) and a frozen
+host's network (every data interface drops what arrives, and the host sends and forwards
+nothing). Daemon stops, crashes and power are not yet offered at a site.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from siteproof.errors import SiteproofError
+
+FREEZE_TABLE = "siteproof_freeze"
+_IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
+# The timer's script: fixed text. $1 is the time-to-live, the rest the undo command's words.
+_DEADMAN = 'ttl=$1; shift; (sleep "$ttl" && exec "$@") </dev/null >/dev/null 2>&1 & echo $!'
+
+
+class FaultRefused(SiteproofError):
+    """A fault siteproof will not apply at this site; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class FaultPolicy:
+    """The inventory's `faults:` section."""
+
+    ttl: float = 300.0
+    hosts: frozenset[str] = frozenset()
+    at_once: int = 1
+
+    @classmethod
+    def from_inventory(cls, section: dict[str, Any], labels: dict[str, dict[str, str]]) -> FaultPolicy:
+        roles = set(section.get("roles") or [])
+        hosts = set(section.get("hosts") or []) | {h for h, lab in labels.items() if lab.get("role") in roles}
+        unknown = sorted(hosts - set(labels))
+        if unknown:
+            raise SiteproofError(f"inventory faults.hosts: {', '.join(unknown)} not among the hosts")
+        return cls(float(section.get("ttl", 300.0)), frozenset(hosts), int(section.get("at_once", 1)))
+
+
+@dataclass
+class Armed:
+    """A fault in place on a host: its timer's pid there and the undo it will run."""
+
+    node: str
+    what: str
+    timer_pid: int
+    undo: list[str]
+
+
+@dataclass
+class SiteFaults:
+    backend: Any  # siteproof.backends.ssh.SshBackend
+    policy: FaultPolicy
+    armed: list[Armed] = field(default_factory=list)
+    _ssh_ifs: dict[str, str] = field(default_factory=dict)
+
+    # --- safety ---------------------------------------------------------------------
+    def runner_interface(self, node: str) -> str:
+        """The host's interface toward the runner's SSH session ('' if it cannot be told)."""
+        if node not in self._ssh_ifs:
+            seen = self.backend.run(node, "printenv", "SSH_CONNECTION", check=False).stdout.split()
+            dev = ""
+            if seen:
+                try:
+                    client = str(ipaddress.ip_address(seen[0]))
+                except ValueError:
+                    client = ""
+                out = self.backend.run(node, "ip", "-j", "route", "get", client, check=False) if client else None
+                try:
+                    dev = json.loads(out.stdout)[0].get("dev", "") if out and out.returncode == 0 else ""
+                except (ValueError, IndexError, AttributeError):
+                    dev = ""
+            self._ssh_ifs[node] = dev
+        return self._ssh_ifs[node]
+
+    def _may_fault(self, node: str, what: str) -> None:
+        if node not in self.policy.hosts:
+            raise FaultRefused(f"{what} on {node}: refused, {node} is not a faultable host "
+                               f"(inventory faults.hosts or faults.roles: {', '.join(sorted(self.policy.hosts)) or 'none'})")
+        faulted = {a.node for a in self.armed}
+        if node not in faulted and len(faulted) >= self.policy.at_once:
+            raise FaultRefused(f"{what} on {node}: refused, {', '.join(sorted(faulted))} already faulted "
+                               f"(inventory faults.at_once {self.policy.at_once})")
+        if not self.runner_interface(node):
+            raise FaultRefused(f"{what} on {node}: refused, the interface carrying siteproof's SSH session to it "
+                               "cannot be told (no SSH_CONNECTION, or no route back)")
+
+    def _data_interfaces(self, node: str) -> list[str]:
+        links = json.loads(self.backend.run(node, "ip", "-j", "link", "show").stdout or "[]")
+        keep = self.runner_interface(node)
+        return [n for link in links if (n := link.get("ifname", "")) and n not in ("lo", keep) and _IFNAME.match(n)]
+
+    # --- the dead-man switch --------------------------------------------------------------
+    def _arm(self, node: str, what: str, undo: list[str]) -> Armed:
+        out = self.backend.run(node, "sh", "-c", _DEADMAN, "siteproof-deadman", f"{self.policy.ttl:g}", *undo)
+        pid = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+        if not pid.isdigit():
+            raise SiteproofError(f"{node}: the dead-man timer for {what} did not start: {out.stderr.strip()[:200]}")
+        armed = Armed(node, what, int(pid), undo)
+        self.armed.append(armed)
+        return armed
+
+    def _disarm(self, node: str, what: str) -> None:
+        """Cancel the timer and run the undo now."""
+        for armed in [a for a in self.armed if a.node == node and a.what == what]:
+            self.backend.run(node, "kill", str(armed.timer_pid), check=False)
+            self.backend.run(node, *armed.undo, check=False)
+            self.armed.remove(armed)
+
+    # --- faults -----------------------------------------------------------------------------
+    def set_link(self, node: str, ifname: str, up: bool) -> None:
+        what = f"link {ifname}"
+        if up:
+            self._disarm(node, what)
+            self.backend.run(node, "ip", "link", "set", "dev", ifname, "up")
+            return
+        if not _IFNAME.match(ifname):
+            raise FaultRefused(f"{what} on {node}: refused, not an interface name")
+        self._may_fault(node, f"a pulled cable ({ifname})")
+        if ifname == self.runner_interface(node):
+            raise FaultRefused(f"a pulled cable ({ifname}) on {node}: refused, {ifname} carries siteproof's own SSH "
+                               "session to the host (the fault would cut the runner off, and its undo with it)")
+        # Armed first: if the runner dies between the two commands, the host still heals.
+        self._arm(node, what, ["ip", "link", "set", "dev", ifname, "up"])
+        self.backend.run(node, "ip", "link", "set", "dev", ifname, "down")
+
+    def freeze(self, node: str) -> None:
+        self._may_fault(node, "a frozen host")
+        ifnames = self._data_interfaces(node)
+        chains = "".join(f'  chain in_{k} {{ type filter hook ingress device "{i}" priority -500; policy drop; }}\n'
+                         for k, i in enumerate(ifnames))
+        out_rule = f"oifname {{ {', '.join(f'{chr(34)}{i}{chr(34)}' for i in ifnames)} }} drop; " if ifnames else ""
+        ruleset = (f"table netdev {FREEZE_TABLE} {{\n{chains}}}\n"
+                   f"table inet {FREEZE_TABLE} {{\n"
+                   f"  chain freeze_out {{ type filter hook output priority -500; policy accept; {out_rule}}}\n"
+                   f"  chain freeze_forward {{ type filter hook forward priority -500; policy drop; }}\n}}\n")
+        self._arm(node, "freeze", ["nft", f"delete table netdev {FREEZE_TABLE}; delete table inet {FREEZE_TABLE}"])
+        out = self.backend.run(node, "nft", "-f", "-", stdin=ruleset, check=False)
+        if out.returncode != 0:
+            self._disarm(node, "freeze")
+            raise SiteproofError(f"{node}: the freeze ruleset was refused: {(out.stderr or out.stdout).strip()[:300]}")
+
+    def thaw(self, node: str) -> None:
+        self._disarm(node, "freeze")
+
+    def undo_everything(self) -> None:
+        """Every fault still armed, undone now (the runner's own clean-up)."""
+        for armed in list(reversed(self.armed)):
+            self._disarm(armed.node, armed.what)
