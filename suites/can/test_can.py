@@ -50,6 +50,7 @@ def check_cells(behaviour: str, can_matrix, evidence) -> None:
             if not ok:
                 wrong.append(f"{src} -> {dst} {service}: {got}, expected {'reached' if cell.expect_reached else 'filtered'} "
                              f"({cell.why})")
+        rows.append(row)
     evidence.table(f"{behaviour} traffic matrix: expected vs observed", ["from \\ to", *[f"{d} {s}" for d, s in columns]], rows)
     evidence.measure(f"{behaviour} cells as expected", len(mine) - len(wrong), at_least=len(mine), unit=f" of {len(mine)}")
     assert not wrong, f"{behaviour}: {len(wrong)} of {len(mine)} cells wrong: " + "; ".join(wrong[:6])
