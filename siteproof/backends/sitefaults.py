@@ -11,9 +11,12 @@ host must be one the inventory names as faultable, at most `faults.at_once` host
 a time, and no fault touches the interface that carries the runner's own SSH session to that
 host (found with `ip route get` toward the address the host sees the runner at).
 
-Faults offered here: a data interface down (a pulled cable, as seen by the host) and a frozen
+Faults offered here: a data interface down (a pulled cable, as seen by the host), a frozen
 host's network (every data interface drops what arrives, and the host sends and forwards
-nothing). Daemon stops, crashes and power are not yet offered at a site.
+nothing), and a daemon stopped, started or crashed through its service manager: systemd by
+default (`systemctl stop|start UNIT`, `systemctl kill --signal=SIGKILL UNIT`), each daemon kind's
+unit and each action's command configurable in the inventory (`faults.units`, `faults.actions`:
+argv lists with `{unit}` and `{kind}`). Powering a host off is not offered yet.
 """
 
 from __future__ import annotations
@@ -36,6 +39,15 @@ class FaultRefused(SiteproofError):
     """A fault siteproof will not apply at this site; nothing was changed."""
 
 
+# Debian's unit for each daemon kind the suites fault (FRR's daemons are one service).
+SYSTEMD_UNITS = {"named": "named", "knot": "knot", "unbound": "unbound", "keepalived": "keepalived", "zebra": "frr",
+                 "ospfd": "frr", "bgpd": "frr", "conntrackd": "conntrackd", "chronyd": "chrony"}
+SYSTEMD_ACTIONS = {"stop": ("systemctl", "stop", "{unit}"), "start": ("systemctl", "start", "{unit}"),
+                   "crash": ("systemctl", "kill", "--signal=SIGKILL", "{unit}"),
+                   "running": ("systemctl", "is-active", "--quiet", "{unit}")}
+_UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:-]*$")
+
+
 @dataclass(frozen=True)
 class FaultPolicy:
     """The inventory's `faults:` section."""
@@ -43,6 +55,8 @@ class FaultPolicy:
     ttl: float = 300.0
     hosts: frozenset[str] = frozenset()
     at_once: int = 1
+    units: dict[str, str] = field(default_factory=dict)
+    actions: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_inventory(cls, section: dict[str, Any], labels: dict[str, dict[str, str]]) -> FaultPolicy:
@@ -51,7 +65,16 @@ class FaultPolicy:
         unknown = sorted(hosts - set(labels))
         if unknown:
             raise SiteproofError(f"inventory faults.hosts: {', '.join(unknown)} not among the hosts")
-        return cls(float(section.get("ttl", 300.0)), frozenset(hosts), int(section.get("at_once", 1)))
+        return cls(float(section.get("ttl", 300.0)), frozenset(hosts), int(section.get("at_once", 1)),
+                   dict(section.get("units") or {}), {k: tuple(v) for k, v in (section.get("actions") or {}).items()})
+
+    def command(self, action: str, kind: str) -> list[str]:
+        """An action's argv for a daemon kind: the inventory's, else systemd's."""
+        unit = self.units.get(kind) or SYSTEMD_UNITS.get(kind, kind)
+        if not _UNIT.match(unit):
+            raise SiteproofError(f"inventory faults.units.{kind}: {unit!r} is not a unit name")
+        template = self.actions.get(action) or SYSTEMD_ACTIONS[action]
+        return [word.replace("{unit}", unit).replace("{kind}", kind) for word in template]
 
 
 @dataclass
@@ -159,6 +182,38 @@ class SiteFaults:
 
     def thaw(self, node: str) -> None:
         self._disarm(node, "freeze")
+
+    # --- daemons, through the host's service manager ----------------------------------------
+    def _service(self, node: str, kind: str, what: str) -> str:
+        if kind in ("sshd", "mgmt-sshd"):
+            raise FaultRefused(f"{what} of {kind} on {node}: refused, sshd carries siteproof's own session to the host")
+        self._may_fault(node, f"{what} of {kind}")
+        return f"service {kind}"
+
+    def crash_daemon(self, node: str, kind: str) -> str:
+        key = self._service(node, kind, "a crash")
+        self._arm(node, key, self.policy.command("start", kind))
+        self.backend.run(node, *self.policy.command("crash", kind))
+        return f"{kind} ({' '.join(self.policy.command('crash', kind))})"
+
+    def stop_daemons(self, nodes: list[str], kind: str) -> None:
+        keys = {node: self._service(node, kind, "a clean stop") for node in nodes}  # every check before any change
+        for node, key in keys.items():
+            self._arm(node, key, self.policy.command("start", kind))
+            self.backend.run(node, *self.policy.command("stop", kind))
+
+    def start_daemon(self, node: str, kind: str) -> None:
+        if any(a.node == node and a.what == f"service {kind}" for a in self.armed):
+            self._disarm(node, f"service {kind}")  # its undo is the start itself
+        else:
+            self.backend.run(node, *self.policy.command("start", kind))
+
+    def start_stopped(self, nodes: list[str], kind: str) -> None:
+        for node in nodes:
+            if any(a.node == node and a.what == f"service {kind}" for a in self.armed):
+                self._disarm(node, f"service {kind}")
+            elif self.backend.run(node, *self.policy.command("running", kind), check=False).returncode != 0:
+                self.backend.run(node, *self.policy.command("start", kind))
 
     def undo_everything(self) -> None:
         """Every fault still armed, undone now (the runner's own clean-up)."""

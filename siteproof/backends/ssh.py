@@ -103,10 +103,17 @@ class SshBackend:
     def thaw(self, node: str) -> None:
         self._site_faults().thaw(node)
 
-    def _no_daemon_faults(self, *args: object) -> None:
-        raise MissingCapability("the ssh backend does not stop, start or crash daemons at a site yet")
+    def crash_daemon(self, node: str, kind: str) -> str:
+        return self._site_faults().crash_daemon(node, kind)
 
-    crash_daemon = stop_daemons = start_daemon = start_stopped = _no_daemon_faults
+    def stop_daemons(self, nodes: list[str], kind: str) -> None:
+        self._site_faults().stop_daemons(nodes, kind)
+
+    def start_daemon(self, node: str, kind: str) -> None:
+        self._site_faults().start_daemon(node, kind)
+
+    def start_stopped(self, nodes: list[str], kind: str) -> None:
+        self._site_faults().start_stopped(nodes, kind)
 
 
 _SSH_TARGET = re.compile(schema.SSH_TARGET_PATTERN)

@@ -250,6 +250,14 @@ INVENTORY = {
                 "hosts": {"type": "array", "items": SAFE_NAME},
                 "roles": {"type": "array", "items": SAFE_NAME},
                 "at_once": {"type": "integer", "minimum": 1},
+                # daemon kind -> its service unit (default: Debian's systemd unit)
+                "units": {"type": "object", "propertyNames": SAFE_NAME,
+                          "additionalProperties": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.@:-]*$"}},
+                # how a daemon is stopped, started, crashed and asked whether it runs: argv lists
+                # with {unit} and {kind} (default: systemctl)
+                "actions": {"type": "object", "additionalProperties": False,
+                            "properties": {a: {"type": "array", "minItems": 1, "items": {"type": "string"}}
+                                           for a in ("stop", "start", "crash", "running")}},
             },
         },
         "hosts": {

@@ -1,0 +1,86 @@
+"""Daemon faults at a site (siteproof.backends.sitefaults) as the commands a host is sent. The
+host is faked (it records argv and answers what a Debian host would): what is under test is the
+order (the dead-man armed before the fault), the commands (systemd's, or the inventory's), and
+the refusals (before anything is sent). The same code's link and freeze faults run against a
+lab played as a site in tests/test_site_faults.py."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from siteproof.backends.sitefaults import FaultPolicy, FaultRefused, SiteFaults
+
+
+class FakeHost:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, tuple[str, ...]]] = []
+        self.active: dict[str, bool] = {}
+
+    def run(self, node: str, *argv: str, check: bool = True, timeout: float = 30, stdin: str | None = None):
+        self.sent.append((node, argv))
+        out, rc = "", 0
+        if argv[:2] == ("printenv", "SSH_CONNECTION"):
+            out = "10.250.0.30 51000 10.250.0.2 2222\n"
+        elif argv[:4] == ("ip", "-j", "route", "get"):
+            out = '[{"dst": "10.250.0.30", "dev": "spmgmt0"}]'
+        elif argv[:2] == ("sh", "-c"):
+            out = "4242\n"
+        elif argv[:2] == ("systemctl", "is-active"):
+            rc = 0 if self.active.get(argv[-1], True) else 3
+        return subprocess.CompletedProcess(list(argv), rc, out, "")
+
+    def changes(self, node: str) -> list[tuple[str, ...]]:
+        return [a for n, a in self.sent if n == node and a[0] not in ("printenv", "ip")]
+
+
+def site(policy: FaultPolicy) -> tuple[FakeHost, SiteFaults]:
+    host = FakeHost()
+    return host, SiteFaults(host, policy)
+
+
+def test_a_crash_is_armed_with_its_start_before_the_kill_and_the_start_cancels_the_timer():
+    host, faults = site(FaultPolicy(ttl=120, hosts=frozenset({"gw01"})))
+    assert faults.crash_daemon("gw01", "keepalived").startswith("keepalived (systemctl kill --signal=SIGKILL keepalived)")
+    deadman, crash = host.changes("gw01")
+    assert deadman[:2] == ("sh", "-c") and deadman[4:] == ("120", "systemctl", "start", "keepalived"), deadman
+    assert crash == ("systemctl", "kill", "--signal=SIGKILL", "keepalived")
+    faults.start_daemon("gw01", "keepalived")
+    assert host.changes("gw01")[2:] == [("kill", "4242"), ("systemctl", "start", "keepalived")]
+    assert not faults.armed
+
+
+def test_frr_daemons_are_one_unit_and_the_inventory_may_name_units_and_commands():
+    host, faults = site(FaultPolicy(hosts=frozenset({"dc1"})))
+    faults.stop_daemons(["dc1"], "ospfd")
+    assert host.changes("dc1")[-1] == ("systemctl", "stop", "frr")
+    policy = FaultPolicy(hosts=frozenset({"dc1"}), units={"ospfd": "frr@ospfd"},
+                         actions={"stop": ("service", "{unit}", "stop"), "start": ("service", "{unit}", "start")})
+    host, faults = site(policy)
+    faults.stop_daemons(["dc1"], "ospfd")
+    deadman, stop = host.changes("dc1")
+    assert deadman[-3:] == ("service", "frr@ospfd", "start") and stop == ("service", "frr@ospfd", "stop")
+
+
+def test_refusals_come_before_any_change():
+    host, faults = site(FaultPolicy(hosts=frozenset({"gw01", "gw02"})))
+    with pytest.raises(FaultRefused, match="gw03 is not a faultable host"):
+        faults.stop_daemons(["gw01", "gw03"], "keepalived")  # one host of the two is not faultable
+    with pytest.raises(FaultRefused, match="sshd carries siteproof's own session"):
+        faults.crash_daemon("gw01", "sshd")
+    assert host.changes("gw01") == [] and host.changes("gw03") == []
+    faults.crash_daemon("gw01", "keepalived")
+    with pytest.raises(FaultRefused, match=r"gw01 already faulted .*at_once 1"):
+        faults.crash_daemon("gw02", "keepalived")
+    assert host.changes("gw02") == []
+
+
+def test_start_stopped_starts_only_what_is_not_running():
+    host, faults = site(FaultPolicy(hosts=frozenset({"gw01", "gw02"}), at_once=2))
+    host.active = {"keepalived": False}
+    faults.start_stopped(["gw01"], "keepalived")
+    assert host.changes("gw01")[-1] == ("systemctl", "start", "keepalived")
+    host.active = {"keepalived": True}
+    faults.start_stopped(["gw02"], "keepalived")
+    assert host.changes("gw02") == [("systemctl", "is-active", "--quiet", "keepalived")]
