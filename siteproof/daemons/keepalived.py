@@ -73,6 +73,9 @@ class Keepalived(Daemon):
         return self._states
 
     def is_ready(self) -> bool:
-        # Ready once every configured instance has left INIT (announced a state).
+        # Ready once every configured instance has left INIT (announced a state). A config with
+        # no instance (a member whose instance was removed) runs, and announces nothing.
         wanted = set(re.findall(r"^\s*vrrp_instance\s+(\S+)", self.config_text, re.M))
-        return bool(wanted) and wanted <= set(self.instance_states())
+        if not wanted:
+            return self.running()
+        return wanted <= set(self.instance_states())
