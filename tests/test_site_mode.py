@@ -34,7 +34,9 @@ CASES = [
     ("perlmutter-gateways", "suites/gateways suites/ecmp", None, ["test_gw1_every_vip_has_exactly_one_holder",
                                                                   "test_gw6_forwarding_both_directions",
                                                                   "test_gw6_every_gateway_forwards_with_the_same_kernel_settings",
-                                                                  "test_ecmp1_one_route_over_every_gateway_vip[ipv4]"], None),
+                                                                  "test_ecmp1_one_route_over_every_gateway_vip[ipv4]",
+                                                                  "test_ecmp1_storage_returns_over_every_storage_side_vip[ipv6]"],
+     None),
     ("perlmutter-gateways", "suites/gateways/test_gateways.py", "dual-master", [], (
         "test_gw1_every_vip_has_exactly_one_holder", "held by 2 gateways")),
     ("perlmutter-login", "suites/login", None, ["test_login1_name_resolves_to_every_vip_in_varying_order",

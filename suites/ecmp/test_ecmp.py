@@ -36,8 +36,9 @@ def _parameter(site, name: str) -> str:
     return str(value)
 
 
-def _hsn_vips(site, family: int) -> list[str]:
-    label = FAMILIES[family]["hsn_vip"]
+def _vips(site, family: int, side: str = "hsn_vip") -> list[str]:
+    """Every gateway's VIP on one side (hsn_vip or storage_vip) in one family."""
+    label = FAMILIES[family][side]
     return [site.labels[gw][label] for gw in site.names("gateway") if label in site.labels[gw]]
 
 
@@ -47,42 +48,63 @@ def _warm_neighbours(lab, node: str, hops: list[str]) -> None:
         lab.run(node, "ping", "-c1", "-W1", "-q", hop, check=False)
 
 
-@pytest.mark.behaviour("ECMP-1")
-@pytest.mark.parametrize("family", [4, 6], ids=["ipv4", "ipv6"])
-def test_ecmp1_one_route_over_every_gateway_vip(site, family, evidence):
-    """ECMP-1: each compute has one route to the storage prefix, with all N HSN VIPs as next hops,
-    weighted equally."""
-    prefix = _parameter(site, FAMILIES[family]["storage_prefix"])
-    vips = _hsn_vips(site, family)
+def _one_route_over_vips(site, nodes: list[str], prefix: str, vips: list[str], family: int) -> tuple[list, list[str]]:
+    """Per node: its routes to `prefix` (rows), and what is wrong with them: not one route, a VIP
+    missing, a next hop that is no VIP, one listed twice, weights not all equal."""
     rows, problems = [], []
-    for compute in site.names("compute"):
-        routes = routes_to(site.host(compute), prefix, family)
+    for node in nodes:
+        routes = routes_to(site.host(node), prefix, family)
         hops = [h for r in routes for h in r.next_hops]
         missing = sorted(set(vips) - set(hops))
         stray = sorted(set(hops) - set(vips))
         dupes = sorted({h for h in hops if hops.count(h) > 1})
         weights = {h: w for r in routes for h, w in zip(r.next_hops, r.weights, strict=True)}
         uneven = sorted(weights.items()) if len(set(weights.values())) > 1 else []
-        rows.append([compute, len(routes), len(set(hops)), ", ".join(missing) or "-", ", ".join(stray) or "-",
+        rows.append([node, len(routes), len(set(hops)), ", ".join(missing) or "-", ", ".join(stray) or "-",
                      ", ".join(f"{h} x{w}" for h, w in uneven) or ("all " + str(next(iter(weights.values()))) if weights else "-")])
         if len(routes) != 1:
             tables = ", ".join(f"table {r.table} via {', '.join(r.next_hops) or '-'}" for r in routes)
-            problems.append(f"{compute} has {len(routes)} routes to {prefix}, not one: {tables or 'none'}")
+            problems.append(f"{node} has {len(routes)} routes to {prefix}, not one: {tables or 'none'}")
         if missing:
-            problems.append(f"{compute}: route to {prefix} is missing next hops {', '.join(missing)}")
+            problems.append(f"{node}: route to {prefix} is missing next hops {', '.join(missing)}")
         if stray:
-            problems.append(f"{compute}: route to {prefix} has next hops that are no gateway VIP: {', '.join(stray)}")
+            problems.append(f"{node}: route to {prefix} has next hops that are no gateway VIP: {', '.join(stray)}")
         if dupes:
-            problems.append(f"{compute}: next hops listed twice (weighted unevenly): {', '.join(dupes)}")
+            problems.append(f"{node}: next hops listed twice (weighted unevenly): {', '.join(dupes)}")
         if uneven:
             heavy = [f"{h} weight {w}" for h, w in uneven if w != min(weights.values())]
-            problems.append(f"{compute}: route to {prefix} has next hops weighted unevenly: {', '.join(heavy[:4])} "
+            problems.append(f"{node}: route to {prefix} has next hops weighted unevenly: {', '.join(heavy[:4])} "
                             f"(others {min(weights.values())})")
-    evidence.record("storage prefix", prefix)
-    evidence.record("gateway VIPs", len(vips))
-    evidence.table("compute routes", ["compute", "routes", "distinct next hops", "missing VIPs", "stray next hops", "weights"], rows)
-    assert site.names("compute"), "the site has no host with role compute"
+    return rows, problems
+
+
+def _judge_routes(site, evidence, role: str, prefix: str, side: str, family: int) -> None:
+    """Every node of `role` has one route to `prefix` over every gateway VIP of `side`, evenly."""
+    vips = _vips(site, family, side)
+    rows, problems = _one_route_over_vips(site, site.names(role), prefix, vips, family)
+    evidence.record("destination prefix", prefix)
+    evidence.record(f"gateway VIPs ({side})", len(vips))
+    evidence.table(f"{role} routes to {prefix}", ["node", "routes", "distinct next hops", "missing VIPs", "stray next hops",
+                                                  "weights"], rows)
+    assert site.names(role), f"the site has no host with role {role}"
     assert not problems, "; ".join(problems)
+
+
+@pytest.mark.behaviour("ECMP-1")
+@pytest.mark.parametrize("family", [4, 6], ids=["ipv4", "ipv6"])
+def test_ecmp1_one_route_over_every_gateway_vip(site, family, evidence):
+    """ECMP-1: each compute has one route to the storage prefix, with all N HSN VIPs as next hops,
+    weighted equally."""
+    _judge_routes(site, evidence, "compute", _parameter(site, FAMILIES[family]["storage_prefix"]), "hsn_vip", family)
+
+
+@pytest.mark.behaviour("ECMP-1", "GW-6")
+@pytest.mark.parametrize("family", [4, 6], ids=["ipv4", "ipv6"])
+def test_ecmp1_storage_returns_over_every_storage_side_vip(site, family, evidence):
+    """ECMP-1 the other way: every storage node has one route back to the HSN, with all N
+    storage-side VIPs as next hops, weighted equally (the paper's return path, section IV)."""
+    _judge_routes(site, evidence, "storage", _parameter(site, "hsn_prefix" if family == 4 else "hsn_prefix6"), "storage_vip",
+                  family)
 
 
 @pytest.mark.behaviour("ECMP-2")
@@ -106,7 +128,7 @@ def test_ecmp3_flows_spread_over_every_gateway(proto, family, gateways, gateway_
     compute, storage = site.names("compute")[0], site.names("storage")[0]
     src, dst = address_of(lab, compute, family=family), address_of(lab, storage, family=family)
     gateways.wait_placement("vrrp_converge")  # one VIP per gateway: counts per gateway are counts per next hop
-    vips = _hsn_vips(site, family)
+    vips = _vips(site, family)
     _warm_neighbours(lab, compute, vips)
     _warm_neighbours(lab, storage, [site.labels[gw][FAMILIES[family]["storage_vip"]] for gw in gateways.names])
     dport = BALANCE_PORTS[(proto, family)]
