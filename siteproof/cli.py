@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -310,10 +311,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return 2
     d = history.diff(runs[0], runs[1], args.tolerance)
     out = Path(args.output or after / "compare.html")
-    write_private(out, history.html_page(d, runs, f"siteproof: {before.name} -> {after.name}"))
-    print(f"{out}: {len(d.behaviours)} SPEC IDs changed verdict, {len(d.new_failures)} new failures, {len(d.fixed)} fixed, "
-          f"{len(d.drifted)} measurements drifted")
-    return 0
+    write_private(out, history.html_page(d, runs, f"siteproof: {before.name} -> {after.name}",
+                                         [before / "report.html", after / "report.html"]))
+    if args.format == "json":
+        print(json.dumps({**history.as_json(d), "page": str(out)}, indent=2))
+    else:
+        print(f"{out}: {len(d.behaviours)} SPEC IDs changed verdict, {len(d.new_failures)} new failures, {len(d.fixed)} fixed, "
+              f"{len(d.still_failing)} failing in both, {len(d.drifted)} measurements drifted")
+    # A gate for a maintenance window: anything new that failed, or (unless only new failures
+    # gate) a measurement that moved beyond the tolerance, fails the comparison.
+    gated = d.new_failures or (args.gate == "all" and d.drifted)
+    return 1 if gated else 0
 
 
 def cmd_reap(args: argparse.Namespace) -> int:
@@ -366,10 +374,15 @@ def parser() -> argparse.ArgumentParser:
     night.add_argument("--pytest-args", nargs=argparse.REMAINDER, default=[], help="passed on to pytest")
     night.set_defaults(fn=cmd_nightly)
     cmp_ = sub.add_parser("compare", help="what changed between two runs' folders, as one HTML page")
-    cmp_.add_argument("before")
-    cmp_.add_argument("after")
+    cmp_.add_argument("before", help="the earlier run's folder (junit.xml, measurements.json, report.html)")
+    cmp_.add_argument("after", help="the later run's folder")
     cmp_.add_argument("-o", "--output", help="the page to write (default AFTER/compare.html)")
-    cmp_.add_argument("--tolerance", type=float, default=0.5)
+    cmp_.add_argument("--tolerance", type=float, default=0.5,
+                      help="a measurement drifts when it moves by more than this share of its earlier value (default 0.5)")
+    cmp_.add_argument("--gate", choices=["all", "new-failures"], default="all",
+                      help="what makes the exit code 1: a new failure or a drifted measurement (all, the default), "
+                           "or new failures only")
+    cmp_.add_argument("--format", choices=["text", "json"], default="text", help="what to print (json: for tooling)")
     cmp_.set_defaults(fn=cmd_compare)
     cli_mutate.add_parser(sub)
     return p

@@ -27,6 +27,7 @@ class Run:
     verdicts: dict[str, str] = field(default_factory=dict)  # test id -> passed/failed/error/skipped
     behaviours: dict[str, list[str]] = field(default_factory=dict)  # test id -> SPEC IDs
     measurements: dict[str, dict[str, float]] = field(default_factory=dict)  # test id -> name -> value
+    messages: dict[str, str] = field(default_factory=dict)  # failed or errored test -> its message's first line
 
     def by_behaviour(self) -> dict[str, str]:
         """Each SPEC ID's verdict: error or failed if any of its tests was; else passed if any
@@ -52,8 +53,12 @@ def load_run(folder: Path) -> Run:
             tid = test_id(case)
             outcome = "passed"
             for tag, name in (("error", "error"), ("failure", "failed"), ("skipped", "skipped")):
-                if case.find(tag) is not None:
+                found = case.find(tag)
+                if found is not None:
                     outcome = name
+                    if name != "skipped":
+                        text = found.get("message") or found.text or ""
+                        run.messages[tid] = next((line.strip() for line in text.splitlines() if line.strip()), "")[:500]
                     break
             run.verdicts[tid] = outcome
             props = case.find("properties")
@@ -117,6 +122,8 @@ class Diff:
     behaviours: list[tuple[str, str, str]]
     drifted: list[tuple[str, str, float, float]]  # (test, measurement, before, after) beyond the tolerance
     tolerance: float
+    still_failing: list[str] = field(default_factory=list)  # failed (or errored) in both runs
+    messages: dict[str, tuple[str, str]] = field(default_factory=dict)  # test -> (before's message, after's)
 
     @property
     def new_failures(self) -> list[str]:
@@ -143,7 +150,22 @@ def diff(before: Run, after: Run, tolerance: float = 0.5) -> Diff:
             base = abs(old[name]) or 1e-9
             if abs(new[name] - old[name]) > tolerance * base:
                 drifted.append((test, name, old[name], new[name]))
-    return Diff(before.name, after.name, tests, behaviours, drifted, tolerance)
+    still = sorted(t for t in set(before.verdicts) & set(after.verdicts)
+                   if _RANK.get(before.verdicts[t], 0) >= 2 and _RANK.get(after.verdicts[t], 0) >= 2)
+    failing = {t for t, _, a in tests if _RANK.get(a, 0) >= 2} | {t for t, b, _ in tests if _RANK.get(b, 0) >= 2} | set(still)
+    messages = {t: (before.messages.get(t, ""), after.messages.get(t, "")) for t in failing}
+    return Diff(before.name, after.name, tests, behaviours, drifted, tolerance, still, messages)
+
+
+def as_json(d: Diff) -> dict[str, object]:
+    """The comparison for tooling (`siteproof compare --format json`)."""
+    return {"before": d.before, "after": d.after, "tolerance": d.tolerance,
+            "new_failures": [{"test": t, "message": d.messages.get(t, ("", ""))[1]} for t in d.new_failures],
+            "fixed": [{"test": t, "message_before": d.messages.get(t, ("", ""))[0]} for t in d.fixed],
+            "still_failing": [{"test": t, "message_before": d.messages[t][0], "message_after": d.messages[t][1]}
+                              for t in d.still_failing],
+            "behaviours": [{"behaviour": b, "before": x, "after": y} for b, x, y in d.behaviours],
+            "drifted": [{"test": t, "measured": n, "before": x, "after": y} for t, n, x, y in d.drifted]}
 
 
 def _trend(values: list[float]) -> str:
@@ -160,7 +182,8 @@ def _trend(values: list[float]) -> str:
 def html_section(d: Diff, history: list[Run] | None = None, heading: str = "Since the last run") -> str:
     esc = _html.escape
     parts = [f"<h2>{esc(heading)}</h2><p>{esc(d.before)} &rarr; {esc(d.after)}: {len(d.new_failures)} new failures, "
-             f"{len(d.fixed)} fixed, {len(d.drifted)} measurements moved by more than {d.tolerance:.0%}.</p>"]
+             f"{len(d.fixed)} fixed, {len(d.still_failing)} failing in both, "
+             f"{len(d.drifted)} measurements moved by more than {d.tolerance:.0%}.</p>"]
 
     def table(title: str, header: list[str], rows: list[list[str]]) -> None:
         if not rows:
@@ -171,7 +194,10 @@ def html_section(d: Diff, history: list[Run] | None = None, heading: str = "Sinc
         parts.append("</table>")
 
     table("Verdicts per SPEC ID", ["behaviour", "before", "after"], [[esc(b), esc(x), esc(y)] for b, x, y in d.behaviours])
-    table("Verdicts per test", ["test", "before", "after"], [[esc(t), esc(x), esc(y)] for t, x, y in d.tests])
+    table("Verdicts per test", ["test", "before", "after", "message"],
+          [[esc(t), esc(x), esc(y), esc(d.messages.get(t, ("", ""))[1] or d.messages.get(t, ("", ""))[0])] for t, x, y in d.tests])
+    table("Failing in both runs", ["test", "message before", "message after"],
+          [[esc(t), esc(d.messages[t][0]), esc(d.messages[t][1])] for t in d.still_failing])
     rows = []
     for test, name, old, new in d.drifted:
         series = [numbers(r.measurements.get(test, {})).get(name) for r in (history or [])]
@@ -198,10 +224,14 @@ def trends_html(history: list[Run]) -> str:
             + "".join(rows) + "</table></details>")
 
 
-def html_page(d: Diff, history: list[Run] | None = None, title: str = "siteproof: what changed") -> str:
+def html_page(d: Diff, history: list[Run] | None = None, title: str = "siteproof: what changed",
+              reports: list[Path] | None = None) -> str:
+    """The comparison as a page; `reports`: each run's own report, linked (before, after)."""
+    links = "".join(f'<p>{label} run: <a href="{_html.escape(r.resolve().as_uri())}">{_html.escape(str(r))}</a></p>'
+                    for label, r in zip(("Before", "After"), reports or [], strict=False) if r.is_file())
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_html.escape(title)}</title>"
             "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
-            f"</style></head><body><h1>{_html.escape(title)}</h1>{html_section(d, history, 'Changes')}</body></html>")
+            f"</style></head><body><h1>{_html.escape(title)}</h1>{links}{html_section(d, history, 'Changes')}</body></html>")
 
 
 def runs_in(history: Path) -> list[Path]:

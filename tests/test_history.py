@@ -47,7 +47,7 @@ def test_new_failures_fixed_tests_and_drift_are_found(tmp_path):
 def test_compare_writes_one_page_and_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     write_run(tmp_path / "before", {"test_gw2_takeover": ("GW-2", "passed")}, {})
     write_run(tmp_path / "after", {"test_gw2_takeover": ("GW-2", "failed")}, {})
-    assert main(["compare", str(tmp_path / "before"), str(tmp_path / "after")]) == 0
+    assert main(["compare", str(tmp_path / "before"), str(tmp_path / "after")]) == 1  # a new failure gates
     assert "GW-2" in (tmp_path / "after" / "compare.html").read_text()
     assert main(["compare", str(tmp_path), str(tmp_path / "after")]) == 2
     assert "not a run's folder" in capsys.readouterr().err
@@ -66,8 +66,29 @@ def test_a_damaged_run_is_listed_and_skipped_not_fatal(tmp_path, capsys):
     assert main(["compare", str(broken), str(tmp_path / "20261203T000000Z")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("siteproof: damaged run: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert main(["compare", str(tmp_path / "20261201T000000Z"), str(tmp_path / "20261203T000000Z")]) == 0
+    assert main(["compare", str(tmp_path / "20261201T000000Z"), str(tmp_path / "20261203T000000Z")]) == 1
     assert oct((tmp_path / "20261203T000000Z" / "compare.html").stat().st_mode & 0o777) == "0o600"
+
+
+def test_compare_gates_a_window_and_shows_what_fails_before_and_after(tmp_path, capsys):
+    gw1, gw2 = "suites/gateways/test_gateways.py::test_gw1_holder", "suites/gateways/test_gateways.py::test_gw2_takeover"
+    write_run(tmp_path / "before", {"test_gw1_holder": ("GW-1", "failed"), "test_gw2_takeover": ("GW-2", "passed")},
+              {gw2: {"gap_s": 1.0}})
+    write_run(tmp_path / "after", {"test_gw1_holder": ("GW-1", "failed"), "test_gw2_takeover": ("GW-2", "passed")},
+              {gw2: {"gap_s": 3.0}})
+    (tmp_path / "before" / "report.html").write_text("<html></html>")
+    # Nothing new failed, GW-1 fails in both, and the takeover gap tripled.
+    assert main(["compare", str(tmp_path / "before"), str(tmp_path / "after")]) == 1
+    assert main(["compare", str(tmp_path / "before"), str(tmp_path / "after"), "--gate", "new-failures"]) == 0
+    page = (tmp_path / "after" / "compare.html").read_text()
+    assert "Failing in both runs" in page and "test_gw1_holder" in page and "GW-2: gap 9 s" in page
+    assert (tmp_path / "before" / "report.html").resolve().as_uri() in page  # a link to each run's report there is
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "before"), str(tmp_path / "after"), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["new_failures"] == [] and doc["still_failing"][0]["test"] == gw1
+    assert doc["still_failing"][0]["message_after"] == "AssertionError: GW-2: gap 9 s"
+    assert doc["drifted"] == [{"test": gw2, "measured": "gap_s", "before": 1.0, "after": 3.0}]
 
 
 SLOW_SUITE = '''

@@ -182,6 +182,6 @@ def test_two_nightly_runs_show_a_change_since_the_last_run_and_in_compare(tmp_pa
     assert "GW-1" in since.split("Since the last run", 1)[1].split("Verdicts per test", 1)[0], "GW-1 is not in its SPEC-ID table"
     compared = subprocess.run([sys.executable, "-m", "siteproof.cli", "compare", str(runs[0]), str(runs[1])],
                               cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
-    assert compared.returncode == 0, compared.stderr
+    assert compared.returncode == 1, f"a new failure must fail the comparison: {compared.stdout}{compared.stderr}"
     page = (runs[1] / "compare.html").read_text()
     assert "test_gw1_every_vip_has_exactly_one_holder" in page and "1 new failures" in page, page[:2000]
