@@ -61,11 +61,11 @@ class RunSettings:
     victim_seed: int = 1
 
 
-def copy_topology(folder: Path, into: Path, name: str) -> Path:
+def copy_topology(folder: Path, into: Path, name: str | None = None) -> Path:
     """The topology folder copied (its own variants left out), for the mutants' variant files,
     under the name its topology.yml declares: the suites choose their topology by that name, so a
     user's folder may be called anything."""
-    target = into / name
+    target = into / (name or folder.name)
     shutil.copytree(folder, target, ignore=shutil.ignore_patterns("variants", "__pycache__"))
     return target
 
