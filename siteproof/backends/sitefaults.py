@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from siteproof.errors import SiteproofError
+from siteproof.probes.ruleset import arrival_interface
 
 FREEZE_TABLE = "siteproof_freeze"
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
@@ -99,18 +100,11 @@ class SiteFaults:
         """The host's interface toward the runner's SSH session ('' if it cannot be told)."""
         if node not in self._ssh_ifs:
             seen = self.backend.run(node, "printenv", "SSH_CONNECTION", check=False).stdout.split()
-            dev = ""
-            if seen:
-                try:
-                    client = str(ipaddress.ip_address(seen[0]))
-                except ValueError:
-                    client = ""
-                out = self.backend.run(node, "ip", "-j", "route", "get", client, check=False) if client else None
-                try:
-                    dev = json.loads(out.stdout)[0].get("dev", "") if out and out.returncode == 0 else ""
-                except (ValueError, IndexError, AttributeError):
-                    dev = ""
-            self._ssh_ifs[node] = dev
+            try:
+                client = str(ipaddress.ip_address(seen[0])) if seen else ""
+            except ValueError:
+                client = ""
+            self._ssh_ifs[node] = (arrival_interface(self.backend, node, client) or "") if client else ""
         return self._ssh_ifs[node]
 
     def _may_fault(self, node: str, what: str) -> None:
