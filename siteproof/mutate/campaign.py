@@ -17,7 +17,8 @@ from siteproof.mutate.labstate import Baseline
 from siteproof.mutate.mutants import choose, unknown_operators
 from siteproof.mutate.registry import OPERATORS
 from siteproof.mutate.runner import REPO, Outcome, RunSettings, copy_topology, judge, suite_tests
-from siteproof.topology import load_topology
+from siteproof.topology import clab, load_topology
+from siteproof.topology.loader import TOPOLOGY_FILE
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,11 @@ def run(req: Request, say: Callable[[str], None] = print) -> dict[str, Any]:
         threatened = sorted({b for m in mutants for b in m.threatens})
         if not suite_tests(copy, req.settings, threatened):
             raise SiteproofError(
-                f"no suite test judges topology {original.name!r} (the `name:` of {req.folder}/topology.yml) for "
+                f"no suite test judges topology {original.name!r} (the `name:` of {topology_file(req.folder)}) for "
                 f"{', '.join(threatened)}: the suites choose their topology by that name (built-in: "
                 f"{', '.join(sorted(p.name for p in (REPO / 'topologies').iterdir() if p.is_dir()))}); "
-                "a replica of a built-in topology keeps its name")
+                "a replica of a built-in topology keeps its name, and a lab of your own needs --suites with tests "
+                "marked pytest.mark.topology(its name)")
         for i, mutant in enumerate(mutants, 1):
             say(f"[{i}/{len(mutants)}] {mutant.id} {mutant.operator}: {mutant.candidate.summary.split(': ', 1)[0]} ...")
             outcome = judge(mutant, baseline, copy, work, req.settings)
@@ -86,3 +88,8 @@ def run(req: Request, say: Callable[[str], None] = print) -> dict[str, Any]:
     said = "n/a" if s["score"] is None else f"{s['caught']} of {s['judged']} caught ({s['score'] * 100:.0f}%)"
     say(f"siteproof mutate: {original.name}: {said}; {s['counts']}; {html} and {data.name}")
     return doc
+
+
+def topology_file(folder: Path) -> Path:
+    """The file a topology folder is read from: its containerlab file, or topology.yml."""
+    return clab.clab_file(folder) or folder / TOPOLOGY_FILE

@@ -53,6 +53,9 @@ def check_links(doc: dict[str, Any], file: str) -> None:
     for name, node in nodes.items():
         if node.get("lag") and node["kind"] != "bridge":
             raise TopologyError(file, f"topology.nodes.{name}.lag", "only a bridge aggregates links")
+        for key in ("exec", "binds", "env", "image"):
+            if node.get(key) and node["kind"] == "bridge":
+                raise TopologyError(file, f"topology.nodes.{name}.{key}", "a bridge runs nothing: only linux nodes take it")
         if node.get("isolated") and node["kind"] != "bridge":
             raise TopologyError(file, f"topology.nodes.{name}.isolated", "only a bridge isolates ports")
         for k, port in enumerate(node.get("isolated") or []):

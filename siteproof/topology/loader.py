@@ -13,7 +13,7 @@ from typing import Any
 from siteproof import budgets
 from siteproof.daemons.base import split_files
 from siteproof.errors import TopologyError
-from siteproof.topology import checks, schema
+from siteproof.topology import checks, clab, schema
 from siteproof.topology.model import DaemonSpec, Endpoint, Interface, Link, Node, Route, Rule, Topology
 from siteproof.topology.render import environment, render_file
 from siteproof.topology.yamlfile import load_yaml_text
@@ -228,10 +228,17 @@ def load_topology(
     params = resolve_parameters(params_doc["parameters"], layers, params_label)
 
     env = environment(folder)
-    if not (folder / TOPOLOGY_FILE).is_file():
-        raise TopologyError(label, "", "file not found")
-    text = render_file(env, TOPOLOGY_FILE, {"params": params, **params}, label)
-    doc = load_yaml_text(text, label)
+    imported = clab.clab_file(folder)
+    if imported is not None and (folder / TOPOLOGY_FILE).is_file():
+        raise TopologyError(label, "", f"the folder also holds the containerlab file {imported.name}: keep one of them")
+    if imported is not None:
+        label = imported.name
+        doc = clab.import_clab(imported)
+    else:
+        if not (folder / TOPOLOGY_FILE).is_file():
+            raise TopologyError(label, "", "file not found (nor a containerlab *.clab.yml)")
+        text = render_file(env, TOPOLOGY_FILE, {"params": params, **params}, label)
+        doc = load_yaml_text(text, label)
     if variant_doc.get("overlay"):
         doc = deep_merge(doc, variant_doc["overlay"])
     schema.validate(doc, schema.topology_schema(), label)
@@ -312,6 +319,8 @@ def _build(
         # Rules take priorities below the main table's (32766), in the order given.
         node.rules = [Rule(r["fwmark"], r["table"], 1000 + i) for i, r in enumerate(spec.get("rules") or [])]
         node.sysctls = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (spec.get("sysctls") or {}).items()}
+        node.image, node.env = spec.get("image"), dict(spec.get("env") or {})
+        node.binds, node.exec = tuple(spec.get("binds") or ()), tuple(spec.get("exec") or ())
         nodes[name] = node
     links = []
     for link in doc["topology"].get("links") or []:

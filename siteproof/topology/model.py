@@ -67,6 +67,10 @@ class Node:
     lag_members: tuple[str, ...] = ()  # a bridge's ports aggregated towards one MAC, lag_mac
     lag_mac: str | None = None
     isolated_ports: tuple[str, ...] = ()  # a bridge's ports that reach its ordinary ports, never each other
+    image: str | None = None  # containerlab's image: recorded, never pulled
+    env: dict[str, str] = field(default_factory=dict)  # the environment of its exec commands
+    binds: tuple[str, ...] = ()  # SOURCE:TARGET[:ro|rw], visible to its exec commands
+    exec: tuple[str, ...] = ()  # commands run in order once its links are up (containerlab's exec)
 
     @property
     def role(self) -> str | None:

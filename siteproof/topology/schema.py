@@ -57,6 +57,13 @@ NODE = {
     "properties": {
         "kind": {"enum": ["linux", "bridge"]},
         "labels": STRING_MAP,
+        # containerlab's node keys (an imported *.clab.yml; see clab.py): the image is recorded,
+        # never pulled; env reaches the exec commands, which run in order once the links are
+        # up, with each bind (SOURCE:TARGET[:ro|rw]) visible at its target.
+        "image": {"type": "string"},
+        "env": {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}, "additionalProperties": {"type": "string"}},
+        "binds": {"type": "array", "items": {"type": "string", "pattern": r"^/[^:]*:/[^:]*(:ro|:rw)?$"}},
+        "exec": {"type": "array", "items": {"type": "string", "minLength": 1}},
         # A bridge only: frames to `mac` are spread over the member ports (a LAG; see lag.py).
         "lag": {
             "type": "object",

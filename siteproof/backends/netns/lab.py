@@ -29,6 +29,7 @@ from siteproof.backends.netns import lag, registry
 from siteproof.backends.netns import namespaces as netns
 from siteproof.backends.netns.host import netns_host
 from siteproof.backends.netns.launcher import Launcher
+from siteproof.backends.netns.nodeexec import run_exec
 from siteproof.daemons import Daemon, DaemonContext, daemon_kinds
 from siteproof.daemons.base import Process, PythonEntry, find_binary
 from siteproof.errors import DaemonError, LabError
@@ -162,6 +163,9 @@ class Lab:
             self._configure_hosts()
             self.timings["network"] = time.perf_counter() - t0
             self.timings["configure"] = self.timings["network"] - self.timings["namespaces"] - self.timings["links"]
+            for node in self.topology.hosts():
+                if node.exec:
+                    run_exec(self.id, self.ns(node.name), node, self.node_dir(node.name))
             if start_daemons:
                 self.start_daemons()
             self.timings["up"] = time.perf_counter() - t0
