@@ -24,7 +24,7 @@ from siteproof.backends.netns.as_site import VANTAGE, as_site, inventory
 from siteproof.backends.netns.lab import Lab, ensure_root
 from siteproof.errors import SiteproofError
 from siteproof.kv import parse_pairs
-from siteproof.topology import load_topology
+from siteproof.topology import clab_export, load_topology
 from siteproof.topology.loader import PROFILES
 
 BUILTIN = Path(__file__).resolve().parent.parent / "topologies"
@@ -332,16 +332,34 @@ def cmd_reap(args: argparse.Namespace) -> int:
     return 1 if reaped.stuck else 0
 
 
+def cmd_export_clab(args: argparse.Namespace) -> int:
+    topo = load_topology(_topology_path(args.topology), parse_pairs(args.set, "--set"), args.variant, args.profile)
+    try:
+        path = clab_export.export(topo, Path(args.output))
+    except FileExistsError as exc:
+        raise SiteproofError(f"export: {exc}: choose an empty or new folder") from None
+    images = sorted({clab_export.image_name(n) for n in topo.hosts()})
+    print(f"{path}\n{len(topo.nodes)} nodes, {len(topo.links)} links; images to build: {', '.join(images)} "
+          f"(see {Path(args.output) / 'images'})")
+    return 0
+
+
+def _topology_arguments(p: argparse.ArgumentParser, verb: str, profile: str) -> None:
+    """TOPOLOGY, --set, --variant and --profile, as `up` and `export` take them."""
+    p.add_argument("topology", help="a built-in topology name or a topology folder")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
+    p.add_argument("--variant", help=f"{verb} a known-bad variant")
+    p.add_argument("--profile", default=profile, choices=PROFILES,
+                   help=f"lab: lab-speed protocol timers where the topology has them; production: its defaults "
+                        f"(default: {profile})")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="siteproof", description="network-namespace labs of HPC site networks")
     p.add_argument("--version", action="version", version=f"siteproof {__version__}")
     sub = p.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="build a lab from a topology and print its id")
-    up.add_argument("topology", help="a built-in topology name or a topology folder")
-    up.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
-    up.add_argument("--variant", help="build a known-bad variant")
-    up.add_argument("--profile", default="lab", choices=PROFILES,
-                    help="lab (default): lab-speed protocol timers where the topology has them; production: its defaults")
+    _topology_arguments(up, "build", "lab")
     up.add_argument("--as-site", action="store_true",
                     help="play a real site: a management network with sshd on every node, a vantage namespace for "
                          "the test runner, and the inventory a site would give (printed)")
@@ -384,6 +402,12 @@ def parser() -> argparse.ArgumentParser:
                            "or new failures only")
     cmp_.add_argument("--format", choices=["text", "json"], default="text", help="what to print (json: for tooling)")
     cmp_.set_defaults(fn=cmd_compare)
+    export = sub.add_parser("export", help="write a topology in another tool's format").add_subparsers(
+        dest="export_format", required=True)
+    exclab = export.add_parser("clab", help="a containerlab lab: .clab.yml, the rendered configs as binds, Containerfiles")
+    _topology_arguments(exclab, "export", "production")
+    exclab.add_argument("-o", "--output", required=True, help="a new or empty folder")
+    exclab.set_defaults(fn=cmd_export_clab)
     cli_mutate.add_parser(sub)
     return p
 

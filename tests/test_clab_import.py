@@ -5,6 +5,7 @@ binds, behave as their commands say, and leave nothing behind; unsupported keys 
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def test_leading_address_route_and_sysctl_commands_become_the_nodes_data():
     assert router.sysctls == {"net.ipv4.ip_forward": "1"} and router.exec == ()
     assert [(r.dst, r.via) for r in h1.routes][-1] == ("10.82.2.0/24", ("10.82.1.1",))
     # From the first command that is not plain data on, the rest runs as written, in order.
-    assert h2.exec[0] == "ip link set eth1 mtu 1400" and len(h2.exec) == 3
+    assert h2.interfaces["eth1"].mtu == 1400 and h2.exec[0].startswith("bash -c") and len(h2.exec) == 2
     assert h2.env == {"SITE": "hpc", "ROLE": "server"}  # the kind's env, then the node's
     assert router.image == "ghcr.io/srl-labs/network-multitool"  # recorded from kinds.linux
     assert router.labels == {"role": "router", "graph-level": "1"}
@@ -114,5 +115,38 @@ def test_a_failing_exec_command_stops_the_build_naming_it_and_leaves_nothing(tmp
     with pytest.raises(LabError) as caught:
         lab.up()
     message = str(caught.value)
-    assert "node h2: exec[2]" in message and "exited 3" in message and "no such thing" in message, message
+    assert "node h2: exec \"sh -c 'echo no such thing" in message and "exited 3" in message and "no such thing" in message, message
     assert lab_leftovers(lab.id) == {"namespaces": [], "state": []}
+
+
+@needs_root
+def test_a_daemon_line_that_runs_as_written_starts_the_daemon_as_in_a_container(tmp_path):
+    # After a command that is not node data, the export's daemon line runs as containerlab would
+    # run it: `python3 -m siteproof.node daemon` starts whoami from its bound config, ready.
+    (tmp_path / "whoami.conf").write_text("bind=10.84.0.1\ntcp=7\nudp=7\nhttp=80\n")
+    (tmp_path / "node.clab.yml").write_text(f"""
+name: node-daemon
+topology:
+  nodes:
+    server:
+      kind: linux
+      env: {{SITEPROOF_NODE_RUN: {tmp_path / "run"}}}
+      binds: ["whoami.conf:/etc/siteproof/whoami.conf:ro"]
+      exec:
+        - ip addr add 10.84.0.1/24 dev eth1
+        - "true"
+        - {sys.executable} -m siteproof.node daemon whoami /etc/siteproof/whoami.conf
+    client:
+      kind: linux
+      exec: ["ip addr add 10.84.0.2/24 dev eth1"]
+  links:
+    - endpoints: ["server:eth1", "client:eth1"]
+""")
+    topo = load_topology(tmp_path)
+    assert not topo.nodes["server"].daemons and len(topo.nodes["server"].exec) == 2
+    with Lab(topo) as lab:
+        assert "whoami ready" in (lab.node_dir("server") / "exec.log").read_text()
+        answer = lab.run("client", "curl", "-s", "-m", "3", "http://10.84.0.1/", check=False).stdout
+        assert answer.startswith("seen 10.84.0.2:"), answer
+        lab_id = lab.id
+    assert lab_leftovers(lab_id) == {"namespaces": [], "state": []}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from siteproof.errors import TopologyError
+from siteproof.topology import clab_export
 from siteproof.topology.yamlfile import load_yaml_text
 
 CLAB_SUFFIXES = (".clab.yml", ".clab.yaml")
@@ -100,11 +101,14 @@ def import_clab(path: Path) -> dict[str, Any]:
         links.append(_link(link, nodes, label, f"topology.links[{i}]"))
     for name, node in nodes.items():
         if node["kind"] == "linux":
-            ends = {e.split(":", 1)[1] for link in links for e in link["endpoints"] if e.split(":", 1)[0] == name}
-            _native_prefix(node, ends, label, f"topology.nodes.{name}.exec")
-            for key in ("binds", "exec", "routes", "sysctls"):
-                if not node[key]:
+            ends = {e.split(":", 1)[1] for link in links for e in link["endpoints"] if e.split(":", 1)[0] == name} | {"lo"}
+            _native_prefix(node, ends, path.parent, label, f"topology.nodes.{name}.exec")
+            _siteproof_labels(node, label, f"topology.nodes.{name}.labels")
+            for key in ("binds", "exec", "routes", "sysctls", "rules", "daemons"):
+                if key in node and not node[key]:
                     del node[key]
+        elif node.get("labels"):
+            _siteproof_labels(node, label, f"topology.nodes.{name}.labels")
     return {"name": _name(raw.get("name"), label), "description": f"imported from the containerlab file {path.name}",
             "topology": {"nodes": nodes, "links": [{"endpoints": link["endpoints"]} for link in links]}}
 
@@ -162,6 +166,9 @@ def _merged(topo: dict[str, Any], name: str, spec: Any, label: str) -> dict[str,
                 merged[field] = [*merged.get(field, []), *value]
             elif field != "kind":
                 merged[field] = value
+    if merged.get("binds"):  # a more specific level's bind to a target replaces the others'
+        by_target = {str(b).split(":")[1] if ":" in str(b) else str(b): b for b in merged["binds"]}
+        merged["binds"] = list(by_target.values())
     if merged.get("network-mode") not in (None, "none"):
         raise TopologyError(label, f"{key}.network-mode", f"{merged['network-mode']!r} is not supported (only 'none')")
     return merged
@@ -217,7 +224,7 @@ def _link(link: Any, nodes: dict[str, Any], label: str, key: str) -> dict[str, A
         if node in ("host", "macvlan", "mgmt-net", "ovs-bridge") and node not in nodes:
             raise TopologyError(label, f"{key}.endpoints[{j}]", f"{end!r}: links to the {node} are not supported "
                                                                 "(a lab reaches nothing outside itself)")
-        if ifname == "eth0" and nodes.get(node, {}).get("kind") == "linux":
+        if ifname == "eth0" and "eth0" in nodes.get(node, {}).get("interfaces", {}):
             raise TopologyError(label, f"{key}.endpoints[{j}]", f"{end!r}: eth0 is the management interface")
         ends.append(str(end))
     if len(ends) != 2:
@@ -230,20 +237,69 @@ def _link(link: Any, nodes: dict[str, Any], label: str, key: str) -> dict[str, A
     return {"endpoints": ends}
 
 
-def _native_prefix(node: dict[str, Any], ends: set[str], label: str, key: str) -> None:
-    """Move the leading exec commands that only set addresses, routes and sysctls into the
-    node's data; stop at the first other one."""
+def _siteproof_labels(node: dict[str, Any], label: str, key: str) -> None:
+    """What only siteproof's lab knows, kept by an export in labels containerlab ignores."""
+    labels = node.get("labels") or {}
+    for ifname in filter(None, labels.pop(clab_export.ANYCAST_LABEL, "").split(",")):
+        if ifname not in node.get("interfaces", {}):
+            raise TopologyError(label, f"{key}.{clab_export.ANYCAST_LABEL}", f"{ifname!r} has no addresses")
+        node["interfaces"][ifname]["anycast"] = True
+    members = labels.pop(clab_export.LAG_MEMBERS_LABEL, "")
+    mac = labels.pop(clab_export.LAG_MAC_LABEL, "")
+    if members or mac:
+        node["lag"] = {"members": members.split(","), "mac": mac}
+    isolated = labels.pop(clab_export.ISOLATED_LABEL, "")
+    if isolated:
+        node["isolated"] = isolated.split(",")
+    if not labels:
+        node.pop("labels", None)
+
+
+def _native_prefix(node: dict[str, Any], ends: set[str], folder: Path, label: str, key: str) -> None:
+    """Move the leading exec commands that only set addresses, routes, rules and sysctls, load
+    a bound ruleset or start one of siteproof's daemons from a bound config into the node's
+    data; stop at the first other one."""
     commands = node["exec"]
+    files = {}
+    for bind in node["binds"]:
+        source, target = bind.split(":")[:2]
+        if Path(source).is_file() and Path(source).is_relative_to(folder):
+            files[target] = Path(source).relative_to(folder).as_posix()
+    node["rules"], node["daemons"] = [], {}
     done = 0
     for command in commands:
         try:
             argv = shlex.split(command)
         except ValueError as exc:
             raise TopologyError(label, f"{key}[{done}]", f"{command!r}: {exc}") from None
-        if not argv or not _as_data(argv, node, ends):
+        if not argv or not (_as_data(argv, node, ends) or _as_service(argv, node, files)):
             break
         done += 1
     node["exec"] = commands[done:]
+
+
+def _as_service(argv: list[str], node: dict[str, Any], files: dict[str, str]) -> bool:
+    """`nft -f BOUND` and `python3 -m siteproof.node daemon KIND BOUND [--after REF]... [-- ARG...]`."""
+    if argv[:2] == ["nft", "-f"] and len(argv) == 3 and argv[2] in files and "nftables" not in node:
+        node["nftables"] = {"config": files[argv[2]]}
+        return True
+    prefix = list(clab_export.DAEMON_COMMAND)
+    if argv[:len(prefix)] != prefix or len(argv) < len(prefix) + 2 or argv[len(prefix) + 1] not in files:
+        return False
+    kind, config, rest = argv[len(prefix)], files[argv[len(prefix) + 1]], argv[len(prefix) + 2:]
+    after, args = [], []
+    while rest:
+        if rest[0] == "--after" and len(rest) > 1:
+            after.append(rest[1])
+            rest = rest[2:]
+        elif rest[0] == "--":
+            args, rest = rest[1:], []
+        else:
+            return False
+    if kind in node["daemons"]:
+        return False
+    node["daemons"][kind] = {"config": config, **({"args": args} if args else {}), **({"after": after} if after else {})}
+    return True
 
 
 def _as_data(argv: list[str], node: dict[str, Any], ends: set[str]) -> bool:
@@ -259,48 +315,111 @@ def _as_data(argv: list[str], node: dict[str, Any], ends: set[str]) -> bool:
     family = None
     if args and args[0] in ("-4", "-6"):
         family, args = int(args[0][1]), args[1:]
-    if len(args) >= 4 and args[0] == "link" and args[1] == "set" and args[-1] == "up":
-        dev = args[3] if args[2] == "dev" else args[2]
-        return len(args) == (5 if args[2] == "dev" else 4) and dev in ends  # links are up already
-    if len(args) == 5 and args[0] in ("addr", "address", "a") and args[1] == "add" and args[3] == "dev" and args[4] in ends:
+    if len(args) >= 4 and args[0] == "link" and args[1] == "set":
+        return _link_as_data(args[2:], node, ends)
+    if args[:2] in (["addr", "add"], ["address", "add"], ["a", "add"]) and len(args) in (5, 6) and args[3] == "dev" \
+            and args[4] in ends and args[5:] in ([], ["nodad"]):
         try:
             addr = ipaddress.ip_interface(args[2])
         except ValueError:
             return False
-        if "/" not in args[2] or (family and addr.version != family):
+        if "/" not in args[2] or (family and addr.version != family) or (args[5:] and addr.version != 6):
             return False
         node["interfaces"].setdefault(args[4], {}).setdefault("addresses", []).append(args[2])
         return True
     if len(args) >= 3 and args[0] in ("route", "r", "ro") and args[1] in ("add", "replace", "del"):
         return _route_as_data(args[1], args[2:], family, node, ends)
+    if len(args) == 8 and args[:3] == ["rule", "add", "fwmark"] and args[4] == "table" and args[6] == "priority":
+        if not (args[3].isdigit() and args[5].isdigit() and args[7].isdigit()):
+            return False
+        rule = {"fwmark": int(args[3]), "table": int(args[5])}
+        if family == 6:  # the model gives every rule both families: the IPv6 twin of the last one
+            return bool(node["rules"]) and node["rules"][-1] == rule
+        node["rules"].append(rule)
+        return True
+    return False
+
+
+def _link_as_data(rest: list[str], node: dict[str, Any], ends: set[str]) -> bool:
+    """`ip link set [dev] IF up|mtu N|address MAC`: up is how every link already is."""
+    if rest[0] == "dev":
+        rest = rest[1:]
+    if not rest or rest[0] not in ends or len(rest) not in (2, 3):
+        return False
+    ifname, what = rest[0], rest[1:]
+    if what == ["up"]:
+        return True
+    if len(what) == 2 and what[0] == "mtu" and what[1].isdigit():
+        node["interfaces"].setdefault(ifname, {})["mtu"] = int(what[1])
+        return True
+    if len(what) == 2 and what[0] == "address" and re.match(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$", what[1]):
+        node["interfaces"].setdefault(ifname, {})["mac"] = what[1]
+        return True
     return False
 
 
 def _route_as_data(verb: str, rest: list[str], family: int | None, node: dict[str, Any], ends: set[str]) -> bool:
-    dst, options = rest[0], dict(zip(rest[1::2], rest[2::2], strict=False))
-    if len(rest) % 2 != 1 or set(options) - {"via", "dev"}:
+    """`ip route add|replace [local] DST [table T] [dev IF] [via GW]`, with `nexthop via GW [dev IF]
+    [weight W]` for several hops, and `ip route del DST` of a route set before."""
+    route: dict[str, Any] = {}
+    if rest and rest[0] == "local":
+        route["type"], rest = "local", rest[1:]
+    if not rest:
         return False
+    dst, rest = rest[0], rest[1:]
+    hops: list[dict[str, str]] = []
+    while rest:
+        word = rest[0]
+        if word == "nexthop":
+            hops.append({})
+            rest = rest[1:]
+            continue
+        if len(rest) < 2 or word not in ("table", "dev", "via", "weight"):
+            return False
+        target = hops[-1] if hops and word != "table" else route
+        if word in target or (word == "weight" and not hops):
+            return False
+        target[word], rest = rest[1], rest[2:]
+    for hop in hops:
+        if "via" not in hop or set(hop) - {"via", "dev", "weight"}:
+            return False
     if dst == "default":
-        dst = "default6" if family == 6 or ":" in options.get("via", "") else "default"
+        vias = [route.get("via", "")] + [h["via"] for h in hops]
+        dst = "default6" if family == 6 or any(":" in v for v in vias) else "default"
     else:
         try:
             dst = str(ipaddress.ip_network(dst, strict=True))
         except ValueError:
             return False
-    existing = [r for r in node["routes"] if r["dst"] == dst]
+    table = route.pop("table", None)
+    if table is not None:
+        if not table.isdigit():
+            return False
+        route["table"] = int(table)
+    devs = {h.get("dev") for h in hops} | ({route["dev"]} if "dev" in route else set())
+    if len(devs - {None}) > 1 or any(d and d not in ends for d in devs):
+        return False
+    if hops:
+        if "via" in route or "dev" in route or len(hops) < 2 or len({"weight" in h for h in hops}) > 1:
+            return False
+        route["via"] = [h["via"] for h in hops]
+        if hops[0].get("dev"):
+            route["dev"] = hops[0]["dev"]
+        if "weight" in hops[0]:
+            if not all(h["weight"].isdigit() for h in hops):
+                return False
+            route["weights"] = [int(h["weight"]) for h in hops]
+    existing = [r for r in node["routes"] if r["dst"] == dst and r.get("table") == route.get("table")]
     if verb == "del":
-        if len(existing) != 1 or options:
+        if len(existing) != 1 or set(route) - {"table"}:
             return False
         node["routes"].remove(existing[0])
         return True
-    if "via" not in options or (options.get("dev") and options["dev"] not in ends):
+    if "via" not in route and "dev" not in route:
         return False
     if existing and verb == "add":
         return False  # it fails in the container as here: left to run as written
     for old in existing:
         node["routes"].remove(old)
-    route = {"dst": dst, "via": options["via"]}
-    if options.get("dev"):
-        route["dev"] = options["dev"]
-    node["routes"].append(route)
+    node["routes"].append({"dst": dst, **route})
     return True

@@ -255,7 +255,7 @@ def load_topology(
     topo.variant_info = variant_doc
     topo.document = doc
     topo.profile = {"name": profile, "values": dict(profile_values)}
-    _render_daemons(topo, doc, env, templates, label)
+    _render_daemons(topo, doc, env, templates, label, raw=imported is not None)
     _apply_patches(topo, variant_doc.get("patches") or [], f"{folder.name}/variants/{variant}.yml")
     try:
         topo.daemon_waves()
@@ -332,8 +332,19 @@ def _build(
     return Topology(doc["name"], folder, nodes, links, params, {k: float(v) for k, v in budgets.items()})
 
 
+def _config_text(env: Any, folder: Path, template: str, context: dict[str, Any], where: str, raw: bool) -> str:
+    """A config named by the topology: rendered from its template, or (an imported containerlab
+    file's bound configs, rendered already) read as it is."""
+    if not raw:
+        return render_file(env, template, context, where)
+    path = (folder / template).resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        raise TopologyError(where, "", f"{template!r} is not a file inside the topology folder")
+    return path.read_text()
+
+
 def _render_daemons(
-    topo: Topology, doc: dict[str, Any], env: Any, templates: dict[str, str], label: str
+    topo: Topology, doc: dict[str, Any], env: Any, templates: dict[str, str], label: str, raw: bool = False
 ) -> None:
     for name, spec in doc["topology"]["nodes"].items():
         context = {
@@ -345,10 +356,11 @@ def _render_daemons(
         }
         if spec.get("nftables"):
             template = templates.get(spec["nftables"]["config"], spec["nftables"]["config"])
-            topo.nodes[name].nftables = render_file(env, template, context, f"{label}: topology.nodes.{name}.nftables.config")
+            topo.nodes[name].nftables = _config_text(env, topo.folder, template, context,
+                                                     f"{label}: topology.nodes.{name}.nftables.config", raw)
         for kind, dspec in (spec.get("daemons") or {}).items():
             template = templates.get(dspec["config"], dspec["config"])
-            config = render_file(env, template, context, f"{label}: topology.nodes.{name}.daemons.{kind}.config")
+            config = _config_text(env, topo.folder, template, context, f"{label}: topology.nodes.{name}.daemons.{kind}.config", raw)
             for extra in split_files(config)[1]:
                 if extra.strip(".") == "" or extra.startswith("."):
                     raise TopologyError(template, f"### file: {extra}", "an extra file of a daemon config is a plain file "

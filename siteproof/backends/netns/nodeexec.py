@@ -31,7 +31,7 @@ def run_exec(lab_id: str, namespace: str, node: Node, node_dir: Path) -> None:
     the file open: nothing waits on a pipe). A failure stops the build with the command, its
     exit status and its last lines: verdicts about a half-configured node would mislead."""
     log_path = node_dir / "exec.log"
-    for i, command in enumerate(node.exec):
+    for command in node.exec:
         with log_path.open("a") as log:
             log.write(f"$ {command}\n")
             log.flush()
@@ -41,11 +41,11 @@ def run_exec(lab_id: str, namespace: str, node: Node, node_dir: Path) -> None:
                                       stdout=log, stderr=subprocess.STDOUT, env={**BASE_ENV, **node.env},
                                       timeout=EXEC_TIMEOUT_S, check=False)
             except subprocess.TimeoutExpired:
-                raise LabError(f"lab {lab_id}: node {node.name}: exec[{i}] {command!r} did not finish within "
+                raise LabError(f"lab {lab_id}: node {node.name}: exec {command!r} did not finish within "
                                f"{EXEC_TIMEOUT_S:.0f} s (a daemon must detach, as in containerlab)") from None
         if proc.returncode != 0:
             with log_path.open() as log:
                 log.seek(start)
                 tail = " | ".join(log.read().strip().splitlines()[-3:])
-            raise LabError(f"lab {lab_id}: node {node.name}: exec[{i}] {command!r} exited {proc.returncode}"
+            raise LabError(f"lab {lab_id}: node {node.name}: exec {command!r} exited {proc.returncode}"
                            + (f": {tail}" if tail else ""))
