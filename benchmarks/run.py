@@ -32,13 +32,13 @@ from pathlib import Path
 
 import dns.flags
 
-from fixtures.can import converged
 from siteproof.areas.can.site import CanSite
 from siteproof.areas.login.balancer import LoginBalancer
 from siteproof.areas.nat import keymaster
 from siteproof.areas.nat.site import NatSite
 from siteproof.backends.netns import lab_site
 from siteproof.backends.netns.lab import Lab
+from siteproof.fixtures.can import converged
 from siteproof.probes.dnsask import From
 from siteproof.topology import load_topology
 from siteproof.vrrp import VrrpCluster

@@ -21,6 +21,9 @@ def sigint_restored() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+PLUGIN = ("-p", "siteproof.fixtures.plugin")  # pytest's option that loads siteproof's plugin by name
+
+
 @dataclass
 class ChildRun:
     stdout: str
@@ -44,7 +47,8 @@ def run_child_pytest(args: list[str], cwd: Path, timeout: float, grace: float = 
     # it too, and labs that others build meanwhile never do.
     mine = secrets.token_hex(4)
     env = {**os.environ, registry.RUNS_ENV: ":".join(filter(None, [os.environ.get(registry.RUNS_ENV), mine]))}
-    proc = subprocess.Popen([*prefix, sys.executable, "-m", "pytest", *args], cwd=cwd, text=True, env=env,
+    # The plugin by name: a suite folder outside the checkout does not reach its conftest.py.
+    proc = subprocess.Popen([*prefix, sys.executable, "-m", "pytest", *PLUGIN, *args], cwd=cwd, text=True, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                             preexec_fn=sigint_restored)  # it is stopped by SIGINT past its timeout
     timed_out = False

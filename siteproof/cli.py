@@ -22,6 +22,7 @@ from siteproof import __version__, cli_mutate
 from siteproof.backends.netns import registry
 from siteproof.backends.netns.as_site import VANTAGE, as_site, inventory
 from siteproof.backends.netns.lab import Lab, ensure_root
+from siteproof.childrun import PLUGIN
 from siteproof.errors import SiteproofError
 from siteproof.kv import parse_pairs
 from siteproof.topology import clab_export, load_topology
@@ -247,7 +248,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     # History holds site facts (addresses, verdicts, measurements): the operator's alone.
     history_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     run_dir.mkdir(mode=0o700, exist_ok=False)
-    argv = [sys.executable, "-m", "pytest", *args.suites, "--site", args.site, "-m", "not disruptive", "-p", "no:randomly",
+    argv = [sys.executable, "-m", "pytest", *PLUGIN, *args.suites, "--site", args.site, "-m", "not disruptive", "-p", "no:randomly",
             f"--junitxml={run_dir / 'junit.xml'}", f"--html={run_dir / 'report.html'}", "--self-contained-html",
             f"--measurements-json={run_dir / 'measurements.json'}", f"--history={history_dir}",
             f"--drift-tolerance={args.tolerance}", "-q", *args.pytest_args]

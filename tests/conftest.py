@@ -1,4 +1,4 @@
-"""Fixtures of siteproof's own tests (the siteproof plugin itself loads by its entry point)."""
+"""Fixtures of siteproof's own tests (the siteproof plugin itself is activated by the top-level conftest.py)."""
 
 from __future__ import annotations
 

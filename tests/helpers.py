@@ -110,12 +110,15 @@ def stop_lab(lab_id: str, budget_s: float = 30.0) -> None:
 
 
 def unexplained_namespaces(before: set[str]) -> list[str]:
-    """Namespaces made since `before` that no live lab owns: what a refused build left. Labs
-    that other tests build meanwhile (parallel workers) are registered, so they do not count."""
+    """Namespaces made since `before` that no registered lab owns: what a refused build left
+    behind, outside the registry's reach. Labs that other tests build meanwhile (parallel
+    workers) are registered before their first namespace and until their last is gone, so they
+    do not count, even in the moment their owner has exited and its parent is removing them (a
+    child pytest that left a lab on purpose)."""
     from siteproof.backends.netns import namespaces as netns
     from siteproof.backends.netns import registry
 
-    live = [f"{registry.NS_PREFIX}{s.id}-" for s in registry.all_labs() if s.owner_alive()]
-    return sorted(n for n in set(netns.list_names()) - before if not n.startswith(tuple(live)))
+    known = [f"{registry.NS_PREFIX}{s.id}-" for s in registry.all_labs()]
+    return sorted(n for n in set(netns.list_names()) - before if not n.startswith(tuple(known)))
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.evidence import Evidence
 from siteproof.areas.can.policy import Cell
+from siteproof.fixtures.evidence import Evidence
 from siteproof.probes.reach import Probe, Service
 from suites.can.test_can import check_cells
 

@@ -134,7 +134,7 @@ def test_a_hostile_parameter_is_refused_before_anything_is_rendered(topology, ov
 
 def test_a_set_value_is_shown_as_text_and_a_secret_redacted():
     """pytest-html puts environment values into the page as markup."""
-    from fixtures.plugin import _shown_pair
+    from siteproof.fixtures.plugin import _shown_pair
 
     assert _shown_pair("gateways=<img src=x onerror=alert(1)>") == "gateways=&lt;img src=x onerror=alert(1)&gt;"
     assert _shown_pair("tsig_seed=0123456789abcdef") == "tsig_seed=&lt;redacted&gt;"

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from siteproof.childrun import PLUGIN
 from tests.helpers import lab_leftovers, make_topology, needs_root
 from tests.selfcheck import verdict
 
@@ -34,7 +35,7 @@ def test_a_lab_left_by_a_test_is_destroyed_named_and_fails_the_run(tmp_path, pas
     topology = make_topology(tmp_path / "topologies")
     id_file, junit = tmp_path / "lab-id", tmp_path / "junit.xml"
     (tmp_path / "test_leaky.py").write_text(textwrap.dedent(LEAKY_SUITE.format(topology=str(topology), id_file=str(id_file), passes=passes)))
-    child = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_leaky.py"), "-p", "no:randomly", "-o", "addopts=",
+    child = subprocess.run([sys.executable, "-m", "pytest", *PLUGIN, str(tmp_path / "test_leaky.py"), "-p", "no:randomly", "-o", "addopts=",
                             f"--junitxml={junit}", "--rootdir", str(tmp_path)],
                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
     lab_id = id_file.read_text().strip() if id_file.is_file() else ""

@@ -1,13 +1,16 @@
 """A capability the backend lacks, met deep in a fixture, a helper or a wait, skips the test
-with its reason (fixtures/plugin.py), as `needs` does up front; it never fails the test or
+with its reason (siteproof/fixtures/plugin.py), as `needs` does up front; it never fails the test or
 burns a wait's whole budget. A made-up test file in a child pytest, no lab."""
 
 from __future__ import annotations
+
+from siteproof.childrun import PLUGIN
 
 pytest_plugins = ["pytester"]
 
 TESTS = '''
 import pytest
+
 from siteproof.backends.base import MissingCapability
 from siteproof.wait import wait_until
 
@@ -38,6 +41,6 @@ def test_other_errors_still_fail():
 
 def test_a_missing_capability_skips_with_its_reason(pytester):
     pytester.makepyfile(test_made_up=TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "-rs", "-o", "addopts=", timeout=120)
+    result = pytester.runpytest_subprocess(*PLUGIN, "-p", "no:randomly", "-rs", "-o", "addopts=", timeout=120)
     result.assert_outcomes(skipped=3, failed=1)
     result.stdout.fnmatch_lines(["*(fixture)*", "*(helper)*", "*(wait)*"])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.plugin import selected_by_behaviour
+from siteproof.fixtures.plugin import selected_by_behaviour
 from siteproof.mutate import OPERATORS
 from siteproof.mutate.mutants import OUTSIDE_ROLES, choose, differences, write_variant
 from siteproof.mutate.runner import Outcome, classify, copy_topology

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 
 from siteproof.backends.netns import Lab, registry
 from siteproof.backends.netns import namespaces as netns
+from siteproof.childrun import PLUGIN
 from siteproof.topology import load_topology
 from tests.helpers import REPO, lab_leftovers, make_topology, needs_root
 from tests.selfcheck import verdict
@@ -118,7 +119,7 @@ def test_a_bad_topology_errors_only_its_own_tests(tmp_path):
     for topology in ("tiny", "broken"):
         (suites / f"test_{topology}.py").write_text(textwrap.dedent(BROKEN_SUITE.format(topology=topology)))
     junit = tmp_path / "junit.xml"
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(suites), f"--topologies={topologies}", "-q", "-p", "no:randomly",
+    proc = subprocess.run([sys.executable, "-m", "pytest", *PLUGIN, str(suites), f"--topologies={topologies}", "-q", "-p", "no:randomly",
                            "-o", "addopts=", f"--junitxml={junit}", "--rootdir", str(tmp_path)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     # Judged from the JUnit report (each test's own outcome), never from pytest's printed summary.

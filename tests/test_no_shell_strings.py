@@ -11,7 +11,7 @@ import ast
 from tests.helpers import REPO
 
 CALLS = {"run", "check_output", "run_expect", "run_test", "check_call", "call", "Popen", "getoutput", "getstatusoutput", "system"}
-FOLDERS = ("siteproof", "fixtures", "suites", "benchmarks")
+FOLDERS = ("siteproof", "suites", "benchmarks")
 SHELL_ALLOWED = {"siteproof/backends/sshbound.py": "runs testinfra's ssh line, every argument already quoted by testinfra"}
 
 

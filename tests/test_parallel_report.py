@@ -1,7 +1,7 @@
 """A parallel run (pytest-xdist, -n 4) reports what a serial run of the same tests reports:
 the coverage table (every behaviour, its tests, their verdicts), measurements.json, the JUnit
 properties, each topology's parameters. Each worker records its own tests; the controller
-merges the records (fixtures/parallel.py) and writes the one report.
+merges the records (siteproof/fixtures/parallel.py) and writes the one report.
 
 The suite here is small and deterministic (its evidence is counted, not timed), on two tiny
 labs and no lab at all, with a pass, a failure and a skip; the two runs must agree exactly.
@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from siteproof.childrun import PLUGIN
 from tests.helpers import REPO, make_topology, needs_root
 
 SPEC = """# spec
@@ -66,7 +67,7 @@ def _run(tmp_path, name, topologies, suites, extra):
     out = tmp_path / name
     out.mkdir()
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(suites), f"--topologies={topologies}", f"--spec={tmp_path / 'SPEC.md'}",
+        [sys.executable, "-m", "pytest", *PLUGIN, str(suites), f"--topologies={topologies}", f"--spec={tmp_path / 'SPEC.md'}",
          "-p", "no:randomly", "-o", "addopts=", "--rootdir", str(tmp_path), f"--junitxml={out / 'junit.xml'}",
          f"--html={out / 'report.html'}", "--self-contained-html", f"--measurements-json={out / 'measurements.json'}", *extra],
         cwd=tmp_path, capture_output=True, text=True, timeout=300)

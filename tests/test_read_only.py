@@ -20,6 +20,7 @@ from siteproof import readonly
 from siteproof.backends.base import FAULTS, SOCKETS, TRAFFIC_COUNTERS, MissingCapability
 from siteproof.backends.ssh import inventory_site
 from siteproof.budgets import Budgets
+from siteproof.childrun import PLUGIN
 from siteproof.errors import SiteproofError
 from siteproof.probes.dnsask import From
 from siteproof.site import Site
@@ -102,7 +103,7 @@ def test_changes_with_the_marker(faults):
 
 def test_a_test_asking_for_a_changing_fixture_unmarked_is_caught_at_collection(pytester):
     pytester.makepyfile(test_made_up=UNMARKED)
-    result = pytester.runpytest_subprocess("--collect-only", "-p", "no:randomly", "-o", "addopts=", timeout=120)
+    result = pytester.runpytest_subprocess(*PLUGIN, "--collect-only", "-p", "no:randomly", "-o", "addopts=", timeout=120)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*tests that change the site must be marked disruptive*"
                                  "test_changes_without_the_marker (uses faults, lab)*"])

@@ -8,10 +8,11 @@ import re
 import subprocess
 import sys
 
+from siteproof.childrun import PLUGIN
 from tests.helpers import REPO
 
 PROBE = '''
-from fixtures.plugin import VICTIM_SEED_KEY
+from siteproof.fixtures.plugin import VICTIM_SEED_KEY
 
 
 def test_one(request, tmp_path_factory):
@@ -26,7 +27,7 @@ def test_two(request):
 def test_every_worker_and_the_report_use_the_seed_the_header_shows(tmp_path):
     (tmp_path / "test_probe.py").write_text(f"from pathlib import Path\nOUT = Path({str(tmp_path)!r})\n" + PROBE)
     report = tmp_path / "report.html"
-    run = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_probe.py"), "-n", "2", "-p", "no:randomly",
+    run = subprocess.run([sys.executable, "-m", "pytest", *PLUGIN, str(tmp_path / "test_probe.py"), "-n", "2", "-p", "no:randomly",
                           "-o", "addopts=", "-p", "no:cacheprovider", f"--html={report}", "--self-contained-html",
                           "--rootdir", str(tmp_path)],
                          cwd=REPO, capture_output=True, text=True, timeout=120, check=False)

@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from fixtures.can import wait_converged
 from siteproof import peers
 from siteproof.areas.can import acl, routers
 from siteproof.areas.can.site import CanSite
+from siteproof.fixtures.can import wait_converged
 from siteproof.jsoncmp import json_cmp
 from siteproof.prefixes import prefixes_just_outside
 from siteproof.probes import ruleset, sysctls

@@ -14,12 +14,12 @@ import time
 
 import pytest
 
-from fixtures.can import wait_converged
-from fixtures.plugin import lab_ends_after, needs
 from siteproof import readonly
 from siteproof.areas.can import edge
 from siteproof.areas.can.site import CanSite
 from siteproof.backends.base import SOCKETS, TRAFFIC_COUNTERS
+from siteproof.fixtures.can import wait_converged
+from siteproof.fixtures.plugin import lab_ends_after, needs
 from siteproof.probes.arp import who_answers
 from siteproof.probes.flowcount import Flow
 from siteproof.probes.flows import send_udp_flows

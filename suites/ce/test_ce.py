@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from fixtures.plugin import needs
 from siteproof.areas.ce import monalisa
 from siteproof.backends.base import SOCKETS
+from siteproof.fixtures.plugin import needs
 from siteproof.nftjson import Packet, boundary_values, verdict
 from siteproof.probes import remote, ruleset, whoami
 from siteproof.probes.sweep import sweep

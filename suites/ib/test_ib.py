@@ -18,10 +18,10 @@ import time
 
 import pytest
 
-from fixtures.plugin import needs
 from siteproof.areas.ib import antispoof, pkeys
 from siteproof.backends.base import SOCKETS
 from siteproof.errors import DaemonError
+from siteproof.fixtures.plugin import needs
 from siteproof.prefixes import prefixes_just_outside
 from siteproof.probes import remote, ruleset, whoami
 from siteproof.probes.arp import PACKET_OUTGOING, listener

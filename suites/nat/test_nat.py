@@ -17,13 +17,13 @@ from collections import Counter
 
 import pytest
 
-from fixtures.nat import wait_settled
-from fixtures.plugin import lab_ends_after, needs
 from siteproof import peers
 from siteproof.areas.nat import conntrack, firewall
 from siteproof.areas.nat.keymaster import balance
 from siteproof.areas.nat.site import NatSite
 from siteproof.backends.base import SOCKETS
+from siteproof.fixtures.nat import wait_settled
+from siteproof.fixtures.plugin import lab_ends_after, needs
 from siteproof.nftjson import boundary_values
 from siteproof.probes import mtu, ruleset, sysctls
 from siteproof.probes.arp import listener
