@@ -235,6 +235,28 @@ def cmd_inventory_example(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inventory_from_ansible(args: argparse.Namespace) -> int:
+    """A siteproof inventory from an Ansible inventory and a mapping file, checked as
+    `inventory check` checks one before it is written."""
+    import yaml
+
+    from siteproof.ansible_inventory import convert
+    from siteproof.backends.ssh import check_inventory
+
+    doc, left_out = convert(Path(args.inventory), Path(args.mapping))
+    check_inventory(doc, f"{args.inventory} (through {args.mapping})")
+    text = (f"# From the Ansible inventory {args.inventory} through {args.mapping} (siteproof inventory from-ansible).\n"
+            "# Check that every host is reached with:  siteproof inventory check THIS_FILE\n"
+            + yaml.safe_dump(doc, sort_keys=False))
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    print(f"siteproof: {len(doc['hosts'])} hosts" + (f"; left out (in no mapped group): {', '.join(left_out)}" if left_out else ""),
+          file=sys.stderr)
+    return 0
+
+
 def cmd_nightly(args: argparse.Namespace) -> int:
     """The read-only suites against a site, into a new folder of the history, with what changed
     since the last run in the report."""
@@ -385,6 +407,11 @@ def parser() -> argparse.ArgumentParser:
     exa.add_argument("topology")
     exa.add_argument("--topologies", default=str(REPO / "topologies"))
     exa.set_defaults(fn=cmd_inventory_example)
+    ans = inv.add_parser("from-ansible", help="a siteproof inventory from an Ansible inventory (YAML or INI) and a mapping")
+    ans.add_argument("inventory", help="the Ansible inventory file")
+    ans.add_argument("--mapping", required=True, help="YAML: groups to roles, variables to labels (see siteproof/ansible_inventory.py)")
+    ans.add_argument("-o", "--output", help="write here (default: standard output)")
+    ans.set_defaults(fn=cmd_inventory_from_ansible)
     night = sub.add_parser("nightly", help="run the read-only suites against a site into a history folder")
     night.add_argument("--site", required=True, help="the site inventory")
     night.add_argument("--history", required=True, help="the folder of runs (one subfolder per run)")

@@ -140,6 +140,14 @@ def check_ssh_targets(doc: Any, file: str) -> None:
                                            "an IPv6 address in brackets; no spaces or shell characters)")
 
 
+def check_inventory(doc: Any, label: str) -> tuple[dict[str, Any], dict[str, float]]:
+    """An inventory document checked before any host is reached: SSH targets, the schema (labels
+    typed per role), the parameters and budgets. Returns the typed parameters and budgets."""
+    check_ssh_targets(doc, label)  # before the schema, whose messages would echo a password
+    schema.validate(doc, schema.INVENTORY, label)
+    return check_site_parameters(dict(doc.get("parameters") or {}), label), check_names(doc.get("budgets") or {}, f"{label}: budgets")
+
+
 def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = None, connect_timeout: int = 10,
                    allow_changes: bool = False) -> Site:
     """A real site from an inventory file; every host is checked reachable first. Read-only
@@ -152,10 +160,7 @@ def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = N
     except UnicodeDecodeError as exc:
         raise TopologyError(str(path), "", f"not UTF-8 text (byte {exc.start}): an inventory is a YAML file") from None
     doc = load_yaml_text(text, str(path))
-    check_ssh_targets(doc, str(path))  # before the schema, whose messages would echo a password
-    schema.validate(doc, schema.INVENTORY, str(path))
-    parameters = check_site_parameters(dict(doc.get("parameters") or {}), str(path))
-    inventory_budgets = check_names(doc.get("budgets") or {}, f"{path}: budgets")
+    parameters, inventory_budgets = check_inventory(doc, str(path))
     ssh_config = str(Path(doc["ssh_config"]).expanduser()) if doc.get("ssh_config") else None
     hosts = {name: bounded_host(spec["ssh"], connect_timeout=connect_timeout, ssh_config=ssh_config)
              for name, spec in doc["hosts"].items()}

@@ -338,9 +338,8 @@ def test_gw6_every_gateway_forwards_with_the_same_kernel_settings(site, gateways
 def test_gw6_storage_side_returns_through_vips(site, gateways, evidence):
     """GW-6: the storage side routes back to the computes through the storage-side VIPs only."""
     storage = site.names("storage")[0]
-    compute_net = ipaddress.ip_interface(
-        site.host(site.names("compute")[0]).check_output("ip -o -4 addr show dev eth1").split()[3]
-    ).network
+    [info] = json.loads(site.host(site.names("compute")[0]).check_output("ip -j -4 addr show dev eth1"))
+    compute_net = ipaddress.ip_interface(f"{info['addr_info'][0]['local']}/{info['addr_info'][0]['prefixlen']}").network
     routes = json.loads(site.host(storage).check_output(command_line("ip", "-j", "route", "show", compute_net)))
     hops = [h["gateway"] for r in routes for h in (r.get("nexthops") or [r]) if "gateway" in h]
     storage_vips = {site.labels[gw]["storage_vip"] for gw in gateways.names}

@@ -399,7 +399,7 @@ def test_nat7_the_pairs_backup_learns_tcp_udp_and_icmp_state(nat, evidence):
         nat.site.backend.run(compute, "ping", "-c", "2", "-i", "0.2", "-W", "1", server, check=False, timeout=10)
         for backup in (n for n in members if n != master):
             def learnt(backup: str = backup, source: str = source) -> set[str]:
-                return {proto for proto, src in conntrack.original_sources(nat.conntrackd(backup, "-e").splitlines()) if src == source}
+                return {proto for proto, src in conntrack.original_sources(nat.conntrackd(backup, "-e", "-x")) if src == source}
             try:
                 held = wait_until(learnt, "pair_sync", expected=f"{backup}'s external cache holding {source}'s tcp, udp "
                                   "and icmp flows", accept=lambda found: found >= {"tcp", "udp", "icmp"}, interval=0.2).value
@@ -620,10 +620,10 @@ def test_nat7_an_established_flow_survives_the_pairs_failover(kind, nat, lab, fa
         return
     # What the operator (and we) need to tell a missing state from a missing takeover.
     held = nat.holds_addresses(backup)
-    kernel = [line for line in nat.site.backend.run(backup, "conntrack", "-L", "-p", "tcp", "--sport", str(stream.flow.sport),
-                                                    check=False).stdout.splitlines() if "sport=" in line]
+    kernel = conntrack.flows(nat.site.backend.run(backup, "conntrack", "-L", "-n", "-o", "xml", "-p", "tcp", "--sport",
+                                                  str(stream.flow.sport), check=False).stdout)
     pytest.fail(f"NAT-7: the established flow from {compute} through {gateway} broke at the failover of {master} ({kind}): "
                 + (result.error or f"no echo for {result.max_gap_ms:.0f} ms, beyond {budget:.1f} s (pair_failover)")
                 + f" (before the fault: {echoed_before} echoes, the flow's state at {backup} {state_before}; after: {backup} "
                 f"{'holds' if held else 'does not hold'} {gateway}'s addresses, its kernel has "
-                f"{kernel[0].split()[3] if kernel else 'no entry for the flow'})")
+                f"{(kernel[0].state or 'an entry') if kernel else 'no entry for the flow'})")

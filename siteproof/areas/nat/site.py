@@ -65,8 +65,8 @@ class NatSite:
 
     def entries_per_compute(self, node: str) -> dict[str, int]:
         """Translated conntrack entries on a gateway host, per compute address."""
-        proc = self.site.backend.run(node, "conntrack", "-L", "-n", check=False)
-        return conntrack.per_compute(conntrack.parse(proc.stdout.splitlines()))
+        proc = self.site.backend.run(node, "conntrack", "-L", "-n", "-o", "xml", check=False)
+        return conntrack.per_compute(conntrack.parse(proc.stdout))
 
     def owner_of(self, pool_address: str) -> str | None:
         """The gateway whose pool has this address."""
