@@ -16,6 +16,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from siteproof import plots
+
 JUNIT = "junit.xml"
 MEASUREMENTS = "measurements.json"
 _RANK = {"passed": 0, "skipped": 1, "missing": 1, "failed": 2, "error": 3}  # 2 and up: a failure
@@ -169,14 +171,8 @@ def as_json(d: Diff) -> dict[str, object]:
 
 
 def _trend(values: list[float]) -> str:
-    """A small inline SVG line of a measurement over runs."""
-    if len(values) < 2:
-        return ""
-    lo, hi = min(values), max(values)
-    span = (hi - lo) or 1.0
-    points = " ".join(f"{4 + 112 * i / (len(values) - 1):.1f},{26 - 22 * (v - lo) / span:.1f}" for i, v in enumerate(values))
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"><polyline fill="none" stroke="#4a7ab5" '
-            f'stroke-width="1.5" points="{points}"/></svg>')
+    """A measurement over runs, with its axis and points (siteproof.plots)."""
+    return plots.line_svg(values)
 
 
 def html_section(d: Diff, history: list[Run] | None = None, heading: str = "Since the last run") -> str:

@@ -142,7 +142,7 @@ def _conntrack(argv: list[str], stdin: str | None) -> str | None:
 
 def _conntrackd(argv: list[str], stdin: str | None) -> str | None:
     options = [a for a in argv[1:] if a.startswith("-")]
-    reads = {"-C", "-s", "-i", "-e", "-v", "-h"}  # config path, statistics, internal and external caches
+    reads = {"-C", "-s", "-i", "-e", "-v", "-h", "-x"}  # config path, statistics, the caches (-x: as XML)
     return None if set(options) <= reads else f"{shlex.join(argv)}: conntrackd may only show its caches and statistics"
 
 

@@ -55,6 +55,9 @@ class RunRecord:
     measurements: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> what it recorded
     sites: dict[str, SiteUsed] = field(default_factory=dict)  # every site the run tested (labs may be gone)
     problems: list[str] = field(default_factory=list)  # teardown leftovers, workers lost
+    limits: dict[str, list[list[Any]]] = field(default_factory=dict)  # nodeid -> [what, value, limit, verdict]
+    messages: dict[str, str] = field(default_factory=dict)  # nodeid -> its failure's first line
+    evidence: dict[str, str] = field(default_factory=dict)  # nodeid -> its evidence as HTML (no attachments)
 
     def add_site(self, key: str, name: str, kind: str, parameters: dict[str, Any], budgets: list[tuple[Any, ...]]) -> None:
         self.sites[key] = SiteUsed(name, kind, {k: plain(redacted(k, v)) for k, v in sorted(parameters.items())},
@@ -84,5 +87,8 @@ class RunRecord:
                 self.behaviours.setdefault(nodeid, ids)
         self.outcomes.update(other.outcomes)
         self.measurements.update(other.measurements)
+        self.limits.update(other.limits)
+        self.messages.update(other.messages)
+        self.evidence.update(other.evidence)
         self.sites.update(other.sites)
         self.problems.extend(p for p in other.problems if p not in self.problems)

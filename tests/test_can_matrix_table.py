@@ -33,3 +33,14 @@ def test_a_wrong_cell_is_marked_in_its_row_and_fails_the_behaviour():
     with pytest.raises(AssertionError, match="CAN-1: 1 of 1 cells wrong: user1 -> can1 tcp/22: answered"):
         check_cells("CAN-1", (cells, {cells[0].probe: "answered"}), evidence)
     assert evidence.tables["CAN-1 traffic matrix: expected vs observed"][1] == [["user1", "WRONG: answered (expected filtered)"]]
+    # and shown in red in the page
+    assert evidence.marked["CAN-1 traffic matrix: expected vs observed"] == {(0, 1)}
+    assert "<td class=sp-mark>WRONG: answered (expected filtered)</td>" in evidence.to_html()
+
+
+def test_an_empty_table_is_refused_unless_the_test_says_why():
+    evidence = Evidence("t")
+    with pytest.raises(ValueError, match="has no rows and the test gave no reason"):
+        evidence.table("matrix", ["from", "to"], [])
+    evidence.table("matrix", ["from", "to"], [], empty_because="no source probed")
+    assert evidence.tables["matrix"][1] == [["(none: no source probed)", ""]]

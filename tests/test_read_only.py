@@ -152,7 +152,8 @@ def test_the_read_only_allowlist_takes_what_read_only_tests_send():
     from siteproof.readonly_commands import not_read_only
 
     for command in ["ip -j -4 route show table all exact 10.0.0.0/8", "nft -s list ruleset", "sysctl -n net.ipv4.ip_forward",
-                    "timeout -k 2 20 vtysh --vty_socket /run/frr -c 'show ip ospf json'", "conntrack -L -n",
+                    "timeout -k 2 20 vtysh --vty_socket /run/frr -c 'show ip ospf json'", "conntrack -L -n -o xml",
+                    "conntrackd -C /etc/conntrackd/conntrackd.conf -e -x",
                     command_line("timeout", "-k", "2", "30", *pkeys.sysfs_argv("/")),
                     command_line("timeout", "-k", "2", "30", "python3", "-", "{}", stdin=remote.script(whoami)),
                     command_line("ip", "-j", "-batch", "-", stdin="route get 10.1.0.1 from 10.2.0.1\nroute get 10.1.0.2")]:

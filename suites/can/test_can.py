@@ -36,10 +36,10 @@ def check_cells(behaviour: str, can_matrix, evidence) -> None:
     sources = sorted({c.probe.source for c in mine})
     columns = sorted({(c.probe.destination, str(c.probe.service)) for c in mine})
     grid = {(c.probe.source, c.probe.destination, str(c.probe.service)): c for c in mine}
-    rows, wrong = [], []
-    for src in sources:
+    rows, wrong, marked = [], [], set()
+    for r, src in enumerate(sources):
         row = [src]
-        for dst, service in columns:
+        for c, (dst, service) in enumerate(columns, 1):
             cell = grid.get((src, dst, service))
             if cell is None:
                 row.append("")
@@ -48,10 +48,12 @@ def check_cells(behaviour: str, can_matrix, evidence) -> None:
             ok = CanSite.reached(got) == cell.expect_reached
             row.append(f"{'ok' if ok else 'WRONG'}: {got} (expected {'reached' if cell.expect_reached else 'filtered'})")
             if not ok:
+                marked.add((r, c))
                 wrong.append(f"{src} -> {dst} {service}: {got}, expected {'reached' if cell.expect_reached else 'filtered'} "
                              f"({cell.why})")
         rows.append(row)
-    evidence.table(f"{behaviour} traffic matrix: expected vs observed", ["from \\ to", *[f"{d} {s}" for d, s in columns]], rows)
+    evidence.table(f"{behaviour} traffic matrix: expected vs observed", ["from \\ to", *[f"{d} {s}" for d, s in columns]], rows,
+                   marked=marked)
     evidence.measure(f"{behaviour} cells as expected", len(mine) - len(wrong), at_least=len(mine), unit=f" of {len(mine)}")
     assert not wrong, f"{behaviour}: {len(wrong)} of {len(mine)} cells wrong: " + "; ".join(wrong[:6])
 

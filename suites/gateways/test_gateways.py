@@ -45,6 +45,26 @@ def _probe_pair(gateways, lab, gw):
     return compute, storage, pins
 
 
+def _holder_matrix(gateways, seen: dict[str, list[str]], evidence) -> None:
+    """Gateway x VRRP group: how many of the group's VIPs each gateway holds; a group held by
+    none or more than one, or not by its expected gateway, has its cells marked."""
+    expected = gateways.expected()
+    groups = sorted({gateways.groups[v].instance for v in seen})
+    vips = {g: [v for v in seen if gateways.groups[v].instance == g] for g in groups}
+    rows, marked = [], set()
+    for r, gw in enumerate(gateways.names):
+        row: list[object] = [gw]
+        for c, group in enumerate(groups, 1):
+            held = sum(gw in seen[v] for v in vips[group])
+            row.append(f"{held}/{len(vips[group])}" if held else "")
+            holders = {h for v in vips[group] for h in seen[v]}
+            wanted = {expected[v] for v in vips[group]}
+            if (held and gw not in wanted) or (len(holders) != 1 and (held or gw in wanted)) or (gw in wanted and not held):
+                marked.add((r, c))
+        rows.append(row)
+    evidence.table("VIPs held, gateway x VRRP group (wrong cells marked)", ["gateway", *groups], rows, marked=marked)
+
+
 @pytest.mark.behaviour("GW-1")
 def test_gw1_every_vip_has_exactly_one_holder(gateways, evidence):
     """GW-1: each VIP is held by exactly one gateway, its highest-priority live member."""
@@ -53,6 +73,7 @@ def test_gw1_every_vip_has_exactly_one_holder(gateways, evidence):
     problems = gateways.placement_problems(seen, gateways.expected())
     evidence.record("VIPs", len(seen))
     evidence.record("gateways", len(gateways.names))
+    _holder_matrix(gateways, seen, evidence)
     evidence.table("VIP holders", ["VIP", "VRRP group", "holders", "expected"],
                    [[v, gateways.groups[v].instance, ", ".join(h) or "-", gateways.expected()[v]] for v, h in seen.items()])
     assert not problems, "split or missing ownership: " + "; ".join(problems)

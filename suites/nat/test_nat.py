@@ -549,7 +549,8 @@ def test_nat4_tracker_moves_computes_before_a_pool_runs_out(nat, lab, evidence, 
                 lab.run(g, "conntrack", "-D", "-s", nat.address(c), check=False)
     moved = {c: after["assignment"][c] for c in busy if after["assignment"][c] != victim}
     reasons = [f"{m['compute']}: {m['reason']}" for m in after["moves"] if m["at"] >= began and m["from"] == victim]
-    evidence.table("new connections by the gateway they left through", ["gateway", "connections"], sorted(through.items()))
+    evidence.table("new connections by the gateway they left through", ["gateway", "connections"], sorted(through.items()),
+                   empty_because="no connection got through")
     evidence.measure("connections that failed", len(failed), at_most=0, unit=f" of {wanted}")
     evidence.record(f"computes moved off {victim}", moved or "none")
     evidence.record("the tracker's reasons", reasons or "none")
