@@ -44,3 +44,26 @@ def test_a_missing_capability_skips_with_its_reason(pytester):
     result = pytester.runpytest_subprocess(*PLUGIN, "-p", "no:randomly", "-rs", "-o", "addopts=", timeout=120)
     result.assert_outcomes(skipped=3, failed=1)
     result.stdout.fnmatch_lines(["*(fixture)*", "*(helper)*", "*(wait)*"])
+
+
+EMPTY_TABLES = '''
+def test_passes_with_a_table_of_nothing(evidence):
+    evidence.table("matrix", ["from", "to"], [row for row in []])
+
+
+def test_fails_for_its_own_reason(evidence):
+    evidence.table("matrix", ["from", "to"], [])
+    assert False, "the network is wrong"
+
+
+def test_says_why_it_is_empty(evidence):
+    evidence.table("matrix", ["from", "to"], [], empty_because="nothing to probe here")
+'''
+
+
+def test_a_passing_test_with_an_empty_evidence_table_fails_and_a_failing_one_keeps_its_reason(pytester):
+    pytester.makepyfile(test_made_up=EMPTY_TABLES)
+    result = pytester.runpytest_subprocess(*PLUGIN, "-p", "no:randomly", "-o", "addopts=", timeout=120)
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*_ test_passes_with_a_table_of_nothing _*", "*evidence table(s) 'matrix' have no rows*",
+                                 "*_ test_fails_for_its_own_reason _*", "*the network is wrong*"])

@@ -200,7 +200,8 @@ def test_gw2_takeover(failure, gw_lab, lab, faults, evidence, victims):
     evidence.attach(capture.path.name, capture.path)
     claims = capture.announcements()
     evidence.table("announcements on the computes' segment", ["address", "at MAC", "kind", "from the new holder"],
-                   [[a.address, a.mac, a.kind, "yes" if a.mac == mac else "no"] for a in claims])
+                   [[a.address, a.mac, a.kind, "yes" if a.mac == mac else "no"] for a in claims],
+                   empty_because="no gratuitous ARP or unsolicited NA was captured")
     evidence.record("failure", f"{failure} ({fault.detail})" if fault.detail else failure)
     evidence.record("failed gateway", gw)
     evidence.record("holder after the takeover", new_holder)
