@@ -23,7 +23,7 @@ from siteproof.backends.netns import registry
 from siteproof.backends.netns.as_site import VANTAGE, as_site, inventory
 from siteproof.backends.netns.lab import Lab, ensure_root
 from siteproof.childrun import PLUGIN
-from siteproof.errors import SiteproofError
+from siteproof.errors import SITE_UNREACHABLE_EXIT, SiteproofError
 from siteproof.kv import parse_pairs
 from siteproof.topology import clab_export, load_topology
 from siteproof.topology.loader import PROFILES
@@ -260,7 +260,14 @@ def cmd_inventory_from_ansible(args: argparse.Namespace) -> int:
 def cmd_nightly(args: argparse.Namespace) -> int:
     """The read-only suites against a site, into a new folder of the history, with what changed
     since the last run in the report."""
-    history_dir = Path(args.history)
+    # Paths as the caller typed them, from the caller's folder: pytest runs in the checkout.
+    history_dir, site = Path(args.history).resolve(), Path(args.site).resolve()
+    if not site.is_file():
+        raise SiteproofError(f"nightly: inventory {args.site} ({site}): file not found")
+    suites = [str(Path(x).resolve()) for x in args.suites] or [str(REPO / "suites")]
+    missing = [x for x, full in zip(args.suites, suites, strict=False) if not Path(full).exists()]
+    if missing:
+        raise SiteproofError(f"nightly: suite folder(s) not found: {', '.join(missing)}")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     run_dir = history_dir / stamp
     for n in range(2, 100):  # two runs in one second (a retry): the later sorts after
@@ -270,14 +277,21 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     # History holds site facts (addresses, verdicts, measurements): the operator's alone.
     history_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     run_dir.mkdir(mode=0o700, exist_ok=False)
-    argv = [sys.executable, "-m", "pytest", *PLUGIN, *args.suites, "--site", args.site, "-m", "not disruptive", "-p", "no:randomly",
+    argv = [sys.executable, "-m", "pytest", *PLUGIN, *suites, "--site", str(site), "-m", "not disruptive", "-p", "no:randomly",
             f"--junitxml={run_dir / 'junit.xml'}", f"--html={run_dir / 'report.html'}", "--self-contained-html",
             f"--measurements-json={run_dir / 'measurements.json'}", f"--history={history_dir}",
             f"--drift-tolerance={args.tolerance}", "-q", *args.pytest_args]
     returncode = run_forwarding_signals(argv, cwd=REPO, umask=0o077)
     report = run_dir / "report.html"
+    if returncode == SITE_UNREACHABLE_EXIT:
+        # No verdict was reached: the run is kept, marked, and out of the history's verdicts.
+        (run_dir / "status.json").write_text(json.dumps({"status": "site unreachable", "site": str(site)}) + "\n")
+        if (run_dir / "junit.xml").is_file():
+            (run_dir / "junit.xml").rename(run_dir / "junit-site-unreachable.xml")
+        print(f"siteproof nightly: run {run_dir}: site unreachable (see above); not entered in the history as verdicts")
+        return returncode
     said = f"report {report}" if report.is_file() else "no report was written"
-    print(f"siteproof nightly: run {run_dir.name}: pytest exit {returncode}; {said}")
+    print(f"siteproof nightly: run {run_dir}: pytest exit {returncode}; {said}")
     return returncode
 
 
@@ -416,8 +430,9 @@ def parser() -> argparse.ArgumentParser:
     night.add_argument("--site", required=True, help="the site inventory")
     night.add_argument("--history", required=True, help="the folder of runs (one subfolder per run)")
     night.add_argument("--tolerance", type=float, default=0.5, help="a measurement drifts past this share of its last value")
-    night.add_argument("suites", nargs="*", default=["suites/"], help="suite folders (default: all)")
-    night.add_argument("--pytest-args", nargs=argparse.REMAINDER, default=[], help="passed on to pytest")
+    night.add_argument("suites", nargs="*", default=[], help="suite folders (default: all of the checkout's)")
+    night.add_argument("--pytest-args", nargs=argparse.REMAINDER, default=[],
+                       help="passed on to pytest (everything after it; or put pytest's options after --)")
     night.set_defaults(fn=cmd_nightly)
     cmp_ = sub.add_parser("compare", help="what changed between two runs' folders, as one HTML page")
     cmp_.add_argument("before", help="the earlier run's folder (junit.xml, measurements.json, report.html)")
@@ -441,7 +456,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passed_on: list[str] = []
+    if argv[:1] == ["nightly"] and "--" in argv:  # pytest's own options, after --
+        argv, passed_on = argv[:argv.index("--")], argv[argv.index("--") + 1:]
     args = parser().parse_args(argv)
+    if passed_on:
+        args.pytest_args = [*args.pytest_args, *passed_on]
     try:
         return int(args.fn(args))
     except SiteproofError as exc:

@@ -24,3 +24,10 @@ class LabError(SiteproofError):
 
 class DaemonError(SiteproofError):
     """A daemon is missing, did not start or did not become ready."""
+
+
+class SiteUnreachable(SiteproofError):
+    """Site hosts did not answer over SSH: a run against the site stops once, naming each."""
+
+
+SITE_UNREACHABLE_EXIT = 75  # pytest's exit status then (EX_TEMPFAIL): no verdict was reached

@@ -111,6 +111,7 @@ def test_nightly_stopped_with_sigterm_stops_its_pytest_and_leaves_no_lab(tmp_pat
     mark = tmp_path / "mark"
     suite = tmp_path / "test_slow.py"
     suite.write_text(SLOW_SUITE.format(topology=str(make_topology(tmp_path / "topologies")), mark=str(mark)))
+    (tmp_path / "unused.yml").write_text("name: not read by this suite\n")
     nightly = subprocess.Popen([sys.executable, "-m", "siteproof.cli", "nightly", "--site", str(tmp_path / "unused.yml"),
                                 "--history", str(tmp_path / "history"), str(suite), "--pytest-args", "-o", "addopts=",
                                 "--rootdir", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -127,3 +128,55 @@ def test_nightly_stopped_with_sigterm_stops_its_pytest_and_leaves_no_lab(tmp_pat
     [run] = list((tmp_path / "history").iterdir())
     assert oct(run.stat().st_mode & 0o777) == "0o700"
     assert all(p.stat().st_mode & 0o077 == 0 for p in run.iterdir()), {p.name: oct(p.stat().st_mode) for p in run.iterdir()}
+
+
+PATHS_SUITE = """
+from pathlib import Path
+
+
+def test_the_paths_reach_pytest_resolved(request):
+    site = Path(request.config.getoption("site"))
+    assert site.is_absolute() and site.read_text().startswith("name: our site"), site
+"""
+
+UNREACHABLE_SUITE = """
+import pytest
+
+pytestmark = pytest.mark.topology("any")
+
+
+@pytest.mark.parametrize("n", range(5))
+def test_needs_the_site(site, n):
+    pass
+"""
+
+
+def test_nightly_from_another_folder_takes_relative_paths_and_pytest_options_after_a_double_dash(tmp_path):
+    here = tmp_path / "ops"
+    (here / "mine").mkdir(parents=True)
+    (here / "site.yml").write_text("name: our site\n")
+    (here / "mine" / "test_paths.py").write_text(PATHS_SUITE)
+    run = subprocess.run([sys.executable, "-m", "siteproof.cli", "nightly", "--site", "site.yml", "--history", "hist", "mine",
+                          "--", "-o", "addopts=", "--rootdir", str(here / "mine")],
+                         cwd=here, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    [folder] = history.runs_in(here / "hist")  # in the caller's folder, not the checkout's
+    assert f"run {folder}: pytest exit 0; report {folder / 'report.html'}" in run.stdout, run.stdout
+    assert (folder / "report.html").is_file() and not (REPO / "hist").exists()
+
+
+def test_nightly_stops_once_on_an_unreachable_site_and_keeps_it_out_of_the_verdicts(tmp_path):
+    (tmp_path / "site.yml").write_text("name: t\nhosts:\n"
+                                       "  gw01: {ssh: 'root@127.0.0.1:1', labels: {role: storage}}\n"
+                                       "  gw02: {ssh: 'root@127.0.0.1:9', labels: {role: storage}}\n")
+    (tmp_path / "test_site.py").write_text(UNREACHABLE_SUITE)
+    run = subprocess.run([sys.executable, "-m", "siteproof.cli", "nightly", "--site", "site.yml", "--history", "hist",
+                          "test_site.py", "--", "-o", "addopts=", "--rootdir", str(tmp_path)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    said = run.stdout + run.stderr
+    assert run.returncode == 75, said[-3000:]
+    assert said.count("hosts.gw01 (ssh://root@127.0.0.1:1)") == 1 and said.count("hosts.gw02 (ssh://root@127.0.0.1:9)") == 1, said
+    assert "site unreachable" in run.stdout and "During handling" not in said, said
+    [folder] = [p for p in (tmp_path / "hist").iterdir() if p.is_dir()]
+    assert json.loads((folder / "status.json").read_text())["status"] == "site unreachable"
+    assert history.runs_in(tmp_path / "hist") == []  # no verdicts entered

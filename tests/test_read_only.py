@@ -127,8 +127,9 @@ def test_unreachable_site_hosts_are_one_clear_error_each_not_a_hang(tmp_path):
     with pytest.raises(SiteproofError) as exc:
         inventory_site(path, connect_timeout=2)
     message = str(exc.value)
-    assert message.startswith(f"{path}: 2 site host(s) unreachable: hosts.gw01 (ssh://root@127.0.0.1:1): "), message
-    assert "hosts.gw02 (ssh://root@127.0.0.1:9): " in message and "Connection refused" in message, message
+    assert message.startswith(f"{path}: 2 site host(s) unreachable:\n  hosts.gw01 (ssh://root@127.0.0.1:1): "), message
+    assert "\n  hosts.gw02 (ssh://root@127.0.0.1:9): " in message and "Connection refused" in message, message
+    assert len(message.splitlines()) == 3, message  # one line per host
     assert time.monotonic() - t0 < 20, "reaching two refusing hosts took longer than the connect timeout allows"
 
 

@@ -22,7 +22,7 @@ from siteproof.backends.sitefaults import FaultPolicy, SiteFaults
 from siteproof.backends.sshbound import SiteTimeout, bounded_host
 from siteproof.budgets import Budgets, check_names
 from siteproof.cmdline import command_line
-from siteproof.errors import SiteproofError, TopologyError
+from siteproof.errors import SiteUnreachable, TopologyError
 from siteproof.site import Site
 from siteproof.topology import schema
 from siteproof.topology.loader import check_site_parameters
@@ -182,8 +182,8 @@ def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = N
         problems = dict(zip(hosts, pool.map(reachable, hosts), strict=True))
     down = {n: why for n, why in problems.items() if why}
     if down:
-        raise SiteproofError(f"{path}: {len(down)} site host(s) unreachable: " + "; ".join(
-            f"hosts.{n} (ssh://{doc['hosts'][n]['ssh']}): {why}" for n, why in sorted(down.items())))
+        raise SiteUnreachable(f"{path}: {len(down)} site host(s) unreachable:\n" + "\n".join(
+            f"  hosts.{n} (ssh://{doc['hosts'][n]['ssh']}): {why.splitlines()[-1] if why else '?'}" for n, why in sorted(down.items())))
     return Site(
         name=doc["name"],
         labels={n: dict(s["labels"]) for n, s in doc["hosts"].items()},
