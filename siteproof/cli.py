@@ -25,8 +25,8 @@ from siteproof.backends.netns.lab import Lab, ensure_root
 from siteproof.childrun import PLUGIN
 from siteproof.errors import SITE_UNREACHABLE_EXIT, SiteproofError
 from siteproof.kv import parse_pairs
-from siteproof.topology import clab_export, load_topology
-from siteproof.topology.loader import PROFILES
+from siteproof.topology import clab, clab_export, load_topology
+from siteproof.topology.loader import PARAMETERS_FILE, PROFILES, TOPOLOGY_FILE, available_variants
 
 BUILTIN = Path(__file__).resolve().parent.parent / "topologies"
 
@@ -207,7 +207,7 @@ def cmd_inventory_check(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     try:
-        site = inventory_site(args.file, connect_timeout=args.timeout)
+        site = inventory_site(args.file, connect_timeout=args.timeout, fresh_connections=True)
     except SiteproofError as exc:
         print(f"siteproof: {exc}", file=sys.stderr)
         return 1
@@ -369,6 +369,41 @@ def cmd_reap(args: argparse.Namespace) -> int:
     return 1 if reaped.stuck else 0
 
 
+def cmd_topologies(args: argparse.Namespace) -> int:
+    """The topologies a run can use: each with its variants (what each breaks), and with a name,
+    its parameters (default, type, limits) and every variant's description."""
+    import yaml
+
+    folder = Path(args.topologies)
+    names = sorted(p.name for p in folder.iterdir() if (p / TOPOLOGY_FILE).is_file() or clab.clab_file(p)) if folder.is_dir() else []
+    if args.name and args.name not in names:
+        raise SiteproofError(f"topologies: no topology {args.name!r} in {folder} (known: {', '.join(names) or 'none'})")
+    for name in [args.name] if args.name else names:
+        params = (yaml.safe_load((folder / name / PARAMETERS_FILE).read_text()) or {}) if (folder / name / PARAMETERS_FILE).is_file() else {}
+        variants = {v: yaml.safe_load((folder / name / "variants" / f"{v}.yml").read_text()) or {}
+                    for v in available_variants(folder / name)}
+        print(f"{name}: {len(params.get('parameters') or {})} parameters, {len(variants)} known-bad variants")
+        if not args.name:
+            print("  variants: " + (", ".join(f"{v} ({', '.join(d.get('breaks') or [])})" for v, d in variants.items()) or "none"))
+            continue
+        print("  parameters (--set NAME=VALUE):")
+        for pname, spec in (params.get("parameters") or {}).items():
+            limits = [f"{k} {spec[k]}" for k in ("min", "max") if k in spec]
+            if "choices" in spec:
+                limits.append("one of " + "|".join(map(str, spec["choices"])))
+            kind = spec.get("type") or type(spec.get("default")).__name__
+            extra = f" [{', '.join(limits)}]" if limits else ""
+            print(f"    {pname} = {spec.get('default')!r} ({kind}{', ' + spec['format'] if spec.get('format') else ''}){extra}"
+                  + (f": {spec['help']}" if spec.get("help") else ""))
+        lab = (params.get("profiles") or {}).get("lab") or {}
+        if lab:
+            print(f"  --profile lab sets: {', '.join(f'{k}={v}' for k, v in lab.items())}")
+        print("  variants (--variant NAME):")
+        for v, d in variants.items():
+            print(f"    {v} breaks {', '.join(d.get('breaks') or [])}: {' '.join(str(d.get('description', '')).split())}")
+    return 0
+
+
 def cmd_export_clab(args: argparse.Namespace) -> int:
     topo = load_topology(_topology_path(args.topology), parse_pairs(args.set, "--set"), args.variant, args.profile)
     try:
@@ -403,23 +438,23 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(fn=cmd_up)
     sub.add_parser("ls", help="list labs").set_defaults(fn=cmd_ls)
     ex = sub.add_parser("exec", help="run a command in a lab node: exec LAB NODE -- CMD")
-    ex.add_argument("lab")
-    ex.add_argument("node")
-    ex.add_argument("command", nargs=argparse.REMAINDER)
+    ex.add_argument("lab", help="the lab's id (siteproof ls)")
+    ex.add_argument("node", help="a node of that lab")
+    ex.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     ex.set_defaults(fn=cmd_exec)
     down = sub.add_parser("down", help="tear a lab down")
-    down.add_argument("lab", nargs="?")
+    down.add_argument("lab", nargs="?", help="the lab's id (siteproof ls)")
     down.add_argument("--all", action="store_true", help="every lab whose owner is gone or a CLI keeper")
     down.set_defaults(fn=cmd_down)
     sub.add_parser("reap", help="remove labs whose owning process is gone").set_defaults(fn=cmd_reap)
     inv = sub.add_parser("inventory", help="site inventories").add_subparsers(dest="inventory_command", required=True)
     check = inv.add_parser("check", help="validate an inventory and reach every host over SSH")
-    check.add_argument("file")
+    check.add_argument("file", help="the site inventory (YAML)")
     check.add_argument("--timeout", type=int, default=10, help="SSH connect timeout per host, seconds")
     check.set_defaults(fn=cmd_inventory_check)
     exa = inv.add_parser("example", help="the documented example inventory of a built-in topology")
-    exa.add_argument("topology")
-    exa.add_argument("--topologies", default=str(REPO / "topologies"))
+    exa.add_argument("topology", help="a built-in topology's name (siteproof topologies)")
+    exa.add_argument("--topologies", default=str(REPO / "topologies"), help="folder of topology folders")
     exa.set_defaults(fn=cmd_inventory_example)
     ans = inv.add_parser("from-ansible", help="a siteproof inventory from an Ansible inventory (YAML or INI) and a mapping")
     ans.add_argument("inventory", help="the Ansible inventory file")
@@ -445,6 +480,10 @@ def parser() -> argparse.ArgumentParser:
                            "or new failures only")
     cmp_.add_argument("--format", choices=["text", "json"], default="text", help="what to print (json: for tooling)")
     cmp_.set_defaults(fn=cmd_compare)
+    tops = sub.add_parser("topologies", help="the topologies a run can use, their variants and (with a name) parameters")
+    tops.add_argument("name", nargs="?", help="one topology: its parameters with defaults and limits, and its variants")
+    tops.add_argument("--topologies", default=str(REPO / "topologies"), help="folder of topology folders")
+    tops.set_defaults(fn=cmd_topologies)
     export = sub.add_parser("export", help="write a topology in another tool's format").add_subparsers(
         dest="export_format", required=True)
     exclab = export.add_parser("clab", help="a containerlab lab: .clab.yml, the rendered configs as binds, Containerfiles")
@@ -467,6 +506,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.fn(args))
     except SiteproofError as exc:
         print(f"siteproof: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `siteproof topologies | head`: the reader has gone, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (OSError, ValueError) as exc:  # a bad value or path that got past the checks: one line, no traceback
+        if os.environ.get("SITEPROOF_DEBUG"):
+            raise
+        print(f"siteproof {args.cmd}: {exc} (SITEPROOF_DEBUG=1 shows where)", file=sys.stderr)
         return 2
 
 

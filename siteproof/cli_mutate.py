@@ -65,7 +65,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     m.add_argument("--suites", nargs="+", default=[], metavar="PATH", help="suite folders or files (default: all)")
     m.add_argument("-n", "--workers", type=int, default=0, help="pytest-xdist workers per mutant's run (default: serial)")
     m.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter")
-    m.add_argument("--profile", default="lab", choices=["lab", "production"])
+    m.add_argument("--profile", default="lab", choices=["lab", "production"],
+                   help="lab (default): lab-speed protocol timers; production: the topology's defaults")
     m.add_argument("-o", "--output", default="mutate-report", help="folder for mutate.html and mutate.json")
     m.add_argument("--list-operators", action="store_true", help="list the operators and what each threatens")
     m.set_defaults(fn=cmd_mutate)

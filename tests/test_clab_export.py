@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -79,17 +80,21 @@ def _verdicts(junit: Path) -> dict[str, str]:
 @needs_root
 @pytest.mark.slow
 def test_the_ce_suite_gives_the_same_verdicts_on_an_export_built_from_its_clab_file(tmp_path):
-    # A known-bad variant: some tests fail on it and the others pass, and both must agree.
+    # A known-bad variant: some tests fail on it and the others pass, and both must agree. The
+    # original and the export run at once (two labs, two child runs): CI's time is short.
     variant = "ingress-all-ports"
     export(load_topology(REPO / "topologies" / "alice-ce", None, variant, "lab"), tmp_path / "topologies" / "alice-ce")
-    verdicts = []
-    for label, folder, extra in (("original", REPO / "topologies", ["--variant", variant]),
-                                 ("export", tmp_path / "topologies", [])):
+
+    def verdicts(label: str, folder: Path, extra: list[str]) -> dict[str, str]:
         junit = tmp_path / f"{label}.xml"
         run = run_child_pytest(["suites/ce", "--topologies", str(folder), *extra, "-p", "no:randomly", "-q",
                                 "-o", "addopts=", f"--junitxml={junit}"], cwd=REPO, timeout=300)
         assert not run.timed_out and not run.left_labs and junit.is_file(), f"{label}: {run.stdout[-1500:]}{run.stderr[-1500:]}"
-        verdicts.append(_verdicts(junit))
-    original, exported = verdicts
-    assert exported == original
-    assert {"failure", "passed"} <= set(original.values()), original
+        return _verdicts(junit)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        original = pool.submit(verdicts, "original", REPO / "topologies", ["--variant", variant])
+        exported = pool.submit(verdicts, "export", tmp_path / "topologies", [])
+        original_verdicts, export_verdicts = original.result(), exported.result()
+    assert export_verdicts == original_verdicts
+    assert {"failure", "passed"} <= set(original_verdicts.values()), original_verdicts

@@ -149,7 +149,7 @@ def check_inventory(doc: Any, label: str) -> tuple[dict[str, Any], dict[str, flo
 
 
 def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = None, connect_timeout: int = 10,
-                   allow_changes: bool = False) -> Site:
+                   allow_changes: bool = False, fresh_connections: bool = False) -> Site:
     """A real site from an inventory file; every host is checked reachable first. Read-only
     unless changes are allowed (--allow-disruptive): every change helper then refuses."""
     path = Path(path)
@@ -162,8 +162,8 @@ def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = N
     doc = load_yaml_text(text, str(path))
     parameters, inventory_budgets = check_inventory(doc, str(path))
     ssh_config = str(Path(doc["ssh_config"]).expanduser()) if doc.get("ssh_config") else None
-    hosts = {name: bounded_host(spec["ssh"], connect_timeout=connect_timeout, ssh_config=ssh_config)
-             for name, spec in doc["hosts"].items()}
+    hosts = {name: bounded_host(spec["ssh"], connect_timeout=connect_timeout, ssh_config=ssh_config,
+                                fresh_connection=fresh_connections) for name, spec in doc["hosts"].items()}
 
     def reachable(name: str) -> str:
         try:

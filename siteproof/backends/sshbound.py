@@ -69,11 +69,14 @@ class BoundedSsh(TestinfraSsh):
 
 
 def bounded_host(target: str, *, connect_timeout: int, command_timeout: float = DEFAULT_COMMAND_TIMEOUT_S,
-                 ssh_config: str | None = None) -> Host:
+                 ssh_config: str | None = None, fresh_connection: bool = False) -> Host:
     """A testinfra host over SSH whose every command is bounded (target: [user@]host[:port],
-    already checked: siteproof.backends.ssh.check_ssh_targets)."""
+    already checked: siteproof.backends.ssh.check_ssh_targets). fresh_connection: never through a
+    multiplexed master another run left (ControlPath in an ssh_config): a reachability check
+    must open its own connection from where it runs."""
+    fresh = " -o ControlMaster=no -o ControlPath=none" if fresh_connection else ""
     backend = BoundedSsh(target, ssh_config=ssh_config, timeout=connect_timeout, command_timeout=command_timeout,
-                         ssh_extra_args=f"-o ConnectTimeout={connect_timeout} -o BatchMode=yes {KEEPALIVE}")
+                         ssh_extra_args=f"-o ConnectTimeout={connect_timeout} -o BatchMode=yes {KEEPALIVE}{fresh}")
     host = Host(backend)
     backend.set_host(host)
     return host

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from siteproof.daemons.sshd import KEY_DIR, USER_KEY
+from siteproof.errors import TopologyError
 from siteproof.topology.model import DaemonSpec, Endpoint, Interface, Link, Node, Topology
 
 # Clear of this machine's own resolver (10.255.255.53): a node's resolver lookups must fail at
@@ -51,11 +52,12 @@ def mgmt_address(index: int) -> str:
 def as_site(topology: Topology) -> Topology:
     """The topology with a management network, management sshd on every node, and a vantage."""
     if VANTAGE in topology.nodes or MGMT_BRIDGE in topology.nodes:
-        raise ValueError(f"topology {topology.name}: a node is named {VANTAGE!r} or {MGMT_BRIDGE!r} already")
+        raise TopologyError(topology.name, "topology.nodes", f"a node is named {VANTAGE!r} or {MGMT_BRIDGE!r} already: "
+                                                             "a lab played as a site adds nodes of those names")
     declared = topology.parameters.get("mgmt_prefix")  # a topology whose firewalls admit its management network
     if declared and not MGMT_PREFIX.subnet_of(ipaddress.ip_network(str(declared), strict=False)):
-        raise ValueError(f"topology {topology.name}: its mgmt_prefix {declared} does not hold the management "
-                         f"network {MGMT_PREFIX} a lab played as a site reaches its hosts by")
+        raise TopologyError("--set", "mgmt_prefix", f"{declared} does not hold the management network {MGMT_PREFIX} "
+                                                    f"a lab played as a site reaches its hosts by (--as-site)")
     nodes = {MGMT_BRIDGE: Node(MGMT_BRIDGE, "bridge")}
     links = list(topology.links)
     hosts = [n.name for n in topology.hosts()]
