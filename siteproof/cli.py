@@ -264,8 +264,10 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     history_dir, site = Path(args.history).resolve(), Path(args.site).resolve()
     if not site.is_file():
         raise SiteproofError(f"nightly: inventory {args.site} ({site}): file not found")
-    suites = [str(Path(x).resolve()) for x in args.suites] or [str(REPO / "suites")]
-    missing = [x for x, full in zip(args.suites, suites, strict=False) if not Path(full).exists()]
+    # A suite may be a node id (path::test): the path part is resolved, the rest kept.
+    suites = [str(Path(x.split("::", 1)[0]).resolve()) + ("::" + x.split("::", 1)[1] if "::" in x else "")
+              for x in args.suites] or [str(REPO / "suites")]
+    missing = [x for x, full in zip(args.suites, suites, strict=False) if not Path(full.split("::", 1)[0]).exists()]
     if missing:
         raise SiteproofError(f"nightly: suite folder(s) not found: {', '.join(missing)}")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

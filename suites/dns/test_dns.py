@@ -8,6 +8,7 @@ updated with TSIG, and mirrored into an upstream zone by the stranded-record rec
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import itertools
@@ -29,7 +30,7 @@ from siteproof.areas.dns import acl
 from siteproof.areas.dns.checks import SEP, ds_matches, keyring, signing_policies, validate_zone
 from siteproof.backends.base import DAEMON_FILES
 from siteproof.topology.render import reverse_name
-from siteproof.wait import wait_until
+from siteproof.wait import WaitTimeout, wait_until
 
 pytestmark = [pytest.mark.topology("perlmutter-dns"), pytest.mark.dns]
 _serial = itertools.count(1)
@@ -46,12 +47,32 @@ def test_dns1_every_rrset_signed_and_nsec_chain_complete(dnssite, which, evidenc
     _check_signed_zone(dnssite, zone, evidence, tmp_path)
 
 
+def _consistent_copies(dnssite, zone: str) -> tuple:
+    """The primary's AXFR copy and each secondary's served copy of one and the same version.
+
+    A signer changes its zone by itself (BIND adds CDS/CDNSKEY when a KSK's DS may go up; it
+    re-signs): a secondary read while it transfers a new version, or against a copy of another
+    serial, mixes two versions and shows NSEC3 bitmaps that never existed. So the copies are
+    taken when every server serves the copy's serial, and taken again if it moved meanwhile
+    (within notify_propagation); a secondary that never catches up is judged as it serves."""
+    secondaries = [node for node in dnssite.authoritative if node != dnssite.primary_name]
+    for _ in range(3):
+        copy = dnssite.axfr_copy(zone)
+        serial = copy.get_rdataset(copy.origin, "SOA")[0].serial
+        with contextlib.suppress(WaitTimeout):
+            wait_until(lambda serial=serial: set(dnssite.serials(zone).values()) == {serial}, "notify_propagation",
+                       expected=f"every server of {zone} serving serial {serial}", accept=bool, interval=0.2)
+        served = {node: dnssite.served_copy(node, zone, copy) for node in secondaries}
+        if set(dnssite.serials(zone).values()) == {serial}:
+            break  # nothing moved while the copies were read
+    return copy, served
+
+
 def _check_signed_zone(dnssite, zone: str, evidence, tmp_path) -> None:
-    copy = dnssite.axfr_copy(zone)
+    copy, copies = _consistent_copies(dnssite, zone)
     result = validate_zone(copy)
     # Each secondary's copy too, as it serves it (read by queries: secondaries refuse AXFR).
-    served = {node: validate_zone(dnssite.served_copy(node, zone, copy))
-              for node in dnssite.authoritative if node != dnssite.primary_name}
+    served = {node: validate_zone(served_copy) for node, served_copy in copies.items()}
     evidence.table("what each secondary serves", ["server", "RRsets checked", "failures"],
                    [[n, v.rrsets, "; ".join(v.failures[:3]) or "none"] for n, v in served.items()])
     path = tmp_path / f"{zone}.zone"
