@@ -35,13 +35,8 @@ class FakeSsh:
 
 
 def entry(compute: str, pool: str, port: int) -> str:
-    """One translated TCP flow as `conntrack -L -n -o xml` writes it."""
-    def side(direction: str, src: str, dst: str, sport: int, dport: int) -> str:
-        return (f'<meta direction="{direction}"><layer3 protonum="2" protoname="ipv4"><src>{src}</src><dst>{dst}</dst></layer3>'
-                f'<layer4 protonum="6" protoname="tcp"><sport>{sport}</sport><dport>{dport}</dport></layer4></meta>')
-
-    return (f"<flow>{side('original', compute, '203.0.113.200', 30000 + port, 7)}{side('reply', '203.0.113.200', pool, 7, port)}"
-            '<meta direction="independent"><state>ESTABLISHED</state></meta></flow>')
+    return (f"tcp 6 431999 ESTABLISHED src={compute} dst=203.0.113.200 sport={30000 + port} dport=7 "
+            f"src=203.0.113.200 dst={pool} sport=7 dport={port} [ASSURED] mark=0 use=1")
 
 
 def tracker(tmp_path, **extra) -> tuple[Tracker, FakeSsh]:

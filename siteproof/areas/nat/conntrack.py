@@ -88,6 +88,28 @@ def parse(text: str) -> list[Entry]:
             if f.translated and f.proto in ("tcp", "udp", "icmp")]
 
 
+def parse_lines(lines: Iterable[str]) -> list[Entry]:
+    """The same entries from conntrack's default text listing (`conntrack -L -n`), for the lab's
+    own tracker daemon, whose rounds must not change with this module's probes (the probes read
+    XML): translated entries only; anything else, and lines of other output, skipped."""
+    found = []
+    for line in lines:
+        words = line.split()
+        if not words or words[0] not in ("tcp", "udp", "icmp"):
+            continue
+        fields: dict[str, list[str]] = {}
+        for word in words:
+            key, sep, value = word.partition("=")
+            if sep:
+                fields.setdefault(key, []).append(value)
+        src, dst, dport = fields.get("src", []), fields.get("dst", []), fields.get("dport", [])
+        if len(src) < 2 or len(dst) < 2 or dst[1] == src[0]:
+            continue  # not translated
+        port = int(dport[1]) if len(dport) > 1 and dport[1].isdigit() else 0
+        found.append(Entry(words[0], src[0], dst[1], port))
+    return found
+
+
 def original_sources(text: str) -> set[tuple[str, str]]:
     """(protocol, original source address) of every flow, translated or not: what conntrackd's
     external cache (`conntrackd -e -x`) holds."""

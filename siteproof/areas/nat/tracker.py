@@ -134,7 +134,7 @@ class Tracker:
 
         if not self.ping(gw["ssh"], self.timeout):
             return miss(f"no ICMP echo reply within {self.timeout:.1f} s")
-        proc = self.ssh(gw["ssh"], f"cat /sys/class/net/{gw['uplink']}/operstate; conntrack -L -n -o xml 2>/dev/null; true",
+        proc = self.ssh(gw["ssh"], f"cat /sys/class/net/{gw['uplink']}/operstate; conntrack -L -n 2>/dev/null; true",
                         max(self.timeout, self.interval * 2))
         if proc.returncode != 0:
             late = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -143,10 +143,7 @@ class Tracker:
         uplink = lines[0].strip() if lines else "?"
         if uplink != "up":
             return miss(f"uplink {gw['uplink']} {uplink}", uplink)
-        try:
-            entries = conntrack.parse("\n".join(lines[1:]))
-        except ValueError as exc:
-            return GatewayHealth(old.alive, old.misses, uplink, old.entries, old.utilization, f"observation unreadable: {exc}")
+        entries = conntrack.parse_lines(lines[1:])
         capacity = self.capacity(name)
         utilization = max((n / capacity[a] for (a, _), n in conntrack.slots(entries).items() if a in capacity), default=0.0)
         return GatewayHealth(True, 0, uplink, entries, utilization)
