@@ -134,8 +134,11 @@ def all_labs() -> list[LabState]:
         try:
             labs.append(LabState.load(entry.name))
         except (FileNotFoundError, json.JSONDecodeError, TypeError):
-            if time.time() - entry.stat().st_mtime < 60:
-                continue  # being claimed right now by another run
+            try:
+                if time.time() - entry.stat().st_mtime < 60:
+                    continue  # being claimed right now by another run
+            except FileNotFoundError:
+                continue  # removed meanwhile by its own teardown (another process): no lab any more
             # A lab dir without readable state: its id still owns its namespaces.
             labs.append(LabState(entry.name, "?", None, 0, None, "unknown"))
     return labs
