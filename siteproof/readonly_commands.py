@@ -18,6 +18,7 @@ from types import ModuleType
 
 from siteproof.areas.ce import monalisa
 from siteproof.areas.ib import pkeys
+from siteproof.backends import background
 from siteproof.probes import banner, dnswire, reach, remote, whoami
 
 # Probes shipped to a host as a script on stdin (`python3 - JOB`): each sends packets and reads
@@ -162,14 +163,21 @@ def _python(argv: list[str], stdin: str | None) -> str | None:
 
 
 def _sh(argv: list[str], stdin: str | None) -> str | None:
-    if len(argv) >= 3 and argv[1] == "-c" and argv[2] == pkeys.SYSFS_SCRIPT:
+    if len(argv) >= 3 and argv[1] == "-c" and argv[2] in (pkeys.SYSFS_SCRIPT, background.WHICH_SCRIPT):
         return None
+    if len(argv) >= 6 and argv[1] == "-c" and argv[2] == background.REMOTE_SCRIPT:
+        return _check(argv[5:], stdin)  # a command left running (past $0 and its time-to-live): judged itself
     return f"{shlex.join(argv)[:120]}: a shell may only run siteproof's fixed read-only scripts"
 
 
 def _xrdfs(argv: list[str], stdin: str | None) -> str | None:
     return None if len(argv) >= 3 and argv[2] in ("query", "stat", "ls", "locate", "spaceinfo") \
         else f"{shlex.join(argv)}: xrdfs may only ask"
+
+
+def _tcpdump(argv: list[str], stdin: str | None) -> str | None:
+    written = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-w"]
+    return None if all(w == "-" for w in written) else f"{shlex.join(argv)}: tcpdump may only write to its stdout"
 
 
 def _command(argv: list[str], stdin: str | None) -> str | None:
@@ -190,4 +198,5 @@ RULES: dict[str, Rule] = {
     "python3": _python,
     "sh": _sh,
     "xrdfs": _xrdfs,
+    "tcpdump": _tcpdump,
 }

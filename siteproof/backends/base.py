@@ -16,6 +16,9 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 from testinfra.host import Host
 
+from siteproof.backends.background import Background
+from siteproof.errors import SiteproofError
+
 T = TypeVar("T")
 
 # Capabilities (the words tests ask for).
@@ -59,6 +62,15 @@ class Backend(Protocol):
 
     def daemon_dir(self, node: str, kind: str) -> Path | None:
         """Where the node's daemon of this kind keeps its run files, if the backend knows."""
+        ...
+
+    def start(self, node: str, argv: list[str], stdout: Path, stderr: Path, ttl: float) -> Background:
+        """Leave a command running on the node (a capture, a server), its output in files here;
+        it ends by Background.stop or, whatever happens to the runner, after ttl seconds."""
+        ...
+
+    def has_program(self, node: str, program: str) -> bool:
+        """Whether the node can run the program (a probe's tool: tcpdump, iperf3, python3)."""
         ...
 
     # Only with SOCKETS:
@@ -105,3 +117,17 @@ def require(backend: Backend, capability: str) -> None:
         raise ValueError(f"unknown capability {capability!r} (known: {', '.join(CAPABILITIES)})")
     if capability not in backend.capabilities:
         raise MissingCapability(f"needs {capability!r}, which the {backend.kind} backend does not offer")
+
+
+class MissingProgram(MissingCapability):
+    """A site host lacks a program a probe runs there; the test is skipped naming both."""
+
+
+def require_program(backend: Backend, node: str, program: str, package: str) -> None:
+    """A probe's program on the node: at a site its absence skips the test, naming the host and
+    the program; in a lab it is an error (the set-up installs every package the suites use)."""
+    if backend.has_program(node, program):
+        return
+    if backend.kind == "netns":
+        raise SiteproofError(f"{program} is not installed (Debian package {package!r}; the README's set-up installs it)")
+    raise MissingProgram(f"site host {node} has no {program} (Debian package {package!r}), which this test runs there")

@@ -1,12 +1,14 @@
 """Real sites: hosts from an inventory file, reached by testinfra over SSH.
 
-Read-only twice over: this backend offers no capability that changes a host (faults, counters),
-so tests that need one are skipped with that reason; and the site is opened read-only unless
-the run allows changes, so a change helper refuses (siteproof.readonly) whatever it asks.
+Read-only unless the run allows changes (--allow-disruptive): only then does this backend offer
+traffic counters (an nft table of siteproof's own, removed afterwards) and, on the hosts the
+inventory names faultable, faults (siteproof.backends.sitefaults); tests that need either are
+otherwise skipped with that reason, and every change helper refuses (siteproof.readonly).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -17,7 +19,8 @@ from typing import Any, TypeVar
 
 from testinfra.host import Host
 
-from siteproof.backends.base import FAULTS, MissingCapability
+from siteproof.backends.background import REMOTE_SCRIPT, WHICH_SCRIPT, Background, open_outputs, remote_pid
+from siteproof.backends.base import FAULTS, TRAFFIC_COUNTERS, MissingCapability
 from siteproof.backends.sitefaults import FaultPolicy, SiteFaults
 from siteproof.backends.sshbound import SiteTimeout, bounded_host
 from siteproof.budgets import Budgets, check_names
@@ -39,13 +42,13 @@ class SshBackend:
     shared_dir: Path | None = None
 
     def __init__(self, hosts: dict[str, Host], dirs: dict[str, dict[str, str]],
-                 faults: FaultPolicy | None = None) -> None:
+                 faults: FaultPolicy | None = None, allow_changes: bool = False) -> None:
         self._hosts = hosts
         self._dirs = dirs
         # Faults only where the inventory names faultable hosts and the run allows changes.
         self.faults = SiteFaults(self, faults) if faults is not None else None
-        if self.faults is not None:
-            self.capabilities = frozenset({FAULTS})
+        self.capabilities = frozenset({TRAFFIC_COUNTERS} if allow_changes else set()) | (
+            frozenset({FAULTS}) if self.faults is not None else frozenset())
 
     def nodes(self) -> list[str]:
         return sorted(self._hosts)
@@ -81,6 +84,28 @@ class SshBackend:
     def daemon_dir(self, node: str, kind: str) -> Path | None:
         found = self._dirs.get(node, {}).get(kind)
         return Path(found) if found else None
+
+    def start(self, node: str, argv: list[str], stdout: Path, stderr: Path, ttl: float) -> Background:
+        """Over its own ssh, under the host's `timeout ttl` (a runner that dies leaves nothing
+        running there past it); stopped by a SIGINT sent on the host to the pid it reported."""
+        remote = command_line("sh", "-c", REMOTE_SCRIPT, "siteproof-start", f"{ttl:g}", *argv)
+        out, err = open_outputs(stdout, stderr)
+        try:
+            proc = self._hosts[node].backend.popen(remote, out, err)
+        finally:
+            os.close(out)
+            os.close(err)
+
+        def interrupt() -> None:
+            pid = remote_pid(stderr)
+            if pid is not None:
+                self.run(node, "kill", "-INT", str(pid), check=False, timeout=10)
+
+        return Background(node, list(argv), proc, stdout, stderr, interrupt)
+
+    def has_program(self, node: str, program: str) -> bool:
+        found = self.run(node, "sh", "-c", WHICH_SCRIPT, "siteproof-which", program, check=False, timeout=10)
+        return found.returncode == 0 and bool(found.stdout.strip())
 
     def socket(self, node: str, family: int, kind: int) -> object:
         raise MissingCapability("the ssh backend cannot open sockets inside a site host")
@@ -191,7 +216,7 @@ def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = N
         budgets=Budgets(parameters, inventory=inventory_budgets, run=run_budgets),
         backend=SshBackend(hosts, {n: dict(s.get("dirs") or {}) for n, s in doc["hosts"].items()},
                            faults=FaultPolicy.from_inventory(doc["faults"], {n: dict(s["labels"]) for n, s in doc["hosts"].items()})
-                           if allow_changes and doc.get("faults") else None),
+                           if allow_changes and doc.get("faults") else None, allow_changes=allow_changes),
         configs={n: dict(s.get("configs") or {}) for n, s in doc["hosts"].items()},
         read_only=not allow_changes,
     )

@@ -67,6 +67,14 @@ class BoundedSsh(TestinfraSsh):
                               f"{getattr(self, '_asked', command)}") from None
         return self.result(proc.returncode, cmd, stdout, stderr)
 
+    def popen(self, command: str, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
+        """The ssh carrying a command left running (its output into the given descriptors), in
+        its own session; the caller bounds it (a remote `timeout`) and stops it."""
+        cmd, cmd_args = self._build_ssh_command(command)
+        line = self.encode(self.quote(" ".join(cmd), *cmd_args))
+        return subprocess.Popen(line, shell=True, stdin=subprocess.DEVNULL, stdout=stdout,  # noqa: S602 - testinfra's quoted ssh line
+                                stderr=stderr, start_new_session=True)
+
 
 def bounded_host(target: str, *, connect_timeout: int, command_timeout: float = DEFAULT_COMMAND_TIMEOUT_S,
                  ssh_config: str | None = None, fresh_connection: bool = False) -> Host:

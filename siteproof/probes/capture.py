@@ -1,4 +1,4 @@
-"""Packet captures in lab nodes: tcpdump writes a pcap in the lab's directory; scapy reads it.
+"""Packet captures on nodes: tcpdump on the node writes a pcap to its stdout, kept here; scapy reads it.
 
 One capture class for every use (RSTs of SSH sessions, the announcements of a VRRP takeover);
 readers parse the pcap with scapy, never tcpdump's text. A tcpdump that dies on its own is
@@ -7,16 +7,13 @@ an error, not an empty capture.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from siteproof.backends.netns.lab import Lab
+from siteproof.backends.background import Background
+from siteproof.backends.base import Backend, require_program
 from siteproof.probes.ssh import SSH_PORT
 from siteproof.wait import wait_until
 
@@ -88,54 +85,50 @@ def announcements(path: Path) -> list[Announcement]:
     return found
 
 
+CAPTURE_TTL_S = 900.0  # a capture left by a runner that died ends on its host after this
+
+
 @dataclass
 class Capture:
-    """tcpdump on one interface of a lab node, writing a pcap; use as a context manager."""
+    """tcpdump on one interface of a node, its pcap written here (`-w -` over the backend);
+    use as a context manager. At a site it runs on the host over SSH."""
 
-    lab: Lab
+    backend: Backend
     node: str
     path: Path
     bpf: str
     ifname: str = "eth1"
-    proc: subprocess.Popen[bytes] | None = None
+    ttl: float = CAPTURE_TTL_S
+    proc: Background | None = None
 
     def __enter__(self) -> Capture:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        err = self.path.with_suffix(".stderr")
-        with open(err, "wb") as fh:
-            self.proc = self.lab.spawn(self.node, ["tcpdump", "-i", self.ifname, "-nn", "-U", "-w", str(self.path), self.bpf],
-                                       cwd=self.path.parent, stdout=subprocess.DEVNULL, stderr=fh)
-        wait_until(lambda: "listening on" in err.read_text(errors="replace") or self.proc.poll() is not None,  # type: ignore[union-attr]
-                   "daemon_ready", expected="tcpdump listening")
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"tcpdump on {self.node} exited: {err.read_text(errors='replace').strip()}")
+        require_program(self.backend, self.node, "tcpdump", "tcpdump")
+        self.proc = self.backend.start(self.node, ["tcpdump", "-i", self.ifname, "-nn", "--immediate-mode", "-U", "-w", "-", self.bpf],
+                                       self.path, self.path.with_suffix(".stderr"), self.ttl)
+        proc = self.proc
+        wait_until(lambda: "listening on" in proc.errors() or not proc.running(), "daemon_ready", expected="tcpdump listening")
+        if not proc.running():
+            raise RuntimeError(f"tcpdump on {self.node} exited: {proc.errors().strip()[-300:]}")
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def _died(self) -> str | None:
-        if self.proc is not None and self.proc.poll() not in (None, 0):
-            stderr = self.path.with_suffix(".stderr").read_text(errors="replace").strip()[-300:]
-            return f"tcpdump on {self.node} died (exit {self.proc.returncode}): {stderr}"
+        if self.proc is not None and self.proc.returncode() not in (None, 0):
+            return f"tcpdump on {self.node} died (exit {self.proc.returncode()}): {self.proc.errors().strip()[-300:]}"
         return None
 
     def stop(self) -> None:
         """Stop tcpdump; a capture that died on its own is an error, not an empty capture."""
         if self.proc is None:
             return
-        if self.proc.poll() is not None:
+        if not self.proc.running():
             died = self._died()
             if died:
                 raise RuntimeError(died)
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGINT)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.proc.stop()
 
     def checked_path(self) -> Path:
         died = self._died()
@@ -147,8 +140,8 @@ class Capture:
 class RstCapture(Capture):
     """Every TCP RST to or from the SSH port at a client node."""
 
-    def __init__(self, lab: Lab, node: str, path: Path) -> None:
-        super().__init__(lab, node, path, RST_FILTER)
+    def __init__(self, backend: Backend, node: str, path: Path) -> None:
+        super().__init__(backend, node, path, RST_FILTER)
 
     def resets(self) -> list[Segment]:
         return tcp_resets(self.checked_path())
@@ -163,8 +156,8 @@ class RstCapture(Capture):
 class AnnouncementCapture(Capture):
     """Gratuitous ARPs and unsolicited NAs seen on a segment (a VRRP takeover's claims)."""
 
-    def __init__(self, lab: Lab, node: str, path: Path, ifname: str = "eth1") -> None:
-        super().__init__(lab, node, path, ANNOUNCE_FILTER, ifname)
+    def __init__(self, backend: Backend, node: str, path: Path, ifname: str = "eth1") -> None:
+        super().__init__(backend, node, path, ANNOUNCE_FILTER, ifname)
 
     def announcements(self) -> list[Announcement]:
         return announcements(self.checked_path())

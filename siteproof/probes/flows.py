@@ -1,4 +1,4 @@
-"""Many short flows, and one long TCP stream, between two lab nodes.
+"""Many short flows, and one long TCP stream, between two nodes (sockets opened in them: SOCKETS).
 
 Flows differ only in their source port, so with L3+L4 hashing each is an independent
 draw of the sender's ECMP choice. Sockets are made in the sender's namespace (on the
@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from siteproof.backends.netns.lab import Lab
+from siteproof.backends.base import Backend
 from siteproof.probes.flowcount import Flow
 from siteproof.probes.gap import longest_gap
 
@@ -44,7 +44,7 @@ class FlowRun:
 
 
 def send_udp_flows(
-    lab: Lab, node: str, src: str, dst: str, dport: int, sports: list[int], rate_pps: float = 5000
+    backend: Backend, node: str, src: str, dst: str, dport: int, sports: list[int], rate_pps: float = 5000
 ) -> FlowRun:
     """One datagram per source port, paced so no queue on the path overflows."""
     flows = [Flow(src, dst, "udp", sport, dport) for sport in sports]
@@ -67,14 +67,14 @@ def send_udp_flows(
         run.seconds = time.monotonic() - start
         return run
 
-    return lab.call_in(node, burst)
+    return backend.call_in(node, burst)
 
 
 @contextlib.contextmanager
-def tcp_listener(lab: Lab, node: str, address: str, port: int) -> Iterator[list[int]]:
+def tcp_listener(backend: Backend, node: str, address: str, port: int) -> Iterator[list[int]]:
     """A listening socket that accepts and drops every connection; yields the accept count."""
     accepted = [0]
-    server = lab.socket(node, family_of(address), socket.SOCK_STREAM)
+    server = backend.socket(node, family_of(address), socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind((address, port))
     server.listen(4096)
@@ -102,7 +102,7 @@ def tcp_listener(lab: Lab, node: str, address: str, port: int) -> Iterator[list[
         server.close()
 
 
-def open_tcp_flows(lab: Lab, node: str, src: str, dst: str, dport: int, sports: list[int],
+def open_tcp_flows(backend: Backend, node: str, src: str, dst: str, dport: int, sports: list[int],
                    timeout: float = 2.0, window: int = 512) -> FlowRun:
     """One TCP connection per source port (handshake, then reset), up to `window` in flight.
 
@@ -160,7 +160,7 @@ def open_tcp_flows(lab: Lab, node: str, src: str, dst: str, dport: int, sports: 
         run.seconds = time.monotonic() - start
         return run
 
-    return lab.call_in(node, connect_all)
+    return backend.call_in(node, connect_all)
 
 
 @dataclass
@@ -183,10 +183,10 @@ class TcpStream:
     """
 
     def __init__(
-        self, lab: Lab, client: str, server: str, src: str, dst: str, sport: int, dport: int,
+        self, backend: Backend, client: str, server: str, src: str, dst: str, sport: int, dport: int,
         interval: float = 0.005, rto_max_ms: int | None = 1000,
     ) -> None:
-        self.lab, self.client, self.server = lab, client, server
+        self.backend, self.client, self.server = backend, client, server
         self.flow = Flow(src, dst, "tcp", sport, dport)
         self.interval = interval
         self.rto_max_ms = rto_max_ms
@@ -201,11 +201,11 @@ class TcpStream:
 
     def start(self) -> TcpStream:
         family = family_of(self.flow.dst)
-        listener = self.lab.socket(self.server, family, socket.SOCK_STREAM)
+        listener = self.backend.socket(self.server, family, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self.flow.dst, self.flow.dport))
         listener.listen(1)
-        sender = self.lab.socket(self.client, family, socket.SOCK_STREAM)
+        sender = self.backend.socket(self.client, family, socket.SOCK_STREAM)
         self._sockets += [listener, sender]
         sender.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
         sender.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -176,7 +176,7 @@ def _spans(ports: set[int]) -> str:
 # --- DTN-3: throughput per attachment against native -----------------------------------------
 @pytest.mark.disruptive
 @pytest.mark.behaviour("DTN-3")
-def test_dtn3_throughput_per_attachment_against_native(dtn, lab, evidence):
+def test_dtn3_throughput_per_attachment_against_native(dtn, evidence):
     # Each path is judged on its best run: load elsewhere on the machine only ever lowers a run,
     # while a shaped, mis-sized or badly attached path cannot exceed its cap in any run. A path
     # short of its floor is measured again, paired with native, before it fails.
@@ -188,8 +188,8 @@ def test_dtn3_throughput_per_attachment_against_native(dtn, lab, evidence):
 
     def measure(names: list[str]) -> None:
         for name in names:
-            with iperf3_server(lab, dtn.peer, peer, 5201):
-                end = iperf3_client(lab, paths[name], peer, dtn.address(paths[name]), next(port), 5201, seconds, "0")
+            with iperf3_server(dtn.site.backend, dtn.peer, peer, 5201):
+                end = iperf3_client(dtn.site.backend, paths[name], peer, dtn.address(paths[name]), next(port), 5201, seconds, "0")
             results[name].append(end["sum_received"]["bits_per_second"] / 1e9)
 
     def short() -> list[str]:

@@ -215,14 +215,15 @@ def test_ecmp4_long_udp_flow_uses_one_gateway(family, gateways, gateway_counters
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("ECMP-4")
-def test_ecmp4_iperf3_stream_uses_one_gateway(gateways, gateway_counters, lab, evidence):
+def test_ecmp4_iperf3_stream_uses_one_gateway(gateways, gateway_counters, evidence):
     """ECMP-4: an iperf3 TCP stream crosses exactly one gateway, every packet of it."""
     site = gateways.site
     compute, storage = site.names("compute")[0], site.names("storage")[0]
-    src, dst = address_of(lab, compute), address_of(lab, storage)
+    src, dst = address_of(site.backend, compute), address_of(site.backend, storage)
     gateway_counters.reset()
-    with FlowCounters({compute: site.host(compute)}, hook="output") as sender_side, iperf3_server(lab, storage, dst, IPERF_PORT):
-        summary = iperf3_client(lab, compute, dst, src, IPERF_CPORT, IPERF_PORT, seconds=2, bitrate="1G")
+    with FlowCounters({compute: site.host(compute)}, hook="output") as sender_side, \
+            iperf3_server(site.backend, storage, dst, IPERF_PORT):
+        summary = iperf3_client(site.backend, compute, dst, src, IPERF_CPORT, IPERF_PORT, seconds=2, bitrate="1G")
         sent = sender_side.read()[compute]
     data = Flow(src, dst, "tcp", IPERF_CPORT, IPERF_PORT)
     streams = {f: n for f, n in sent.items() if f.dst == dst and f.dport == IPERF_PORT}

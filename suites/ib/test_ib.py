@@ -19,7 +19,7 @@ import time
 import pytest
 
 from siteproof.areas.ib import antispoof, pkeys
-from siteproof.backends.base import SOCKETS
+from siteproof.backends.base import SOCKETS, require_program
 from siteproof.errors import DaemonError
 from siteproof.fixtures.plugin import needs
 from siteproof.prefixes import prefixes_just_outside
@@ -248,7 +248,8 @@ def _tx_bytes(ib, node: str) -> int:
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("IB-7")
-def test_ib7_two_containers_per_node_work_at_once(ib, lab, evidence):
+def test_ib7_two_containers_per_node_work_at_once(ib, evidence):
+    backend = ib.site.backend
     problems = []
     for host in ib.hosts:
         mine = ib.containers_of(host)
@@ -256,7 +257,7 @@ def test_ib7_two_containers_per_node_work_at_once(ib, lab, evidence):
             problems.append(f"{host}: {len(mine)} containers, expected 2 (one per NUMA domain)")
         macs = {}
         for c in mine:
-            proc = lab.run(c, "cat", "/sys/class/net/ib0/address", check=False)
+            proc = backend.run(c, "cat", "/sys/class/net/ib0/address", check=False)
             if proc.returncode != 0:
                 steps = ib.container_steps(c) or {}
                 problems.append(f"{c} has no vHCA of its own (ib0 absent; its start: {steps.get('error', 'see its log')})")
@@ -267,14 +268,16 @@ def test_ib7_two_containers_per_node_work_at_once(ib, lab, evidence):
     assert not problems, f"IB-7: {'; '.join(problems)}"
     server, seconds = ib.address(ib.server), ib.site.threshold("ib_flow_seconds")
     results: dict[str, object] = {}
+    for c in ib.containers:  # each client's iperf3 before any flow (a thread's skip would be lost)
+        require_program(backend, c, "iperf3", "iperf3")
     before = {c: _tx_bytes(ib, c) for c in ib.containers}
     with contextlib.ExitStack() as stack:
         for k in range(len(ib.containers)):
-            stack.enter_context(iperf3_server(lab, ib.server, server, 5201 + k))
+            stack.enter_context(iperf3_server(backend, ib.server, server, 5201 + k))
 
         def flow(k: int, c: str) -> None:
             try:
-                results[c] = iperf3_client(lab, c, server, ib.address(c), 40000 + k, 5201 + k, seconds, "0")
+                results[c] = iperf3_client(backend, c, server, ib.address(c), 40000 + k, 5201 + k, seconds, "0")
             except (DaemonError, OSError, ValueError, subprocess.SubprocessError) as exc:
                 results[c] = f"{exc.__class__.__name__}: {exc}"
 

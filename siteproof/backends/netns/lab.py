@@ -24,6 +24,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from testinfra.host import Host
 
 from siteproof import labfiles, nft
+from siteproof.backends.background import Background, open_outputs
 from siteproof.backends.base import CAPABILITIES
 from siteproof.backends.netns import lag, registry
 from siteproof.backends.netns import namespaces as netns
@@ -97,6 +98,20 @@ class Lab:
 
     def read_file(self, node: str, path: str) -> str:
         return Path(path).read_text()  # a lab's files live on this machine
+
+    def start(self, node: str, argv: list[str], stdout: Path, stderr: Path, ttl: float) -> Background:
+        """In the node's namespace, in its own session (signals reach it and nothing else); the
+        lab's teardown ends it if the test does not, so ttl is not needed here."""
+        out, err = open_outputs(stdout, stderr)
+        try:
+            proc = self.spawn(node, list(argv), cwd=stdout.parent, stdout=out, stderr=err)
+        finally:
+            os.close(out)
+            os.close(err)
+        return Background(node, list(argv), proc, stdout, stderr)
+
+    def has_program(self, node: str, program: str) -> bool:
+        return find_binary(program) is not None  # the nodes share this machine's programs
 
     def daemon_dir(self, node: str, kind: str) -> Path | None:
         return self.node_dir(node) / kind
