@@ -107,7 +107,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         os._exit(1)
     said = f"ok {lab.id}\n"
     if args.as_site:
-        site = inventory(lab, lab.dir / "inventory.yml")
+        # A lab is disposable: every host may be faulted, as many at once as the suites ask,
+        # through the lab's own service manager (siteproof.backends.netns.labservice).
+        hosts = [n.name for n in lab.topology.hosts() if n.name != VANTAGE]
+        site = inventory(lab, lab.dir / "inventory.yml", faults={"hosts": hosts, "ttl": 300, "at_once": len(hosts)})
         said += (f"inventory: {site}\nrun the suites from the vantage: ip netns exec {lab.ns(VANTAGE)} "
                  f".venv/bin/pytest suites/ --site {site}\n")
     if not _tell(pipe, said):  # the caller is gone: nobody knows the lab's id
@@ -436,7 +439,8 @@ def parser() -> argparse.ArgumentParser:
     _topology_arguments(up, "build", "lab")
     up.add_argument("--as-site", action="store_true",
                     help="play a real site: a management network with sshd on every node, a vantage namespace for "
-                         "the test runner, and the inventory a site would give (printed)")
+                         "the test runner, and the inventory a site would give (printed; every host faultable "
+                         "with --allow-disruptive, through the lab's own service manager)")
     up.set_defaults(fn=cmd_up)
     sub.add_parser("ls", help="list labs").set_defaults(fn=cmd_ls)
     ex = sub.add_parser("exec", help="run a command in a lab node: exec LAB NODE -- CMD")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# How a lab daemon runs (argv, pid, start time, log), in its directory: written by the daemon's
+# start (siteproof.daemons.base), read by the lab's service manager (backends/netns/labservice.py).
+SERVICE_RECORD = "service.json"
+
 
 def process_start_time(pid: int) -> int | None:
     """The start time of a pid in clock ticks (field 22 of /proc/pid/stat), to tell reuse."""

@@ -19,14 +19,14 @@ from types import ModuleType
 from siteproof.areas.ce import monalisa
 from siteproof.areas.ib import pkeys
 from siteproof.backends import background
-from siteproof.probes import banner, dnswire, reach, remote, whoami
+from siteproof.probes import banner, dnswire, reach, remote, remote_prober, whoami
 
 # Probes shipped to a host as a script on stdin (`python3 - JOB`): each sends packets and reads
 # answers, and changes nothing there.
 SHIPPED_PROBES: tuple[ModuleType, ...] = (dnswire, reach, banner, whoami)
 # Fixed `python3 -c` programs, their inputs as arguments: testinfra's question for the host's
-# encoding, the CE's MonALISA datagram sender.
-FIXED_PROGRAMS = ("import locale;print(locale.getpreferredencoding())", monalisa.SENDER)
+# encoding, the CE's MonALISA datagram sender, the UDP echo prober and reflector (siteproof.probes.echo).
+FIXED_PROGRAMS = ("import locale;print(locale.getpreferredencoding())", monalisa.SENDER, remote_prober.SCRIPT)
 IP_WRITE_VERBS = frozenset({"add", "del", "delete", "change", "replace", "set", "flush", "append", "prepend", "exec",
                             "restore", "attach", "detach", "update", "save", "monitor"})
 NFT_WRITE_VERBS = frozenset({"add", "delete", "flush", "insert", "replace", "create", "reset", "destroy", "rename", "import"})
@@ -187,7 +187,7 @@ def _command(argv: list[str], stdin: str | None) -> str | None:
 RULES: dict[str, Rule] = {
     # Reading, looking up, and probing the network.
     **dict.fromkeys(("true", "uname", "cat", "echo", "hostname", "id", "stat", "readlink", "ls", "ss", "ping", "modinfo",
-                     "printf", "test", "["), _always),
+                     "printf", "test", "[", "printenv"), _always),
     "command": _command,
     "ip": _ip,
     "nft": _nft,

@@ -31,6 +31,9 @@ class FakeHost:
             rc = 0 if self.active.get(argv[-1], True) else 3
         return subprocess.CompletedProcess(list(argv), rc, out, "")
 
+    def daemon_dir(self, node: str, kind: str) -> None:
+        return None
+
     def changes(self, node: str) -> list[tuple[str, ...]]:
         return [a for n, a in self.sent if n == node and a[0] not in ("printenv", "ip")]
 

@@ -29,22 +29,33 @@ from tests.helpers import REPO, needs_root
 from tests.selfcheck import failed_for, run_child_pytest, verdict
 
 CHILD_TIMEOUT_S = 300
-# Cases run with --allow-disruptive (traffic generators, counters): what they send beyond the
-# read-only allowlist must be the probes' own (iperf3, stopping what they started, siteproof's own
-# nft tables), and the site must be left as found.
-DISRUPTIVE = {("perlmutter-gateways", None), ("scinet-dtn", None), ("scinet-dtn", "bridge-shaped")}
-PROBE_PROGRAMS = ("iperf3", "kill")
+# Cases run with --allow-disruptive, each with its inventory's faults section: what they send
+# beyond the read-only allowlist must be the probes' and the faults' own (probes_own), and the site
+# must be left as found.
+GATEWAY_FAULTS = {"roles": ["gateway"], "ttl": 120, "at_once": 4}  # GW-4 and GW-5 stop all gateways but one
+DISRUPTIVE = {("perlmutter-gateways", None): GATEWAY_FAULTS, ("perlmutter-gateways", "slow-adverts"): GATEWAY_FAULTS,
+              ("scinet-dtn", None): {}, ("scinet-dtn", "bridge-shaped"): {}}
 # (topology, suites (space-separated), variant or None, tests that must run at a site, the variant's (test, phrase))
 CASES = [
     ("perlmutter-gateways", "suites/gateways suites/ecmp", None, ["test_gw1_every_vip_has_exactly_one_holder",
+                                                                  "test_gw2_takeover[crash]", "test_gw2_takeover[stop]",
+                                                                  "test_gw2_takeover[freeze]", "test_gw2_takeover[cable]",
+                                                                  "test_gw3_returning_gateway_takes_its_vips_back",
+                                                                  "test_gw4_last_one_standing_holds_every_vip",
+                                                                  "test_gw5_orphaned_vips_spread_over_survivors",
+                                                                  "test_gw6_return_path_survives_gateway_failure",
+                                                                  "test_ecmp4_long_udp_flow_uses_one_gateway[ipv6]",
                                                                   "test_ecmp4_iperf3_stream_uses_one_gateway",
                                                                   "test_gw6_forwarding_both_directions",
                                                                   "test_gw6_every_gateway_forwards_with_the_same_kernel_settings",
                                                                   "test_ecmp1_one_route_over_every_gateway_vip[ipv4]",
                                                                   "test_ecmp1_storage_returns_over_every_storage_side_vip[ipv6]"],
      None),
-    ("perlmutter-gateways", "suites/gateways/test_gateways.py", "dual-master", [], (
+    ("perlmutter-gateways", "suites/gateways/test_gateways.py::test_gw1_every_vip_has_exactly_one_holder", "dual-master", [], (
         "test_gw1_every_vip_has_exactly_one_holder", "held by 2 gateways")),
+    # A pulled cable at a site whose adverts are slower than its budget: the takeover is late over SSH as in the lab.
+    ("perlmutter-gateways", "suites/gateways/test_gateways.py::test_gw2_takeover[cable]", "slow-adverts", [], (
+        "test_gw2_takeover[cable]", "(vrrp_takeover): VIP")),
     ("perlmutter-login", "suites/login", None, ["test_login1_name_resolves_to_every_vip_in_varying_order",
                                                 "test_login3_connection_reaches_same_server_through_any_vip",
                                                 "test_login5_every_nodes_agent_is_configured_to_notice_a_failure_in_time",
@@ -101,10 +112,12 @@ def commands_seen(lab: Lab) -> list[tuple[str, str]]:
 
 
 def probes_own(command: str) -> bool:
-    """A disruptive run's own change: a traffic generator, a stop of what it started, or a load
-    or removal of one of siteproof's own nft tables."""
-    words = command.split()
-    return any(p in words or f"'{p}'" in words for p in PROBE_PROGRAMS) or ("nft" in command and "siteproof_" in command)
+    """A disruptive run's own change: a traffic generator (iperf3), a fault and its dead-man undo
+    (siteproof's own scripts, nft tables and service manager; `ip link set`, keep_addr_on_down),
+    a route pinned for the test's flow and removed after it, or a stop of what the run started."""
+    words = command.replace("'", " ").split()
+    return ("iperf3" in words or "kill" in words or "siteproof" in command
+            or ("ip" in words and ("link" in words or "route" in words)) or "keep_addr_on_down" in command)
 
 
 def seed_secrets(inventory_file: Path) -> list[str]:
@@ -130,9 +143,9 @@ def test_a_lab_played_as_a_site_gives_the_lab_verdicts(topology, suite, variant,
     junit, outputs = tmp_path / "junit.xml", tmp_path / "out"
     outputs.mkdir()
     with Lab(topo, owner_kind="pytest") as lab:
-        site = inventory(lab, tmp_path / "inventory.yml")
-        secrets_ = seed_secrets(site)
         disruptive = (topology, variant) in DISRUPTIVE
+        site = inventory(lab, tmp_path / "inventory.yml", faults=DISRUPTIVE.get((topology, variant)) or None)
+        secrets_ = seed_secrets(site)
         allow = ["--allow-disruptive"] if disruptive else []
         run = run_child_pytest([*suite.split(), "--site", str(site), *allow, "-p", "no:randomly", f"--junitxml={junit}", "-q", "-o", "addopts=",
                                 f"--html={outputs / 'report.html'}", "--self-contained-html",

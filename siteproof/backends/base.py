@@ -82,6 +82,10 @@ class Backend(Protocol):
         ...
 
     # Only with FAULTS: the fault primitives siteproof.faults.Faults is made of.
+    def data_interfaces(self, node: str) -> list[str]:
+        """The node's interfaces a fault may take down (never lo, never the runner's own way in)."""
+        ...
+
     def set_link(self, node: str, ifname: str, up: bool) -> None:
         """A cable pulled (up=False) or put back: the node sees its link lose and regain carrier."""
         ...

@@ -11,12 +11,14 @@ host must be one the inventory names as faultable, at most `faults.at_once` host
 a time, and no fault touches the interface that carries the runner's own SSH session to that
 host (found with `ip route get` toward the address the host sees the runner at).
 
-Faults offered here: a data interface down (a pulled cable, as seen by the host), a frozen
+Faults offered here: a data interface down (a pulled cable, as seen by the host; what an
+administrative down flushes is restored by its undo: siteproof.backends.linkfault), a frozen
 host's network (every data interface drops what arrives, and the host sends and forwards
 nothing), and a daemon stopped, started or crashed through its service manager: systemd by
 default (`systemctl stop|start UNIT`, `systemctl kill --signal=SIGKILL UNIT`), each daemon kind's
 unit and each action's command configurable in the inventory (`faults.units`, `faults.actions`:
-argv lists with `{unit}` and `{kind}`). Powering a host off is not offered yet.
+argv lists with `{unit}`, `{kind}` and `{dir}`, the daemon's directory from the host's `dirs`).
+Powering a host off is not offered yet.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from siteproof.backends import linkfault
 from siteproof.errors import SiteproofError
 from siteproof.probes.ruleset import arrival_interface
 
@@ -69,13 +72,16 @@ class FaultPolicy:
         return cls(float(section.get("ttl", 300.0)), frozenset(hosts), int(section.get("at_once", 1)),
                    dict(section.get("units") or {}), {k: tuple(v) for k, v in (section.get("actions") or {}).items()})
 
-    def command(self, action: str, kind: str) -> list[str]:
-        """An action's argv for a daemon kind: the inventory's, else systemd's."""
+    def command(self, action: str, kind: str, directory: str | None = None) -> list[str]:
+        """An action's argv for a daemon kind: the inventory's, else systemd's. `{dir}` is the
+        daemon's directory on the host (the inventory's `dirs`), for actions that need it."""
         unit = self.units.get(kind) or SYSTEMD_UNITS.get(kind, kind)
         if not _UNIT.match(unit):
             raise SiteproofError(f"inventory faults.units.{kind}: {unit!r} is not a unit name")
         template = self.actions.get(action) or SYSTEMD_ACTIONS[action]
-        return [word.replace("{unit}", unit).replace("{kind}", kind) for word in template]
+        if any("{dir}" in word for word in template) and not directory:
+            raise FaultRefused(f"inventory faults.actions.{action} names {{dir}}, and the host has no dirs.{kind}")
+        return [word.replace("{unit}", unit).replace("{kind}", kind).replace("{dir}", directory or "") for word in template]
 
 
 @dataclass
@@ -119,7 +125,7 @@ class SiteFaults:
             raise FaultRefused(f"{what} on {node}: refused, the interface carrying siteproof's SSH session to it "
                                "cannot be told (no SSH_CONNECTION, or no route back)")
 
-    def _data_interfaces(self, node: str) -> list[str]:
+    def data_interfaces(self, node: str) -> list[str]:
         links = json.loads(self.backend.run(node, "ip", "-j", "link", "show").stdout or "[]")
         keep = self.runner_interface(node)
         return [n for link in links if (n := link.get("ifname", "")) and n not in ("lo", keep) and _IFNAME.match(n)]
@@ -154,13 +160,20 @@ class SiteFaults:
         if ifname == self.runner_interface(node):
             raise FaultRefused(f"a pulled cable ({ifname}) on {node}: refused, {ifname} carries siteproof's own SSH "
                                "session to the host (the fault would cut the runner off, and its undo with it)")
-        # Armed first: if the runner dies between the two commands, the host still heals.
-        self._arm(node, what, ["ip", "link", "set", "dev", ifname, "up"])
+        # What the down takes away is saved first, and the undo armed before any change: if the
+        # runner dies between two commands, the host still heals (siteproof.backends.linkfault).
+        keep, routes = linkfault.saved_state(self.backend.run, node, ifname)
+        saved = f"{linkfault.RESTORE_DIR}/{ifname}.routes"
+        self.backend.run(node, "sh", "-c", linkfault.SAVE_SCRIPT, "siteproof-save", linkfault.RESTORE_DIR, saved,
+                         stdin="\n".join(routes))
+        self._arm(node, what, ["sh", "-c", linkfault.UNDO_SCRIPT, "siteproof-undo", ifname, keep, saved])
+        if keep:
+            self.backend.run(node, "sysctl", "-q", "-w", f"net/ipv6/conf/{ifname}/keep_addr_on_down=1")
         self.backend.run(node, "ip", "link", "set", "dev", ifname, "down")
 
     def freeze(self, node: str) -> None:
         self._may_fault(node, "a frozen host")
-        ifnames = self._data_interfaces(node)
+        ifnames = self.data_interfaces(node)
         chains = "".join(f'  chain in_{k} {{ type filter hook ingress device "{i}" priority -500; policy drop; }}\n'
                          for k, i in enumerate(ifnames))
         out_rule = f"oifname {{ {', '.join(f'{chr(34)}{i}{chr(34)}' for i in ifnames)} }} drop; " if ifnames else ""
@@ -184,30 +197,36 @@ class SiteFaults:
         self._may_fault(node, f"{what} of {kind}")
         return f"service {kind}"
 
+    def _command(self, node: str, action: str, kind: str) -> list[str]:
+        directory = self.backend.daemon_dir(node, kind)
+        return self.policy.command(action, kind, str(directory) if directory else None)
+
     def crash_daemon(self, node: str, kind: str) -> str:
         key = self._service(node, kind, "a crash")
-        self._arm(node, key, self.policy.command("start", kind))
-        self.backend.run(node, *self.policy.command("crash", kind))
-        return f"{kind} ({' '.join(self.policy.command('crash', kind))})"
+        crash, start = self._command(node, "crash", kind), self._command(node, "start", kind)
+        self._arm(node, key, start)
+        self.backend.run(node, *crash)
+        return f"{kind} ({' '.join(crash)})"
 
     def stop_daemons(self, nodes: list[str], kind: str) -> None:
         keys = {node: self._service(node, kind, "a clean stop") for node in nodes}  # every check before any change
+        commands = {node: (self._command(node, "stop", kind), self._command(node, "start", kind)) for node in nodes}
         for node, key in keys.items():
-            self._arm(node, key, self.policy.command("start", kind))
-            self.backend.run(node, *self.policy.command("stop", kind))
+            self._arm(node, key, commands[node][1])
+            self.backend.run(node, *commands[node][0])
 
     def start_daemon(self, node: str, kind: str) -> None:
         if any(a.node == node and a.what == f"service {kind}" for a in self.armed):
             self._disarm(node, f"service {kind}")  # its undo is the start itself
         else:
-            self.backend.run(node, *self.policy.command("start", kind))
+            self.backend.run(node, *self._command(node, "start", kind))
 
     def start_stopped(self, nodes: list[str], kind: str) -> None:
         for node in nodes:
             if any(a.node == node and a.what == f"service {kind}" for a in self.armed):
                 self._disarm(node, f"service {kind}")
-            elif self.backend.run(node, *self.policy.command("running", kind), check=False).returncode != 0:
-                self.backend.run(node, *self.policy.command("start", kind))
+            elif self.backend.run(node, *self._command(node, "running", kind), check=False).returncode != 0:
+                self.backend.run(node, *self._command(node, "start", kind))
 
     def undo_everything(self) -> None:
         """Every fault still armed, undone now (the runner's own clean-up)."""

@@ -119,6 +119,9 @@ class SshBackend:
             raise MissingCapability("the inventory names no faultable hosts (faults:), or the run does not allow changes")
         return self.faults
 
+    def data_interfaces(self, node: str) -> list[str]:
+        return self._site_faults().data_interfaces(node)
+
     def set_link(self, node: str, ifname: str, up: bool) -> None:
         self._site_faults().set_link(node, ifname, up)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -166,6 +167,8 @@ class Daemon:
     # The budget its readiness waits on: a daemon whose start does work that grows with the
     # site (the NAT tracker routes every compute first) names its own.
     ready_budget: ClassVar[str] = "daemon_ready"
+    # A daemon whose parent supervises a worker names the worker's pid file: what a crash kills.
+    crash_pidfile: ClassVar[str | None] = None
 
     def __init__(self, context: DaemonContext, config: str, args: tuple[str, ...] = ()) -> None:
         self.context = context
@@ -238,8 +241,21 @@ class Daemon:
         self.pid = self.proc.pid
         self.start_time = procs.process_start_time(self.pid)
         self.frozen = False
+        self._write_service_record()
         if wait:
             self.wait_ready()
+
+    def _write_service_record(self) -> None:
+        """How this daemon runs, for a service manager in the node (a lab played as a site stops,
+        starts and crashes it over SSH: siteproof.backends.netns.labservice)."""
+        entry = self.python_entry()
+        argv = [sys.executable, "-m", "siteproof.node", "entry", entry.function, *entry.argv] if entry else self.command()
+        if entry is None and not os.path.isabs(argv[0]):
+            argv = [find_binary(argv[0]) or argv[0], *argv[1:]]
+        record = {"kind": self.kind, "node": self.node, "argv": argv, "cwd": str(self.rundir), "log": str(self.log_path),
+                  "pid": self.pid, "start_time": self.start_time, "crash_pidfile": self.crash_pidfile,
+                  "private_dirs": list(self.private_dirs)}
+        write_private(self.rundir / procs.SERVICE_RECORD, json.dumps(record))
 
     def wait_ready(self) -> float:
         def ready() -> bool | None:

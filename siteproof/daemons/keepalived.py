@@ -16,6 +16,7 @@ _STATE = re.compile(r"\((?P<instance>[^)]+)\) Entering (?P<state>MASTER|BACKUP|F
 class Keepalived(Daemon):
     kind = "keepalived"
     binary = "keepalived"
+    crash_pidfile = "vrrp.pid"  # its VRRP process: the parent respawns it (see crash)
     package = "keepalived"
 
     def command(self) -> list[str]:

@@ -8,9 +8,10 @@ import json
 import socket
 from collections.abc import Iterator
 
-from siteproof.backends.base import Backend
+from siteproof.backends.base import SOCKETS, Backend
 from siteproof.errors import SiteproofError
 from siteproof.probes.prober import UdpProber
+from siteproof.probes.remote_prober import RemoteUdpProber
 from siteproof.wait import wait_until
 
 PROBE_PORT = 47000
@@ -43,19 +44,33 @@ def pinned_routes(backend: Backend, pins: list[tuple[str, str, str]]) -> Iterato
             backend.run(node, "ip", "route", "del", host, check=False)
 
 
+Prober = UdpProber | RemoteUdpProber  # started, read (arrivals, received_since), stopped alike
+
+
+def echo_prober(backend: Backend, client: tuple[str, str, int], server: tuple[str, str, int],
+                interval: float = 0.005) -> Prober:
+    """A UDP echo prober from client to server, each (node, address, port), not yet started:
+    sockets opened in the nodes where the backend can (SOCKETS), else the sender and reflector
+    run on the hosts themselves."""
+    if SOCKETS not in backend.capabilities:
+        return RemoteUdpProber(backend, client, server, interval=interval)
+    (cnode, caddr, cport), (snode, saddr, sport) = client, server
+    af = socket.AF_INET6 if ipaddress.ip_address(caddr).version == 6 else socket.AF_INET
+    csock = backend.socket(cnode, af, socket.SOCK_DGRAM)
+    csock.bind((caddr, cport))
+    rsock = backend.socket(snode, af, socket.SOCK_DGRAM)
+    rsock.bind((saddr, sport))
+    return UdpProber(csock, rsock, (saddr, sport), interval=interval)
+
+
 @contextlib.contextmanager
 def udp_probe(
     backend: Backend, client: str, server: str, client_port: int = PROBE_PORT, interval: float = 0.005, family: int = 4
-) -> Iterator[UdpProber]:
+) -> Iterator[Prober]:
     """A running prober from client to server over IPv4 or IPv6; stopped (and its sockets
     closed) after the block."""
     server_ip, client_ip = address_of(backend, server, family=family), address_of(backend, client, family=family)
-    af = socket.AF_INET if family == 4 else socket.AF_INET6
-    csock = backend.socket(client, af, socket.SOCK_DGRAM)
-    csock.bind((client_ip, client_port))
-    rsock = backend.socket(server, af, socket.SOCK_DGRAM)
-    rsock.bind((server_ip, PROBE_PORT))
-    prober = UdpProber(csock, rsock, (server_ip, PROBE_PORT), interval=interval).start()
+    prober = echo_prober(backend, (client, client_ip, client_port), (server, server_ip, PROBE_PORT), interval).start()
     try:
         wait_until(lambda: len(prober.arrivals) >= 20, "traffic_resume", expected=f"echoes {client} -> {server}")
         yield prober

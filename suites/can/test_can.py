@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import socket
 import time
 
 import pytest
@@ -22,7 +21,7 @@ from siteproof.jsoncmp import json_cmp
 from siteproof.prefixes import prefixes_just_outside
 from siteproof.probes import ruleset, sysctls
 from siteproof.probes.path import flow_path
-from siteproof.probes.prober import UdpProber
+from siteproof.probes.traffic import Prober, echo_prober
 from siteproof.wait import WaitTimeout, wait_until
 
 pytestmark = [pytest.mark.topology("perlmutter-can"), pytest.mark.can]
@@ -330,7 +329,7 @@ FAILURES = ["cable", "crash"]
 FRR_KINDS = ("zebra", "ospfd", "bgpd")
 
 
-def _probers(can: CanSite, lab, victims) -> list[tuple[UdpProber, tuple[str, str, int]]]:
+def _probers(can: CanSite, lab, victims) -> list[tuple[Prober, tuple[str, str, int]]]:
     """UDP echo flows from the MFA networks to NCNs on udp/123 (which the ACL lets through).
     Their source ports are a seeded choice: the path they hash onto, and so the victim, is
     reproducible with --victim-seed."""
@@ -340,12 +339,9 @@ def _probers(can: CanSite, lab, victims) -> list[tuple[UdpProber, tuple[str, str
     probers = []
     for i, src in enumerate(users):
         dst = ncns[i % len(ncns)]
-        client = lab.socket(src, socket.AF_INET, socket.SOCK_DGRAM)
-        client.bind((can.label(src, "address"), base + i))
-        reflector = lab.socket(dst, socket.AF_INET, socket.SOCK_DGRAM)
-        reflector.bind((can.label(dst, "address"), 123))
-        probers.append((UdpProber(client, reflector, (can.label(dst, "address"), 123), interval=0.005),
-                        (src, can.label(dst, "address"), base + i)))
+        prober = echo_prober(lab, (src, can.label(src, "address"), base + i), (dst, can.label(dst, "address"), 123),
+                             interval=0.005)
+        probers.append((prober, (src, can.label(dst, "address"), base + i)))
     return probers
 
 

@@ -50,7 +50,7 @@ def test_gw5_orphaned_vips_spread_over_survivors(gw_lab, faults, evidence):
     orders = gateways.takeover_orders()
     rows, problems = [], []
     failed: list[str] = []
-    for k in FAILURE_STEPS:
+    for k in [k for k in FAILURE_STEPS if k < len(gateways.names)]:  # a site of 4 gateways: k = 1, 2
         newly = [gw for gw in gateways.names if gw not in failed][: k - len(failed)]
         faults.stop_many(newly, "keepalived")
         failed += newly

@@ -154,7 +154,7 @@ def _one_mac_per_vip(gateways, seen, evidence, only: set[str] | None = None) -> 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("GW-2")
 @pytest.mark.parametrize("failure", list(FAILURES))
-def test_gw2_takeover(failure, gw_lab, lab, faults, evidence, victims):
+def test_gw2_takeover(failure, gw_lab, lab, faults, evidence, victims, tmp_path):
     """GW-2: a failed gateway's VIPs move to the next-priority live gateway within budget."""
     gateways = gw_lab
     gw = victims.pick(gateways.names, "failed gateway")
@@ -168,7 +168,7 @@ def test_gw2_takeover(failure, gw_lab, lab, faults, evidence, victims):
     fail, restore = FAILURES[failure]
     labels = gateways.site.labels[gw]
     # The new master's claims, as the computes' segment sees them.
-    capture = AnnouncementCapture(lab, compute, lab.dir / "captures" / f"gw2-{failure}-{gw}.pcap")
+    capture = AnnouncementCapture(lab, compute, tmp_path / f"gw2-{failure}-{gw}.pcap")
     with capture, pinned_routes(lab, pins), udp_probe(lab, compute, storage) as prober:
         fault = fail(faults, gw)
         if failure == "crash":

@@ -322,7 +322,7 @@ def _session_rows(sessions, moment, capture, holders_at):
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("LOGIN-4", "LOGIN-7")
-def test_login4_session_survives_vip_return_to_home_node(login_lab, logins, lab, faults, evidence, victims):
+def test_login4_session_survives_vip_return_to_home_node(login_lab, logins, lab, faults, evidence, victims, tmp_path):
     """LOGIN-4, the paper's sequence: node A fails, its VIP moves to B, sessions open to that VIP,
     A returns and takes the VIP back; every session keeps exchanging data and no RST is seen."""
     balancer = login_lab
@@ -342,7 +342,7 @@ def test_login4_session_survives_vip_return_to_home_node(login_lab, logins, lab,
                              f"every live node sees {node_a} down")
     holder_open = ",".join(logins.holders()[vip])
     t_open = time.monotonic()
-    with RstCapture(lab, "client1", lab.dir / "captures" / "login4-rst.pcap") as capture, \
+    with RstCapture(lab, "client1", tmp_path / "login4-rst.pcap") as capture, \
             sessions_closed(_open(balancer, [(f"lands-{w}", vip, sources[w]) for w in wanted])) as sessions:
         wait_until(lambda: min(s.after(0) for s in sessions), "ssh_session", expected="every session echoing",
                    accept=lambda n: n >= 10, interval=0.05)
@@ -385,7 +385,7 @@ def test_login4_session_survives_vip_return_to_home_node(login_lab, logins, lab,
 # --- LOGIN-5 ------------------------------------------------------------------------------
 @pytest.mark.disruptive
 @pytest.mark.behaviour("LOGIN-5")
-def test_login5_node_failure_spares_sessions_on_other_nodes(login_lab, logins, lab, faults, evidence, victims):
+def test_login5_node_failure_spares_sessions_on_other_nodes(login_lab, logins, lab, faults, evidence, victims, tmp_path):
     """LOGIN-5: a login node fails; every session not served by it carries on, including the
     ones that entered through its VIP."""
     balancer = login_lab
@@ -399,7 +399,7 @@ def test_login5_node_failure_spares_sessions_on_other_nodes(login_lab, logins, l
     specs = [(f"via-{node_x}-lands-{w}", vip_x, sources[w]) for w in wanted]
     specs += [(f"via-{others[0]}-lands-{w}", other_vip, src) for w, src in extra.items()]
     holders_before = logins.holders()
-    with RstCapture(lab, "client1", lab.dir / "captures" / "login5-rst.pcap") as capture, \
+    with RstCapture(lab, "client1", tmp_path / "login5-rst.pcap") as capture, \
             sessions_closed(_open(balancer, specs)) as sessions:
         faults.freeze(node_x)
         logins.down.add(node_x)
@@ -439,7 +439,7 @@ def _needs_hashing_layer(balancer):
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("LOGIN-6")
-def test_login6_drained_server_keeps_its_sessions_and_takes_no_new_ones(login_lab, logins, lab, evidence, victims):
+def test_login6_drained_server_keeps_its_sessions_and_takes_no_new_ones(login_lab, logins, lab, evidence, victims, tmp_path):
     """LOGIN-6: drain a server (admin drain file): new sessions avoid it, its existing sessions
     carry on, and no VIP moves. The drained server is a seeded pick; its sessions come in
     through two other servers' VIPs."""
@@ -457,7 +457,7 @@ def test_login6_drained_server_keeps_its_sessions_and_takes_no_new_ones(login_la
              (f"{node_e}-via-{vip_0}", vip_0, src_d0[node_e])]
     probe_vips = [balancer.vip[n] for n in balancer.names if balancer.vip[n] not in (vip_0, vip_3)][:2]
     holders_before = logins.holders()
-    with RstCapture(lab, "client1", lab.dir / "captures" / "login6-rst.pcap") as capture, \
+    with RstCapture(lab, "client1", tmp_path / "login6-rst.pcap") as capture, \
             sessions_closed(_open(balancer, specs)) as sessions:
         balancer.set_drain(node_d, True)
         t_drain = time.monotonic()

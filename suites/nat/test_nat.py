@@ -27,7 +27,7 @@ from siteproof.fixtures.plugin import lab_ends_after, needs
 from siteproof.nftjson import boundary_values
 from siteproof.probes import mtu, ruleset, sysctls
 from siteproof.probes.arp import listener
-from siteproof.probes.prober import UdpProber
+from siteproof.probes.traffic import echo_prober
 from siteproof.vrrp.cluster import VrrpCluster
 from siteproof.wait import WaitTimeout, wait_until
 
@@ -432,11 +432,8 @@ def test_nat3_a_dead_gateways_computes_and_only_those_are_remapped(kind, nat, la
     server_addr = nat.address(nat.server)
     probers = []
     for i, compute in enumerate(theirs):
-        client = lab.socket(compute, socket.AF_INET, socket.SOCK_DGRAM)
-        client.bind((nat.address(compute), 40000 + i))
-        reflector = lab.socket(nat.server, socket.AF_INET, socket.SOCK_DGRAM)
-        reflector.bind((server_addr, 9000 + i))
-        probers.append(UdpProber(client, reflector, (server_addr, 9000 + i), interval=0.02))
+        probers.append(echo_prober(lab, (compute, nat.address(compute), 40000 + i), (nat.server, server_addr, 9000 + i),
+                                   interval=0.02))
     for p in probers:
         p.start()
     after_state, remapped_at = None, None

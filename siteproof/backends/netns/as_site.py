@@ -12,12 +12,14 @@ tests the lab exactly as it tests a real site.
 from __future__ import annotations
 
 import ipaddress
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from siteproof.backends.netns import labservice
 from siteproof.daemons.sshd import KEY_DIR, USER_KEY
 from siteproof.errors import TopologyError
 from siteproof.topology.model import DaemonSpec, Endpoint, Interface, Link, Node, Topology
@@ -77,6 +79,11 @@ def as_site(topology: Topology) -> Topology:
     return replace(topology, nodes=nodes, links=links)
 
 
+# The system's python3 (a session of the management sshd has a private /root: see labservice).
+LAB_ACTIONS = {action: [shutil.which("python3", path="/usr/bin:/bin") or "python3", labservice.__file__, action, "{dir}"]
+               for action in ("stop", "start", "crash", "running")}
+
+
 def inventory(lab: Any, path: Path, faults: dict[str, Any] | None = None) -> Path:
     """Write the inventory of a lab built from as_site(...); the SSH client's config beside it.
     `faults`: the inventory's faults section (faultable hosts, the dead-man's time-to-live)."""
@@ -110,6 +117,8 @@ def inventory(lab: Any, path: Path, faults: dict[str, Any] | None = None) -> Pat
     doc = {"name": f"{topo.name} (lab {lab.id} played as a site)", "ssh_config": str(ssh_config),
            "parameters": dict(topo.parameters), "hosts": hosts}
     if faults:
-        doc["faults"] = faults
+        # No systemd in a lab: its daemons are stopped, started and crashed by the lab's own
+        # service manager, run in the node over SSH like systemctl on a host.
+        doc["faults"] = {"actions": LAB_ACTIONS, **faults}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -343,6 +343,9 @@ class Lab:
                 self._load_lag(end.node)  # the fabric drops a member on loss of carrier
 
     # --- fault primitives (siteproof.faults) ---------------------------------------
+    def data_interfaces(self, node: str) -> list[str]:
+        return [i for i in self.topology.nodes[node].interfaces if i != "lo"]
+
     def crash_daemon(self, node: str, kind: str) -> str:
         return self.daemon(node, kind).crash()
 
