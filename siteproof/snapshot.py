@@ -87,12 +87,44 @@ class Area:
 AREAS: dict[str, Area] = {}
 
 
+@dataclass(frozen=True)
+class Owned:
+    """Entries of a host section that one of the site's own daemons sets and moves by design (the
+    NAT tracker's default route on each compute): compared apart, in a section of their own
+    (`routes-by-nattracker`), shown but informational."""
+
+    role: str  # the hosts they are on
+    section: str  # the host section they are read in
+    owner: str  # the daemon that sets them
+    matches: Callable[[str], bool]  # a line of that section it owns
+
+    @property
+    def name(self) -> str:
+        return f"{self.section}-by-{self.owner}"
+
+
+OWNED: list[Owned] = []
+
+
 def register_area(area: Area) -> None:
     AREAS[area.name] = area
 
 
+def register_owned(owned: Owned) -> None:
+    OWNED.append(owned)
+
+
 def informational_sections() -> set[str]:
-    return {s for a in AREAS.values() for s in a.informational}
+    return {s for a in AREAS.values() for s in a.informational} | {o.name for o in OWNED}
+
+
+def _set_apart(site: Site, node: str, sections: Sections) -> Sections:
+    for owned in OWNED:
+        if site.labels[node].get("role") == owned.role and owned.section in sections:
+            lines = sections[owned.section]
+            sections[owned.name] = [line for line in lines if owned.matches(line)]
+            sections[owned.section] = [line for line in lines if not owned.matches(line)]
+    return sections
 
 
 def _host(site: Site, node: str) -> Sections:
@@ -114,7 +146,7 @@ def take(site: Site) -> Snapshot:
     """Every host of the site (in parallel), then every area that applies."""
     nodes = sorted(site.labels)
     with ThreadPoolExecutor(max_workers=8) as pool:
-        snap: Snapshot = dict(zip(nodes, pool.map(lambda n: _host(site, n), nodes), strict=True))
+        snap: Snapshot = dict(zip(nodes, pool.map(lambda n: _set_apart(site, n, _host(site, n)), nodes), strict=True))
     for area in AREAS.values():
         if area.applies(site):
             snap[f"({area.name})"] = {f"{area.name} {k}": v for k, v in area.read(site).items()}

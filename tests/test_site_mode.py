@@ -11,6 +11,7 @@ way must fail its check for the same reason as in lab mode.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -32,25 +33,23 @@ CHILD_TIMEOUT_S = 300
 # Cases run with --allow-disruptive, each with its inventory's faults section: what they send
 # beyond the read-only allowlist must be the probes' and the faults' own (probes_own), and the site
 # must be left as found.
-GATEWAY_FAULTS = {"roles": ["gateway"], "ttl": 120, "at_once": 4}  # GW-4 and GW-5 stop all gateways but one
+GATEWAY_FAULTS = {"roles": ["gateway"], "ttl": 120, "at_once": 4}  # GW-4 and GW-5 (by hand) stop all gateways but one
 DISRUPTIVE = {("perlmutter-gateways", None): GATEWAY_FAULTS, ("perlmutter-gateways", "slow-adverts"): GATEWAY_FAULTS,
               ("scinet-dtn", None): {}, ("scinet-dtn", "bridge-shaped"): {}}
-# (topology, suites (space-separated), variant or None, tests that must run at a site, the variant's (test, phrase))
+# Seconds each case took in CI (4 workers on 2 cores): the heaviest start first (siteproof.fixtures.parallel).
+COSTS = {("perlmutter-gateways", None): 90, ("perlmutter-dns", None): 55, ("ncsa-nat", None): 50,
+         ("perlmutter-can", None): 45}
+# (topology, pytest arguments (shell words: suites, -k), variant or None, tests that must run at a site,
+# the variant's (test, phrase))
 CASES = [
-    ("perlmutter-gateways", "suites/gateways suites/ecmp", None, ["test_gw1_every_vip_has_exactly_one_holder",
-                                                                  "test_gw2_takeover[crash]", "test_gw2_takeover[stop]",
-                                                                  "test_gw2_takeover[freeze]", "test_gw2_takeover[cable]",
-                                                                  "test_gw3_returning_gateway_takes_its_vips_back",
-                                                                  "test_gw4_last_one_standing_holds_every_vip",
-                                                                  "test_gw5_orphaned_vips_spread_over_survivors",
-                                                                  "test_gw6_return_path_survives_gateway_failure",
-                                                                  "test_ecmp4_long_udp_flow_uses_one_gateway[ipv6]",
-                                                                  "test_ecmp4_iperf3_stream_uses_one_gateway",
-                                                                  "test_gw6_forwarding_both_directions",
-                                                                  "test_gw6_every_gateway_forwards_with_the_same_kernel_settings",
-                                                                  "test_ecmp1_one_route_over_every_gateway_vip[ipv4]",
-                                                                  "test_ecmp1_storage_returns_over_every_storage_side_vip[ipv6]"],
-     None),
+    # GW-3, GW-4, GW-5's orphans and GW-6's failover run at a site on the same fault primitives
+    # (each run over SSH when this was written); left out here for CI's time.
+    ("perlmutter-gateways", "suites/gateways suites/ecmp -k 'not gw3_ and not gw4_ and not orphaned and not return_path_survives'",
+     None, ["test_gw1_every_vip_has_exactly_one_holder", "test_gw2_takeover[crash]", "test_gw2_takeover[stop]",
+            "test_gw2_takeover[freeze]", "test_gw2_takeover[cable]", "test_ecmp4_long_udp_flow_uses_one_gateway[ipv6]",
+            "test_ecmp4_iperf3_stream_uses_one_gateway", "test_gw6_forwarding_both_directions",
+            "test_gw6_every_gateway_forwards_with_the_same_kernel_settings", "test_ecmp1_one_route_over_every_gateway_vip[ipv4]",
+            "test_ecmp1_storage_returns_over_every_storage_side_vip[ipv6]"], None),
     ("perlmutter-gateways", "suites/gateways/test_gateways.py::test_gw1_every_vip_has_exactly_one_holder", "dual-master", [], (
         "test_gw1_every_vip_has_exactly_one_holder", "held by 2 gateways")),
     # A pulled cable at a site whose adverts are slower than its budget: the takeover is late over SSH as in the lab.
@@ -135,8 +134,9 @@ def seed_secrets(inventory_file: Path) -> list[str]:
 
 @needs_root
 @pytest.mark.slow
-@pytest.mark.parametrize(("topology", "suite", "variant", "must_run", "check"), CASES,
-                         ids=[f"{c[0]}:{c[2] or 'reference'}" for c in CASES])  # one reference per topology
+@pytest.mark.parametrize(("topology", "suite", "variant", "must_run", "check"), [
+    pytest.param(*case, id=f"{case[0]}:{case[2] or 'reference'}",  # one reference per topology
+                 marks=pytest.mark.slow(cost=COSTS.get((case[0], case[2]), 40))) for case in CASES])
 def test_a_lab_played_as_a_site_gives_the_lab_verdicts(topology, suite, variant, must_run, check, tmp_path):
     small = SMALL_REFERENCES.get(topology, {}) if variant is None else {}
     topo = as_site(load_topology(REPO / "topologies" / topology, small, variant=variant, profile="lab"))
@@ -147,7 +147,7 @@ def test_a_lab_played_as_a_site_gives_the_lab_verdicts(topology, suite, variant,
         site = inventory(lab, tmp_path / "inventory.yml", faults=DISRUPTIVE.get((topology, variant)) or None)
         secrets_ = seed_secrets(site)
         allow = ["--allow-disruptive"] if disruptive else []
-        run = run_child_pytest([*suite.split(), "--site", str(site), *allow, "-p", "no:randomly", f"--junitxml={junit}", "-q", "-o", "addopts=",
+        run = run_child_pytest([*shlex.split(suite), "--site", str(site), *allow, "-p", "no:randomly", f"--junitxml={junit}", "-q", "-o", "addopts=",
                                 f"--html={outputs / 'report.html'}", "--self-contained-html",
                                 f"--measurements-json={outputs / 'measurements.json'}"],
                                cwd=REPO, timeout=CHILD_TIMEOUT_S, prefix=("ip", "netns", "exec", lab.ns(VANTAGE)))

@@ -44,6 +44,29 @@ def test_a_change_left_behind_fails_and_an_informational_one_does_not():
     assert snapshot.left_as_found(only_serials)
 
 
+
+def test_a_route_the_nat_tracker_moved_is_shown_apart_and_any_other_route_still_fails():
+    from types import SimpleNamespace
+
+    from siteproof.areas.nat import state  # noqa: F401 - registers the tracker's routes
+
+    site = SimpleNamespace(labels={"nid001": {"role": "compute"}, "gw01": {"role": "nat-gateway"}})  # labels are all it reads
+    route = '{"dst": "default", "gateway": "%s"}'
+    other = '{"dst": "10.9.0.0/16", "gateway": "10.128.0.9"}'
+
+    def host(node: str, gateway: str, extra: list[str]) -> dict[str, list[str]]:
+        return snapshot._set_apart(site, node, {"routes": [route % gateway, *extra]})
+
+    before = {"nid001": host("nid001", "10.128.0.2", [other]), "gw01": host("gw01", "10.0.0.1", [])}
+    remapped = {"nid001": host("nid001", "10.128.0.3", [other]), "gw01": before["gw01"]}
+    changes = snapshot.diff(before, remapped)
+    assert [(c.host, c.section, c.informational) for c in changes] == [("nid001", "routes-by-nattracker", True)]
+    assert snapshot.left_as_found(changes)
+    lost = {**remapped, "nid001": host("nid001", "10.128.0.3", [])}
+    assert not snapshot.left_as_found(snapshot.diff(before, lost)), "a compute's other route lost must still fail"
+    moved_on_a_gateway = {**before, "gw01": host("gw01", "10.0.0.2", [])}
+    assert not snapshot.left_as_found(snapshot.diff(before, moved_on_a_gateway)), "only computes' default routes are the tracker's"
+
 LEAVES_A_RECORD = '''
 import pytest
 
