@@ -25,7 +25,7 @@ from typing import Any
 class FaultRecord:
     kind: str
     node: str
-    at: float  # monotonic time the fault began to be applied (takeovers are timed from it)
+    at: float  # monotonic time the fault took effect (takeovers are timed from it)
     detail: str = ""
 
 
@@ -36,6 +36,11 @@ class Faults:
     _undo: list[Callable[[], None]] = field(default_factory=list)
 
     def _record(self, kind: str, node: str, detail: str = "", began: float | None = None) -> FaultRecord:
+        if began is not None:
+            # A site's fault is prepared first (its undo armed on the host, what it flushes saved):
+            # it takes effect when its last command is sent, which the backend tells.
+            sent = self.lab.last_fault_at()
+            began = sent if sent is not None and sent >= began else began
         rec = FaultRecord(kind, node, time.monotonic() if began is None else began, detail)
         self.log.append(rec)
         return rec

@@ -90,6 +90,11 @@ class Backend(Protocol):
         """A cable pulled (up=False) or put back: the node sees its link lose and regain carrier."""
         ...
 
+    def last_fault_at(self) -> float | None:
+        """When the last fault primitive sent the change that is the fault itself (monotonic), if it
+        first prepared it (armed its undo, saved state); None: it took effect when called."""
+        ...
+
     def crash_daemon(self, node: str, kind: str) -> str:
         """Kill the daemon without a chance to clean up (SIGKILL); returns what was killed."""
         ...

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +100,7 @@ class SiteFaults:
     backend: Any  # siteproof.backends.ssh.SshBackend
     policy: FaultPolicy
     armed: list[Armed] = field(default_factory=list)
+    applied_at: float | None = None  # when the last fault's own command was sent (after its preparation)
     _ssh_ifs: dict[str, str] = field(default_factory=dict)
 
     # --- safety ---------------------------------------------------------------------
@@ -169,6 +171,7 @@ class SiteFaults:
         self._arm(node, what, ["sh", "-c", linkfault.UNDO_SCRIPT, "siteproof-undo", ifname, keep, saved])
         if keep:
             self.backend.run(node, "sysctl", "-q", "-w", f"net/ipv6/conf/{ifname}/keep_addr_on_down=1")
+        self.applied_at = time.monotonic()
         self.backend.run(node, "ip", "link", "set", "dev", ifname, "down")
 
     def freeze(self, node: str) -> None:
@@ -182,6 +185,7 @@ class SiteFaults:
                    f"  chain freeze_out {{ type filter hook output priority -500; policy accept; {out_rule}}}\n"
                    f"  chain freeze_forward {{ type filter hook forward priority -500; policy drop; }}\n}}\n")
         self._arm(node, "freeze", ["nft", f"delete table netdev {FREEZE_TABLE}; delete table inet {FREEZE_TABLE}"])
+        self.applied_at = time.monotonic()
         out = self.backend.run(node, "nft", "-f", "-", stdin=ruleset, check=False)
         if out.returncode != 0:
             self._disarm(node, "freeze")
@@ -205,6 +209,7 @@ class SiteFaults:
         key = self._service(node, kind, "a crash")
         crash, start = self._command(node, "crash", kind), self._command(node, "start", kind)
         self._arm(node, key, start)
+        self.applied_at = time.monotonic()
         self.backend.run(node, *crash)
         return f"{kind} ({' '.join(crash)})"
 
@@ -213,6 +218,8 @@ class SiteFaults:
         commands = {node: (self._command(node, "stop", kind), self._command(node, "start", kind)) for node in nodes}
         for node, key in keys.items():
             self._arm(node, key, commands[node][1])
+        self.applied_at = time.monotonic()  # every undo armed first; then the stops, one after another
+        for node in keys:
             self.backend.run(node, *commands[node][0])
 
     def start_daemon(self, node: str, kind: str) -> None:

@@ -346,6 +346,9 @@ class Lab:
     def data_interfaces(self, node: str) -> list[str]:
         return [i for i in self.topology.nodes[node].interfaces if i != "lo"]
 
+    def last_fault_at(self) -> None:
+        return None  # a lab's fault is one call: it takes effect when made
+
     def crash_daemon(self, node: str, kind: str) -> str:
         return self.daemon(node, kind).crash()
 
