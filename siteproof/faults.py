@@ -18,7 +18,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+
+CLOCK = "%Y-%m-%d %H:%M:%S.%f UTC"
 
 
 @dataclass
@@ -27,13 +30,14 @@ class FaultRecord:
     node: str
     at: float  # monotonic time the fault took effect (takeovers are timed from it)
     detail: str = ""
+    host_time: str = ""  # when, by the host's own clock (the runner's, mapped: Backend.clock_offset)
 
 
 @dataclass
 class Faults:
     lab: Any  # the site's backend (a Backend with FAULTS)
     log: list[FaultRecord] = field(default_factory=list)
-    _undo: list[Callable[[], None]] = field(default_factory=list)
+    _undo: list[tuple[str, str, str, Callable[[], None]]] = field(default_factory=list)  # (kind, node, detail, undo)
 
     def _record(self, kind: str, node: str, detail: str = "", began: float | None = None) -> FaultRecord:
         if began is not None:
@@ -41,24 +45,44 @@ class Faults:
             # it takes effect when its last command is sent, which the backend tells.
             sent = self.lab.last_fault_at()
             began = sent if sent is not None and sent >= began else began
-        rec = FaultRecord(kind, node, time.monotonic() if began is None else began, detail)
+        at = time.monotonic() if began is None else began
+        rec = FaultRecord(kind, node, at, detail, self._host_time(node.split(",")[0], at))
         self.log.append(rec)
         return rec
+
+    def _host_time(self, node: str, at: float) -> str:
+        wall = time.time() - (time.monotonic() - at)
+        try:
+            return datetime.fromtimestamp(wall + self.lab.clock_offset(node), UTC).strftime(CLOCK)
+        except Exception:  # noqa: BLE001 - a clock that cannot be read: the runner's, said so
+            return datetime.fromtimestamp(wall, UTC).strftime(CLOCK) + " (runner's clock)"
+
+    def _will_undo(self, kind: str, node: str, detail: str, action: Callable[[], None]) -> None:
+        self._undo.append((kind, node, detail, action))
+
+    def _done(self, kinds: tuple[str, ...], node: str, detail: str) -> None:
+        """The test undid a fault itself: no undo of it is left for the end."""
+        self._undo = [u for u in self._undo if not (u[0] in kinds and u[1] == node and u[2] == detail)]
+
+    def rows(self) -> list[list[str]]:
+        """The log for the report: host time, host, what, detail."""
+        return [[r.host_time, r.node, r.kind, r.detail] for r in self.log]
 
     def cable_pull(self, node: str, ifname: str) -> FaultRecord:
         began = time.monotonic()
         self.lab.set_link(node, ifname, up=False)
-        self._undo.append(lambda: self.lab.set_link(node, ifname, up=True))
+        self._will_undo("cable pull", node, ifname, lambda: self.lab.set_link(node, ifname, up=True))
         return self._record("cable pull", node, ifname, began=began)
 
     def cable_restore(self, node: str, ifname: str) -> FaultRecord:
         self.lab.set_link(node, ifname, up=True)
+        self._done(("cable pull",), node, ifname)
         return self._record("cable restore", node, ifname)
 
     def crash(self, node: str, daemon: str) -> FaultRecord:
         began = time.monotonic()
         killed = self.lab.crash_daemon(node, daemon)
-        self._undo.append(lambda: self.ensure_running([node], daemon))
+        self._will_undo("daemon crash", node, daemon, lambda: self.ensure_running([node], daemon))
         return self._record("daemon crash", node, killed, began=began)
 
     def stop(self, node: str, daemon: str) -> FaultRecord:
@@ -68,21 +92,23 @@ class Faults:
         """Clean stop on many nodes at once (SIGTERM to all, then wait for each)."""
         began = time.monotonic()
         self.lab.stop_daemons(nodes, daemon)
-        self._undo.append(lambda: self.ensure_running(nodes, daemon))
+        self._will_undo("clean stop", ",".join(nodes), daemon, lambda: self.ensure_running(nodes, daemon))
         return self._record("clean stop", ",".join(nodes), daemon, began=began)
 
     def start(self, node: str, daemon: str) -> FaultRecord:
         self.lab.start_daemon(node, daemon)
+        self._done(("clean stop", "daemon crash"), node, daemon)
         return self._record("daemon start", node, daemon)
 
     def freeze(self, node: str) -> FaultRecord:
         began = time.monotonic()
         self.lab.freeze(node)
-        self._undo.append(lambda: self.thaw(node))
+        self._will_undo("host freeze", node, "", lambda: self.lab.thaw(node))
         return self._record("host freeze", node, began=began)
 
     def thaw(self, node: str) -> FaultRecord:
         self.lab.thaw(node)
+        self._done(("host freeze",), node, "")
         return self._record("host thaw", node)
 
     def ensure_running(self, nodes: list[str], daemon: str) -> None:
@@ -94,10 +120,12 @@ class Faults:
         self._undo.clear()
 
     def undo_all(self) -> None:
-        """Undo every fault still in place, newest first."""
+        """Undo every fault still in place, newest first; each undo (or its failure) is logged."""
         while self._undo:
-            action = self._undo.pop()
+            kind, node, detail, action = self._undo.pop()
             try:
                 action()
-            except Exception:  # noqa: BLE001,S112 - undoing is best effort; teardown follows
+            except Exception as exc:  # noqa: BLE001 - undoing is best effort; teardown follows
+                self._record(f"undo of {kind} FAILED", node, f"{detail}: {type(exc).__name__}: {str(exc)[:200]}".strip(": "))
                 continue
+            self._record(f"undo of {kind}", node, detail)

@@ -25,6 +25,8 @@ class FakeHost:
             out = "10.250.0.30 51000 10.250.0.2 2222\n"
         elif argv[:4] == ("ip", "-j", "route", "get"):
             out = '[{"dst": "10.250.0.30", "dev": "spmgmt0"}]'
+        elif argv[:1] == ("date",):
+            out = "1765000000.250000000\n"
         elif argv[:2] == ("sh", "-c"):
             out = "4242\n"
         elif argv[:2] == ("systemctl", "is-active"):
@@ -35,7 +37,7 @@ class FakeHost:
         return None
 
     def changes(self, node: str) -> list[tuple[str, ...]]:
-        return [a for n, a in self.sent if n == node and a[0] not in ("printenv", "ip")]
+        return [a for n, a in self.sent if n == node and a[0] not in ("printenv", "ip", "date")]
 
 
 def site(policy: FaultPolicy) -> tuple[FakeHost, SiteFaults]:

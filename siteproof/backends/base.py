@@ -90,6 +90,10 @@ class Backend(Protocol):
         """A cable pulled (up=False) or put back: the node sees its link lose and regain carrier."""
         ...
 
+    def clock_offset(self, node: str) -> float:
+        """The node's clock minus the runner's, in seconds (0 in a lab): faults are logged in host time."""
+        ...
+
     def last_fault_at(self) -> float | None:
         """When the last fault primitive sent the change that is the fault itself (monotonic), if it
         first prepared it (armed its undo, saved state); None: it took effect when called."""

@@ -102,6 +102,15 @@ class SiteFaults:
     armed: list[Armed] = field(default_factory=list)
     applied_at: float | None = None  # when the last fault's own command was sent (after its preparation)
     _ssh_ifs: dict[str, str] = field(default_factory=dict)
+    _offsets: dict[str, float] = field(default_factory=dict)
+
+    def clock_offset(self, node: str) -> float:
+        """The host's clock minus the runner's (read once, at the middle of the round trip)."""
+        if node not in self._offsets:
+            before = time.time()
+            said = self.backend.run(node, "date", "+%s.%N", timeout=10).stdout.strip()
+            self._offsets[node] = float(said) - (before + time.time()) / 2
+        return self._offsets[node]
 
     # --- safety ---------------------------------------------------------------------
     def runner_interface(self, node: str) -> str:
@@ -123,6 +132,7 @@ class SiteFaults:
         if node not in faulted and len(faulted) >= self.policy.at_once:
             raise FaultRefused(f"{what} on {node}: refused, {', '.join(sorted(faulted))} already faulted "
                                f"(inventory faults.at_once {self.policy.at_once})")
+        self.clock_offset(node)  # read now, not between the fault and what the test times after it
         if not self.runner_interface(node):
             raise FaultRefused(f"{what} on {node}: refused, the interface carrying siteproof's SSH session to it "
                                "cannot be told (no SSH_CONNECTION, or no route back)")

@@ -122,6 +122,9 @@ class SshBackend:
     def data_interfaces(self, node: str) -> list[str]:
         return self._site_faults().data_interfaces(node)
 
+    def clock_offset(self, node: str) -> float:
+        return self._site_faults().clock_offset(node)
+
     def last_fault_at(self) -> float | None:
         return self.faults.applied_at if self.faults is not None else None
 

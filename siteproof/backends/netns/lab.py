@@ -349,6 +349,9 @@ class Lab:
     def last_fault_at(self) -> None:
         return None  # a lab's fault is one call: it takes effect when made
 
+    def clock_offset(self, node: str) -> float:
+        return 0.0  # the nodes share this machine's clock
+
     def crash_daemon(self, node: str, kind: str) -> str:
         return self.daemon(node, kind).crash()
 
