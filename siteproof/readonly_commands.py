@@ -187,7 +187,7 @@ def _command(argv: list[str], stdin: str | None) -> str | None:
 RULES: dict[str, Rule] = {
     # Reading, looking up, and probing the network.
     **dict.fromkeys(("true", "uname", "cat", "echo", "hostname", "id", "stat", "readlink", "ls", "ss", "ping", "modinfo",
-                     "printf", "test", "[", "printenv"), _always),
+                     "printf", "test", "[", "printenv", "date"), _always),
     "command": _command,
     "ip": _ip,
     "nft": _nft,

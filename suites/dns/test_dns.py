@@ -29,6 +29,7 @@ from siteproof import nft
 from siteproof.areas.dns import acl
 from siteproof.areas.dns.checks import SEP, ds_matches, keyring, signing_policies, validate_zone
 from siteproof.backends.base import DAEMON_FILES
+from siteproof.fixtures.plugin import needs
 from siteproof.topology.render import reverse_name
 from siteproof.wait import WaitTimeout, wait_until
 
@@ -171,6 +172,7 @@ ROGUES = {"signed-by-other-keys": "signed", "unsigned": "unsigned"}
 def test_dns2_tampered_or_unsigned_answer_gives_servfail(dnssite, lab, rogue, evidence):
     """DNS-2: the resolver's queries to the system's servers are redirected to a rogue server
     inside the lab (a copy signed with other keys, or unsigned): it must answer SERVFAIL."""
+    needs(dnssite.site, DAEMON_FILES)  # restarts the lab's own unbound and reads its log
     resolver = dnssite.site.names("resolver")[0]
     target = dnssite.site.labels[dnssite.site.names("rogue")[0]][ROGUES[rogue]]
     name = f"login.{dnssite.domain}"
@@ -495,6 +497,7 @@ def test_dns9_zsk_rollover_completes_while_resolver_validates(dnssite, lab, evid
     every signature replaced, the old key removed) while the resolver answers with AD and
     never SERVFAIL. It runs on the lab's rollover zone (2-minute signatures), where the whole
     rollover fits in a test; see the report's note for the system's zones."""
+    needs(dnssite.site, DAEMON_FILES)  # rndc through the lab's own named run directory
     primary = dnssite.site.names("primary")[0]
     rundir = lab.daemon(primary, "named").rundir
     zone = f"rollover.{dnssite.domain}"
