@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import stop_lab
+from tests.helpers import PRIVATE_REGISTRIES, stop_lab
 
 
 @pytest.fixture
@@ -22,13 +24,26 @@ def cli_labs() -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A lab registry of this test's own (here and in every process it starts): for tests of
-    reaping, which must not reap, or be reaped by, the labs of tests running beside them."""
+    reaping, which must not reap, or be reaped by, the labs of tests running beside them. It
+    is listed where tests that count namespaces look (tests.helpers.PRIVATE_REGISTRIES): its
+    labs are no refused build's leftovers."""
     from siteproof.backends.netns import registry
 
     root = tmp_path / "labs"
     root.mkdir(mode=0o700)
+    listed = PRIVATE_REGISTRIES / secrets.token_hex(6)
+    for _ in range(3):  # another test may remove the emptied folder between the two steps
+        PRIVATE_REGISTRIES.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            listed.write_text(str(root))
+            break
     monkeypatch.setattr(registry, "STATE_ROOT", root)
     monkeypatch.setenv("SITEPROOF_STATE", str(root))
-    return root
+    try:
+        yield root
+    finally:
+        listed.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # nothing left behind once the last such test ends
+            PRIVATE_REGISTRIES.rmdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import textwrap
@@ -109,6 +110,10 @@ def stop_lab(lab_id: str, budget_s: float = 30.0) -> None:
     registry.destroy(lab_id)
 
 
+# Where the private lab registries of running tests are listed (tests/conftest.py private_state).
+PRIVATE_REGISTRIES = Path("/run/siteproof/test-registries")
+
+
 def unexplained_namespaces(before: set[str]) -> list[str]:
     """Namespaces made since `before` that no registered lab owns: what a refused build left
     behind, outside the registry's reach. Labs that other tests build meanwhile (parallel
@@ -119,6 +124,10 @@ def unexplained_namespaces(before: set[str]) -> list[str]:
     from siteproof.backends.netns import registry
 
     known = [f"{registry.NS_PREFIX}{s.id}-" for s in registry.all_labs()]
+    # Labs of private registries (tests of reaping, beside this one) are registered there.
+    for listed in (PRIVATE_REGISTRIES.iterdir() if PRIVATE_REGISTRIES.is_dir() else []):
+        with contextlib.suppress(OSError):
+            known += [f"{registry.NS_PREFIX}{d.name}-" for d in Path(listed.read_text()).iterdir()]
     return sorted(n for n in set(netns.list_names()) - before if not n.startswith(tuple(known)))
 
 
