@@ -19,14 +19,16 @@ from types import ModuleType
 from siteproof.areas.ce import monalisa
 from siteproof.areas.ib import pkeys
 from siteproof.backends import background
-from siteproof.probes import banner, dnswire, reach, remote, remote_prober, whoami
+from siteproof.probes import banner, dnswire, flowsend, reach, remote, remote_prober, remote_tcp, whoami
 
 # Probes shipped to a host as a script on stdin (`python3 - JOB`): each sends packets and reads
 # answers, and changes nothing there.
-SHIPPED_PROBES: tuple[ModuleType, ...] = (dnswire, reach, banner, whoami)
+SHIPPED_PROBES: tuple[ModuleType, ...] = (dnswire, reach, banner, whoami, flowsend)
 # Fixed `python3 -c` programs, their inputs as arguments: testinfra's question for the host's
-# encoding, the CE's MonALISA datagram sender, the UDP echo prober and reflector (siteproof.probes.echo).
-FIXED_PROGRAMS = ("import locale;print(locale.getpreferredencoding())", monalisa.SENDER, remote_prober.SCRIPT)
+# encoding, the CE's MonALISA datagram sender, the UDP echo prober and reflector (siteproof.probes.echo),
+# the TCP listener, echo server and stream client (siteproof.probes.tcphost).
+FIXED_PROGRAMS = ("import locale;print(locale.getpreferredencoding())", monalisa.SENDER, remote_prober.SCRIPT,
+                  remote_tcp.SCRIPT)
 IP_WRITE_VERBS = frozenset({"add", "del", "delete", "change", "replace", "set", "flush", "append", "prepend", "exec",
                             "restore", "attach", "detach", "update", "save", "monitor"})
 NFT_WRITE_VERBS = frozenset({"add", "delete", "flush", "insert", "replace", "create", "reset", "destroy", "rename", "import"})

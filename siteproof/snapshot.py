@@ -10,6 +10,7 @@ area marks informational (SOA serials: every update moves them) is shown but doe
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 from collections.abc import Callable
@@ -17,7 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from siteproof import budgets
 from siteproof.site import Site
+from siteproof.wait import WaitTimeout, wait_until
+
+budgets.register("snapshot_settle", 15.0, "after the last undo, what heals by itself (an IPv6 address out of DAD and "
+                 "its local route, a VIP coming home) is back before the post snapshot calls the site changed",
+                 owner="snapshot")
 
 Sections = dict[str, list[str]]  # section -> sorted lines
 Snapshot = dict[str, Sections]  # host -> its sections
@@ -151,6 +158,21 @@ def take(site: Site) -> Snapshot:
         if area.applies(site):
             snap[f"({area.name})"] = {f"{area.name} {k}": v for k, v in area.read(site).items()}
     return snap
+
+
+def settled_after(site: Site, before: Snapshot) -> tuple[Snapshot, list[Change]]:
+    """The post snapshot and its changes: taken again while it differs from `before`, within the
+    snapshot_settle budget, so a state still healing is not called a change; what stays is."""
+    taken: list[tuple[Snapshot, list[Change]]] = []
+
+    def again() -> bool:
+        after = take(site)
+        taken.append((after, diff(before, after)))
+        return left_as_found(taken[-1][1])
+
+    with contextlib.suppress(WaitTimeout):
+        wait_until(again, "snapshot_settle", expected="the site as found", interval=1.0)
+    return taken[-1]
 
 
 @dataclass

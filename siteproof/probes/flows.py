@@ -1,33 +1,28 @@
-"""Many short flows, and one long TCP stream, between two nodes (sockets opened in them: SOCKETS).
+"""Many short flows, and one long TCP stream, between two nodes.
 
 Flows differ only in their source port, so with L3+L4 hashing each is an independent
-draw of the sender's ECMP choice. Sockets are made in the sender's namespace (on the
-lab's netns worker) and used from there; TCP ones close with a reset, leaving no
-TIME_WAIT to stop the next run from binding the same ports.
+draw of the sender's ECMP choice. Bursts are sent by siteproof.probes.flowsend: in the
+sender's namespace where the backend opens sockets in nodes (a lab), by the host itself
+elsewhere (a site). The listener and the long stream here use sockets in the nodes; at a
+site their twins run on the hosts (siteproof.probes.remote_tcp; siteproof.probes.traffic
+picks one by the backend's capabilities).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import ipaddress
-import os
-import selectors
 import socket
-import struct
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from siteproof.backends.base import Backend
+from siteproof.backends.base import SOCKETS, Backend, require_program
+from siteproof.probes import flowsend, remote
 from siteproof.probes.flowcount import Flow
 from siteproof.probes.gap import longest_gap
-
-# Linux 6.15+: cap on the TCP retransmission timeout (include/uapi/linux/tcp.h).
-TCP_RTO_MAX_MS = 44
-_LINGER_RESET = struct.pack("ii", 1, 0)
-_RECORD = struct.Struct("!Qd")
+from siteproof.probes.tcphost import LINGER_RESET, RECORD, TCP_RTO_MAX_MS
 
 
 def family_of(address: str) -> int:
@@ -47,33 +42,50 @@ def send_udp_flows(
     backend: Backend, node: str, src: str, dst: str, dport: int, sports: list[int], rate_pps: float = 5000
 ) -> FlowRun:
     """One datagram per source port, paced so no queue on the path overflows."""
-    flows = [Flow(src, dst, "udp", sport, dport) for sport in sports]
-    family = family_of(dst)
+    job = {"proto": "udp", "src": src, "dst": dst, "dport": dport, "sports": list(sports), "rate": rate_pps}
+    return _burst(backend, node, job, len(sports) / rate_pps)
 
-    def burst() -> FlowRun:
-        run = FlowRun(flows)
-        start = next_at = time.monotonic()
-        for flow in flows:
-            with socket.socket(family, socket.SOCK_DGRAM) as sock:
-                try:
-                    sock.bind((src, flow.sport))
-                    sock.sendto(b"siteproof-ecmp", (dst, dport))
-                except OSError as exc:
-                    run.failed.append((flow, str(exc)))
-            next_at += 1 / rate_pps
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)  # pacing the sender, not waiting for a state
-        run.seconds = time.monotonic() - start
-        return run
 
-    return backend.call_in(node, burst)
+def open_tcp_flows(backend: Backend, node: str, src: str, dst: str, dport: int, sports: list[int],
+                   timeout: float = 2.0, window: int = 512) -> FlowRun:
+    """One TCP connection per source port (handshake, then reset), up to `window` in flight.
+
+    Connections are non-blocking, each with its own deadline: a path that drops traffic
+    costs one timeout for all its flows, not one per flow.
+    """
+    job = {"proto": "tcp", "src": src, "dst": dst, "dport": dport, "sports": list(sports), "timeout": timeout,
+           "window": window}
+    return _burst(backend, node, job, timeout * (len(sports) // window + 1) + len(sports) * 0.01)
+
+
+def _burst(backend: Backend, node: str, job: dict, expected_s: float) -> FlowRun:
+    """A burst sent from the node: in its namespace where the backend can (SOCKETS), else by the
+    host itself (siteproof.probes.flowsend shipped there)."""
+    if SOCKETS in backend.capabilities:
+        failed, seconds = backend.call_in(node, lambda: flowsend.run_job(job))
+    else:
+        require_program(backend, node, "python3", "python3")
+        failed, seconds = remote.run_on(backend.run, node, flowsend, job, 2, timeout=expected_s * 2 + 30)
+    flows = [Flow(job["src"], job["dst"], job["proto"], sport, job["dport"]) for sport in job["sports"]]
+    by_port = {flow.sport: flow for flow in flows}
+    return FlowRun(flows, [(by_port[sport], why) for sport, why in failed], float(seconds))
+
+
+class Accepted:
+    """Connections a listener has accepted so far."""
+
+    def __init__(self) -> None:
+        self._count = 0
+
+    @property
+    def count(self) -> int:
+        return self._count
 
 
 @contextlib.contextmanager
-def tcp_listener(backend: Backend, node: str, address: str, port: int) -> Iterator[list[int]]:
-    """A listening socket that accepts and drops every connection; yields the accept count."""
-    accepted = [0]
+def tcp_listener(backend: Backend, node: str, address: str, port: int) -> Iterator[Accepted]:
+    """A listening socket in the node that accepts and drops every connection."""
+    accepted = Accepted()
     server = backend.socket(node, family_of(address), socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind((address, port))
@@ -90,7 +102,7 @@ def tcp_listener(backend: Backend, node: str, address: str, port: int) -> Iterat
             # A plain close (FIN): a reset from here could reach the client before its
             # connect() returns and turn a completed handshake into ECONNRESET.
             conn.close()
-            accepted[0] += 1
+            accepted._count += 1
 
     thread = threading.Thread(target=accept, daemon=True, name="tcp-listener")
     thread.start()
@@ -100,67 +112,6 @@ def tcp_listener(backend: Backend, node: str, address: str, port: int) -> Iterat
         stop.set()
         thread.join(timeout=2)
         server.close()
-
-
-def open_tcp_flows(backend: Backend, node: str, src: str, dst: str, dport: int, sports: list[int],
-                   timeout: float = 2.0, window: int = 512) -> FlowRun:
-    """One TCP connection per source port (handshake, then reset), up to `window` in flight.
-
-    Connections are non-blocking, each with its own deadline: a path that drops traffic
-    costs one timeout for all its flows, not one per flow.
-    """
-    flows = [Flow(src, dst, "tcp", sport, dport) for sport in sports]
-    family = family_of(dst)
-
-    def connect_all() -> FlowRun:
-        run = FlowRun(flows)
-        start = time.monotonic()
-        pending = iter(flows)
-        inflight: dict[socket.socket, tuple[Flow, float]] = {}
-        with selectors.DefaultSelector() as sel:
-
-            def launch() -> None:
-                for flow in pending:
-                    sock = socket.socket(family, socket.SOCK_STREAM)
-                    sock.setblocking(False)
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
-                    try:
-                        sock.bind((src, flow.sport))
-                        err = sock.connect_ex((dst, dport))
-                    except OSError as exc:
-                        sock.close()
-                        run.failed.append((flow, str(exc)))
-                        continue
-                    if err not in (0, errno.EINPROGRESS):
-                        sock.close()
-                        run.failed.append((flow, os.strerror(err)))
-                        continue
-                    inflight[sock] = (flow, time.monotonic() + timeout)
-                    sel.register(sock, selectors.EVENT_WRITE)
-                    if len(inflight) >= window:
-                        return
-
-            def finish(sock: socket.socket, problem: str | None) -> None:
-                flow, _ = inflight.pop(sock)
-                sel.unregister(sock)
-                sock.close()
-                if problem:
-                    run.failed.append((flow, problem))
-
-            launch()
-            while inflight:
-                for key, _ in sel.select(timeout=0.05):
-                    sock = key.fileobj  # type: ignore[assignment]
-                    err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # type: ignore[union-attr]
-                    finish(sock, os.strerror(err) if err else None)  # type: ignore[arg-type]
-                now = time.monotonic()
-                for sock in [s for s, (_, deadline) in inflight.items() if deadline <= now]:
-                    finish(sock, "timed out")
-                launch()
-        run.seconds = time.monotonic() - start
-        return run
-
-    return backend.call_in(node, connect_all)
 
 
 @dataclass
@@ -207,7 +158,7 @@ class TcpStream:
         listener.listen(1)
         sender = self.backend.socket(self.client, family, socket.SOCK_STREAM)
         self._sockets += [listener, sender]
-        sender.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        sender.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
         sender.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.rto_max_ms:
             try:
@@ -234,7 +185,7 @@ class TcpStream:
         next_at = time.monotonic()
         while not self._stop.is_set():
             try:
-                sock.sendall(_RECORD.pack(self.sent, time.monotonic()))
+                sock.sendall(RECORD.pack(self.sent, time.monotonic()))
                 self.sent += 1
             except TimeoutError:
                 pass  # send buffer full while the path is down: keep the rhythm
@@ -275,7 +226,7 @@ class TcpStream:
                 return
             now = time.monotonic()
             pending += len(data)
-            whole, pending = divmod(pending, _RECORD.size)
+            whole, pending = divmod(pending, RECORD.size)
             self.arrivals.extend([now] * whole)
 
     def received_since(self, since: float) -> int:

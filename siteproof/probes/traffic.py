@@ -7,11 +7,14 @@ import ipaddress
 import json
 import socket
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 
 from siteproof.backends.base import SOCKETS, Backend
 from siteproof.errors import SiteproofError
+from siteproof.probes.flows import Accepted, TcpStream, tcp_listener
 from siteproof.probes.prober import UdpProber
 from siteproof.probes.remote_prober import RemoteUdpProber
+from siteproof.probes.remote_tcp import RemoteTcpStream, remote_listener
 from siteproof.wait import wait_until
 
 PROBE_PORT = 47000
@@ -77,3 +80,19 @@ def udp_probe(
     finally:
         if not prober.stopped:
             prober.stop()
+
+
+def tcp_accepts(backend: Backend, node: str, address: str, port: int) -> AbstractContextManager[Accepted]:
+    """A listener on the node that accepts and closes every connection, for the block: a socket
+    in the node where the backend can (SOCKETS), else a listener run by the host itself."""
+    if SOCKETS in backend.capabilities:
+        return tcp_listener(backend, node, address, port)
+    return remote_listener(backend, node, address, port)
+
+
+def tcp_stream(backend: Backend, client: str, server: str, src: str, dst: str, sport: int, dport: int,
+               interval: float = 0.005, rto_max_ms: int | None = 1000) -> TcpStream | RemoteTcpStream:
+    """A long TCP flow from client (src:sport) to server (dst:dport), echoed back, not yet
+    started: sockets in the nodes where the backend can (SOCKETS), else both ends run by the hosts."""
+    kind = TcpStream if SOCKETS in backend.capabilities else RemoteTcpStream
+    return kind(backend, client, server, src, dst, sport, dport, interval=interval, rto_max_ms=rto_max_ms)

@@ -14,9 +14,9 @@ import pytest
 
 from siteproof.areas.ecmp.routes import FAMILIES, bar, hash_policy, predicted_next_hops, routes_to
 from siteproof.probes.flowcount import Flow, FlowCounters, where
-from siteproof.probes.flows import TcpStream, open_tcp_flows, send_udp_flows, tcp_listener
+from siteproof.probes.flows import open_tcp_flows, send_udp_flows
 from siteproof.probes.iperf import iperf3_client, iperf3_server
-from siteproof.probes.traffic import PROBE_PORT, address_of, udp_probe
+from siteproof.probes.traffic import PROBE_PORT, address_of, tcp_accepts, tcp_stream, udp_probe
 from siteproof.stats import uniform_balance
 from siteproof.wait import WaitTimeout, wait_until
 
@@ -139,12 +139,12 @@ def test_ecmp3_flows_spread_over_every_gateway(proto, family, gateways, gateway_
         run = send_udp_flows(lab, compute, src, dst, dport, sports)
         accepted = None
     else:
-        with tcp_listener(lab, storage, dst, dport) as accepted_count:
+        with tcp_accepts(lab, storage, dst, dport) as accepts:
             run = open_tcp_flows(lab, compute, src, dst, dport, sports)
             with contextlib.suppress(WaitTimeout):  # a shortfall is reported, not fatal: the counters decide
-                wait_until(lambda: accepted_count[0] >= len(run.flows) - len(run.failed), "flows_counted",
+                wait_until(lambda: accepts.count >= len(run.flows) - len(run.failed), "flows_counted",
                            expected="every opened connection accepted")
-        accepted = accepted_count[0]
+            accepted = accepts.count
     sent = set(run.flows) - {f for f, _ in run.failed}
 
     def counted() -> dict[Flow, list[str]]:
@@ -279,7 +279,7 @@ def test_ecmp5_tcp_flow_survives_failure_of_its_gateway(gw_lab, gateway_counters
     evidence.record("forward next hop", fwd_hop)
     evidence.record("return next hop", ret_hop)
     gateway_counters.reset()
-    with TcpStream(lab, compute, storage, flow.src, flow.dst, flow.sport, flow.dport) as stream:
+    with tcp_stream(lab, compute, storage, flow.src, flow.dst, flow.sport, flow.dport) as stream:
         begun = time.monotonic()
         wait_until(lambda: stream.received_since(begun) >= 50, "traffic_resume", expected=f"{flow} streaming")
         carriers = where(gateway_counters.read(), flow)
