@@ -52,8 +52,14 @@ def addresses(text: str) -> list[str]:
 
 
 def entries(text: str) -> list[str]:
-    """`ip -j route` or `ip -j rule` entries, each a sorted-key JSON line without expiries or cache data."""
-    return sorted(json.dumps(_strip(r), sort_keys=True) for r in json.loads(text or "[]"))
+    """`ip -j route` or `ip -j rule` entries, each a sorted-key JSON line without expiries or cache data.
+    An IPv6 link-local address's own local route is left out: the kernel adds it when the address
+    leaves DAD (a host's link just up), and the address itself is compared under addresses."""
+    return sorted(json.dumps(_strip(r), sort_keys=True) for r in json.loads(text or "[]") if not _link_local_own(r))
+
+
+def _link_local_own(route: dict[str, Any]) -> bool:
+    return route.get("table") == "local" and route.get("type") == "local" and str(route.get("dst", "")).startswith("fe80:")
 
 
 def ruleset(text: str) -> list[str]:

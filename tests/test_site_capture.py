@@ -38,13 +38,15 @@ print("ECHOES", sum(1 for p in packets(out) if ICMP in p), flush=True)
 """
 
 
-# The runner in the vantage: 200 TCP connections and a 1 s echoed stream from scanner to cs, each
-# end run by its host over SSH (the ssh backend offers no sockets in nodes).
+# The runner in the vantage: 200 TCP connections, a relayed connection (accepted, then one refused)
+# and an echoed stream from scanner to cs, each end run by its host over SSH (the ssh backend offers
+# no sockets in nodes).
 TRAFFIC = """
 import json, sys, time
 from siteproof.backends.base import SOCKETS
 from siteproof.backends.ssh import inventory_site
 from siteproof.probes.flows import open_tcp_flows, send_udp_flows
+from siteproof.probes.relay import connect_from
 from siteproof.probes.traffic import tcp_accepts, tcp_stream
 from siteproof.wait import wait_until
 site = inventory_site(sys.argv[1])
@@ -56,13 +58,24 @@ with tcp_accepts(backend, "cs", dst, 47400) as accepts:
     run = open_tcp_flows(backend, "scanner", src, dst, 47400, sports)
     wait_until(lambda: accepts.count >= 200, "flows_counted", expected="200 connections accepted")
     accepted = accepts.count
+    # A connection the host makes and relays here: cs accepts and closes it, so it reads its end.
+    relayed = connect_from(backend, "scanner", (src, 50300), (dst, 47400), 5)
+    relayed.settimeout(10)
+    relayed_end = relayed.recv(10)
+    relayed.close()
+try:
+    connect_from(backend, "scanner", (src, 50301), (dst, 47409), 5)
+    refused = "connected"
+except OSError as exc:
+    refused = str(exc)
 udp = send_udp_flows(backend, "scanner", src, dst, 47401, sports[:50])
 with tcp_stream(backend, "scanner", "cs", src, dst, 41000, 47402, interval=0.01) as stream:
     begun = time.monotonic()
     wait_until(lambda: stream.received_since(begun) >= 50, "traffic_resume", expected="the stream echoing")
     result = stream.stop()
 print(json.dumps({"failed": run.failed, "accepted": accepted, "udp_failed": udp.failed, "sent": result.records_sent,
-                  "echoed": result.records_received, "error": result.error, "gap_ms": result.max_gap_ms}))
+                  "echoed": result.records_received, "error": result.error, "gap_ms": result.max_gap_ms,
+                  "relayed_end": relayed_end.decode(), "refused": refused}))
 """
 
 
@@ -146,6 +159,8 @@ def test_flows_and_a_stream_run_by_the_hosts_report_back_over_ssh(ce_site):
     assert found["failed"] == [] and found["udp_failed"] == [], found
     assert found["accepted"] == 200, f"cs's listener counted {found['accepted']} of 200 connections"
     assert found["error"] is None and found["echoed"] >= 50 and found["echoed"] <= found["sent"], found
+    assert found["relayed_end"] == "", f"a relayed connection to cs's listener: {found}"
+    assert "ConnectionRefusedError" in found["refused"] and "scanner" in found["refused"], found["refused"]
     # Nothing of the listener, echo server or stream client stays on either host.
     gone = wait_until(lambda: not {"python3"} & (_programs(lab, "cs") | _programs(lab, "scanner")), "daemon_exit",
                       expected="no shipped script left on cs or scanner")

@@ -36,7 +36,8 @@ CHILD_TIMEOUT_S = 300
 GATEWAY_FAULTS = {"roles": ["gateway"], "ttl": 120, "at_once": 4}  # GW-4 and GW-5 (by hand) stop all gateways but one
 DISRUPTIVE = {("perlmutter-gateways", None): GATEWAY_FAULTS, ("perlmutter-gateways", "slow-adverts"): GATEWAY_FAULTS,
               ("scinet-dtn", None): {}, ("scinet-dtn", "bridge-shaped"): {},
-              ("ncsa-nat", None): {"roles": ["nat-gateway"], "ttl": 120, "at_once": 1}}
+              ("ncsa-nat", None): {"roles": ["nat-gateway"], "ttl": 120, "at_once": 1},
+              ("perlmutter-login", None): {"roles": ["login"], "ttl": 120, "at_once": 1}}
 # Each case's cost for scheduling (siteproof.fixtures.parallel; a slow test's default is 90): the
 # site runs are the longest of the slow tests (40-100 s in CI against 30-40 s), so they start first.
 COSTS = {("perlmutter-gateways", None): 200, ("perlmutter-dns", None): 130, ("ncsa-nat", None): 130,
@@ -63,7 +64,11 @@ CASES = [
     ("perlmutter-login", "suites/login", None, ["test_login1_name_resolves_to_every_vip_in_varying_order",
                                                 "test_login3_connection_reaches_same_server_through_any_vip",
                                                 "test_login5_every_nodes_agent_is_configured_to_notice_a_failure_in_time",
-                                                "test_login3_every_node_answers_with_the_same_kernel_settings"],
+                                                "test_login3_every_node_answers_with_the_same_kernel_settings",
+                                                # SSH sessions relayed by the client host, RSTs captured there.
+                                                "test_login4_session_survives_vip_return_to_home_node",
+                                                "test_login5_node_failure_spares_sessions_on_other_nodes",
+                                                "test_login6_drained_server_keeps_its_sessions_and_takes_no_new_ones"],
      None),
     ("perlmutter-login", "suites/login/test_login.py", "seed-mismatch", [], (
         "test_login3_connection_reaches_same_server_through_any_vip", "reached different servers through different VIPs")),

@@ -69,6 +69,11 @@ class Backend(Protocol):
         it ends by Background.stop or, whatever happens to the runner, after ttl seconds."""
         ...
 
+    def start_piped(self, node: str, argv: list[str], stderr: Path, ttl: float) -> Background:
+        """Leave a command running on the node with its stdin and stdout as pipes here (proc.stdin,
+        proc.stdout) and its stderr in a file; ends as start's."""
+        ...
+
     def has_program(self, node: str, program: str) -> bool:
         """Whether the node can run the program (a probe's tool: tcpdump, iperf3, python3)."""
         ...

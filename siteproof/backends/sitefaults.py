@@ -49,7 +49,12 @@ SYSTEMD_UNITS = {"named": "named", "knot": "knot", "unbound": "unbound", "keepal
                  "ospfd": "frr", "bgpd": "frr", "conntrackd": "conntrackd", "chronyd": "chrony"}
 SYSTEMD_ACTIONS = {"stop": ("systemctl", "stop", "{unit}"), "start": ("systemctl", "start", "{unit}"),
                    "crash": ("systemctl", "kill", "--signal=SIGKILL", "{unit}"),
-                   "running": ("systemctl", "is-active", "--quiet", "{unit}")}
+                   "running": ("systemctl", "is-active", "--quiet", "{unit}"),
+                   # A frozen host's services: stopped where they stand, resumed as they were.
+                   "freeze": ("systemctl", "kill", "--signal=SIGSTOP", "{unit}"),
+                   "thaw": ("systemctl", "kill", "--signal=SIGCONT", "{unit}")}
+# Never frozen: they carry siteproof's own session to the host.
+NEVER_FROZEN = frozenset({"sshd", "mgmt-sshd"})
 _UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:-]*$")
 
 
@@ -200,9 +205,28 @@ class SiteFaults:
         if out.returncode != 0:
             self._disarm(node, "freeze")
             raise SiteproofError(f"{node}: the freeze ruleset was refused: {(out.stderr or out.stdout).strip()[:300]}")
+        # Then its services stop where they stand (a hung host's daemons do not run on in
+        # isolation: a VRRP member or a health agent that did would come back with a view of
+        # its own), each with its own resume armed first.
+        for kind in self.frozen_services(node):
+            stop, resume = self._command(node, "freeze", kind), self._command(node, "thaw", kind)
+            self._arm(node, f"freeze {kind}", resume)
+            done = self.backend.run(node, *stop, check=False)
+            if done.returncode != 0:
+                self.thaw(node)
+                raise SiteproofError(f"{node}: freezing {kind} ({' '.join(stop)}) failed: "
+                                     f"{(done.stderr or done.stdout).strip()[:300]}")
+
+    def frozen_services(self, node: str) -> list[str]:
+        """The daemon kinds a freeze stops: those the inventory lists for the host (configs, dirs)."""
+        return [k for k in self.backend.services(node) if k not in NEVER_FROZEN]
 
     def thaw(self, node: str) -> None:
+        # The network first, as in a lab: services that wake to deaf interfaces would each
+        # declare every peer dead and take over.
         self._disarm(node, "freeze")
+        for armed in [a for a in self.armed if a.node == node and a.what.startswith("freeze ")]:
+            self._disarm(node, armed.what)
 
     # --- daemons, through the host's service manager ----------------------------------------
     def _service(self, node: str, kind: str, what: str) -> str:

@@ -42,9 +42,11 @@ class SshBackend:
     shared_dir: Path | None = None
 
     def __init__(self, hosts: dict[str, Host], dirs: dict[str, dict[str, str]],
-                 faults: FaultPolicy | None = None, allow_changes: bool = False) -> None:
+                 faults: FaultPolicy | None = None, allow_changes: bool = False,
+                 services: dict[str, list[str]] | None = None) -> None:
         self._hosts = hosts
         self._dirs = dirs
+        self._services = services or {}
         # Faults only where the inventory names faultable hosts and the run allows changes.
         self.faults = SiteFaults(self, faults) if faults is not None else None
         self.capabilities = frozenset({TRAFFIC_COUNTERS} if allow_changes else set()) | (
@@ -85,17 +87,37 @@ class SshBackend:
         found = self._dirs.get(node, {}).get(kind)
         return Path(found) if found else None
 
+    def services(self, node: str) -> list[str]:
+        """The daemon kinds the inventory lists for the host (its configs and dirs)."""
+        return sorted(set(self._services.get(node, [])) | set(self._dirs.get(node, {})))
+
     def start(self, node: str, argv: list[str], stdout: Path, stderr: Path, ttl: float) -> Background:
         """Over its own ssh, under the host's `timeout ttl` (a runner that dies leaves nothing
         running there past it); stopped by a SIGINT sent on the host to the pid it reported."""
-        remote = command_line("sh", "-c", REMOTE_SCRIPT, "siteproof-start", f"{ttl:g}", *argv)
         out, err = open_outputs(stdout, stderr)
         try:
-            proc = self._hosts[node].backend.popen(remote, out, err)
+            proc = self._hosts[node].backend.popen(self._bounded(argv, ttl), out, err)
         finally:
             os.close(out)
             os.close(err)
+        return self._background(node, argv, proc, stdout, stderr)
 
+    def start_piped(self, node: str, argv: list[str], stderr: Path, ttl: float) -> Background:
+        """As start, with the command's stdin and stdout carried by its ssh as pipes here."""
+        err = os.open(stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            proc = self._hosts[node].backend.popen(self._bounded(argv, ttl), subprocess.PIPE, err, stdin=subprocess.PIPE)
+        finally:
+            os.close(err)
+        return self._background(node, argv, proc, stderr, stderr)
+
+    @staticmethod
+    def _bounded(argv: list[str], ttl: float) -> str:
+        """The command line run on the host: argv under `timeout ttl`, its pid said first on stderr."""
+        return command_line("sh", "-c", REMOTE_SCRIPT, "siteproof-start", f"{ttl:g}", *argv)
+
+    def _background(self, node: str, argv: list[str], proc: subprocess.Popen[bytes], stdout: Path,
+                    stderr: Path) -> Background:
         def interrupt() -> None:
             pid = remote_pid(stderr)
             if pid is not None:
@@ -225,7 +247,8 @@ def inventory_site(path: str | Path, run_budgets: Mapping[str, float] | None = N
         budgets=Budgets(parameters, inventory=inventory_budgets, run=run_budgets),
         backend=SshBackend(hosts, {n: dict(s.get("dirs") or {}) for n, s in doc["hosts"].items()},
                            faults=FaultPolicy.from_inventory(doc["faults"], {n: dict(s["labels"]) for n, s in doc["hosts"].items()})
-                           if allow_changes and doc.get("faults") else None, allow_changes=allow_changes),
+                           if allow_changes and doc.get("faults") else None, allow_changes=allow_changes,
+                           services={n: sorted(s.get("configs") or {}) for n, s in doc["hosts"].items()}),
         configs={n: dict(s.get("configs") or {}) for n, s in doc["hosts"].items()},
         read_only=not allow_changes,
     )

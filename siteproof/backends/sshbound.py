@@ -67,12 +67,12 @@ class BoundedSsh(TestinfraSsh):
                               f"{getattr(self, '_asked', command)}") from None
         return self.result(proc.returncode, cmd, stdout, stderr)
 
-    def popen(self, command: str, stdout: int, stderr: int) -> subprocess.Popen[bytes]:
-        """The ssh carrying a command left running (its output into the given descriptors), in
-        its own session; the caller bounds it (a remote `timeout`) and stops it."""
+    def popen(self, command: str, stdout: int, stderr: int, stdin: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
+        """The ssh carrying a command left running (its output into the given descriptors or
+        pipes), in its own session; the caller bounds it (a remote `timeout`) and stops it."""
         cmd, cmd_args = self._build_ssh_command(command)
         line = self.encode(self.quote(" ".join(cmd), *cmd_args))
-        return subprocess.Popen(line, shell=True, stdin=subprocess.DEVNULL, stdout=stdout,  # noqa: S602 - testinfra's quoted ssh line
+        return subprocess.Popen(line, shell=True, stdin=stdin, stdout=stdout,  # noqa: S602 - testinfra's quoted ssh line
                                 stderr=stderr, start_new_session=True)
 
 

@@ -22,6 +22,7 @@ import paramiko
 from siteproof.backends.base import Backend
 from siteproof.probes import banner, remote
 from siteproof.probes.flows import TCP_RTO_MAX_MS
+from siteproof.probes.relay import connect_from
 from siteproof.probes.remote import Run
 from siteproof.wait import wait_until
 
@@ -41,8 +42,8 @@ def next_port() -> int:
 @dataclass(frozen=True)
 class Client:
     """Where connections start: a node with its source addresses, through sockets opened in
-    it (a backend with sockets in nodes) or through probes shipped to it (run: the backend's
-    run, at a site); or the test host itself (backend, run and node None)."""
+    it (a backend with sockets in nodes) or through probes shipped to it and connections it
+    relays (run: the backend's run, at a site); or the test host itself (backend, run and node None)."""
 
     backend: Backend | None
     node: str | None
@@ -59,6 +60,9 @@ class Client:
         return self.backend.socket(self.node, socket.AF_INET, kind)
 
     def connect(self, source: tuple[str, int], vip: str, timeout: float) -> socket.socket:
+        if self.remote and self.backend is not None:
+            # Made by the client host itself, its bytes relayed to here (a site over SSH).
+            return connect_from(self.backend, str(self.node), source, (vip, SSH_PORT), timeout)
         sock = self.socket()
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -1,7 +1,9 @@
 """TCP ends run on the hosts themselves (standard library only, shipped as `python3 -c`):
 `accept` takes every connection and closes it; `echo` takes one connection and sends back all it
 gets; `stream` connects from a given source address and port, sends a record every interval
-and stamps every record echoed back.
+and stamps every record echoed back; `relay` connects from a given source address and port and
+carries the connection's bytes over its stdin and stdout (one "+" first once connected), so the
+runner can speak SSH from the host (siteproof.probes.relay).
 
 Output is JSON lines on stdout: {"ready": T} once bound or connected (T: the host's monotonic
 clock), then {"n": N} (connections accepted so far) or {"a": T, "k": K} (K records echoed back
@@ -13,6 +15,7 @@ lines as they come (siteproof.probes.remote_tcp). They only send and answer pack
 from __future__ import annotations
 
 import json
+import os
 import select
 import socket
 import struct
@@ -127,8 +130,45 @@ def stream(job: dict[str, Any], out: TextIO) -> None:
     _say(out, sent=sent, end=time.monotonic())
 
 
+def relay(job: dict[str, Any], out: TextIO) -> None:
+    family = socket.AF_INET6 if ":" in job["dst"] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_RTO_MAX_MS, 1000)
+    except OSError:
+        pass  # older kernel: only recovery is slower
+    sock.settimeout(job["timeout"])
+    try:
+        sock.bind((job["src"], job["sport"]))
+        sock.connect((job["dst"], job["dport"]))
+    except OSError as exc:
+        sys.stderr.write(f"{exc.__class__.__name__}: {exc}\n")
+        sys.exit(3)
+    sock.setblocking(True)
+    os.write(1, b"+")
+    while True:
+        readable = select.select([0, sock], [], [])[0]
+        if 0 in readable:
+            data = os.read(0, 65536)
+            if not data:  # the runner closed its end: a plain close here (FIN)
+                sock.close()
+                return
+            sock.sendall(data)
+        if sock in readable:
+            try:
+                data = sock.recv(65536)
+            except OSError as exc:
+                sys.stderr.write(f"{exc.__class__.__name__}: {exc}\n")
+                return
+            if not data:
+                return
+            while data:
+                data = data[os.write(1, data):]
+
+
 if __name__ == "__main__":
     try:
-        {"accept": accept, "echo": echo, "stream": stream}[sys.argv[1]](json.loads(sys.argv[2]), sys.stdout)
+        {"accept": accept, "echo": echo, "stream": stream, "relay": relay}[sys.argv[1]](json.loads(sys.argv[2]), sys.stdout)
     except KeyboardInterrupt:
         pass

@@ -122,8 +122,11 @@ def resolve_parameters(
 
 BUILTIN_TOPOLOGIES = Path(__file__).resolve().parent.parent.parent / "topologies"
 # Parameters a site's inventory may give that no built-in topology declares (the lab renders
-# them into its own folders): where a site's login health agents keep their files.
-SITE_ONLY_PARAMETERS = {"agent_dir": {"default": "/run/siteproof-loginlb", "type": "str", "format": "path"}}
+# them into its own folders): where a site's login health agents keep their files, and the
+# private key (a file on the runner) the login sessions of LOGIN-4/5/6 log in with.
+SITE_ONLY_PARAMETERS = {"agent_dir": {"default": "/run/siteproof-loginlb", "type": "str", "format": "path"},
+                        "login_user_key": {"default": "", "type": "str", "format": "path"},
+                        "login_user": {"default": "root", "type": "str"}}
 
 
 def declared_parameters(topologies: Path = BUILTIN_TOPOLOGIES) -> dict[str, list[dict[str, Any]]]:

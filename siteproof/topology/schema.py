@@ -260,11 +260,11 @@ INVENTORY = {
                 # daemon kind -> its service unit (default: Debian's systemd unit)
                 "units": {"type": "object", "propertyNames": SAFE_NAME,
                           "additionalProperties": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.@:-]*$"}},
-                # how a daemon is stopped, started, crashed and asked whether it runs: argv lists
+                # how a daemon is stopped, started, crashed, frozen, resumed and asked whether it runs: argv lists
                 # with {unit} and {kind} (default: systemctl)
                 "actions": {"type": "object", "additionalProperties": False,
                             "properties": {a: {"type": "array", "minItems": 1, "items": {"type": "string"}}
-                                           for a in ("stop", "start", "crash", "running")}},
+                                           for a in ("stop", "start", "crash", "freeze", "thaw", "running")}},
             },
         },
         "hosts": {

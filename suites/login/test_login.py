@@ -297,7 +297,7 @@ def _open(balancer, specs, evidence_rows=None):
     client = balancer.client(1)
     sessions = []
     for name, vip, source in specs:
-        sessions.append(SshSession.open(client, name, vip, source, balancer.user_key))
+        sessions.append(SshSession.open(client, name, vip, source, balancer.user_key, balancer.user))
     for s in sessions:
         s.wait_exchanges_after(0, 5, "ssh_session")
     return sessions

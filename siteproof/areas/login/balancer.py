@@ -15,9 +15,10 @@ from typing import Any
 from testinfra.host import Host
 
 from siteproof.areas.login.daemons import FS_MARKER
-from siteproof.backends.base import DAEMON_FILES, SOCKETS
+from siteproof.backends.base import DAEMON_FILES, SOCKETS, MissingCapability
 from siteproof.cmdline import command_line
 from siteproof.daemons import sshd
+from siteproof.errors import SiteproofError
 from siteproof.probes.ssh import Client
 from siteproof.site import Site
 from siteproof.vrrp import VrrpCluster
@@ -56,11 +57,26 @@ class LoginBalancer:
                            key=lambda a: int(ipaddress.ip_address(a)))
         if self.site.can(SOCKETS):
             return Client(self.site.backend, node, addresses)
-        return Client(None, node, addresses, run=self.site.backend.run)
+        return Client(self.site.backend, node, addresses, run=self.site.backend.run)
+
+    @property
+    def user(self) -> str:
+        """The user the sessions log in as (the inventory's `login_user`; root in a lab)."""
+        return str(self.site.parameters.get("login_user") or "root")
 
     @property
     def user_key(self) -> Path:
-        """The lab user's private key (the lab's sshd trusts it)."""
+        """The private key the sessions log in with: the inventory's `login_user_key` (a file on
+        the runner), else the lab user's (the lab's sshd trusts it)."""
+        given = self.site.parameters.get("login_user_key")
+        if given:
+            key = Path(str(given)).expanduser()
+            if not key.is_file():
+                raise SiteproofError(f"parameters.login_user_key: {key} is not a file on this runner")
+            return key
+        if not self.site.can(DAEMON_FILES):
+            raise MissingCapability("SSH sessions to the login VIPs need parameters.login_user_key in the inventory "
+                                    "(the private key the sessions log in with)")
         shared = self.site.require(DAEMON_FILES).shared_dir
         assert shared is not None
         return shared / sshd.KEY_DIR / sshd.USER_KEY

@@ -81,7 +81,7 @@ def as_site(topology: Topology) -> Topology:
 
 # The system's python3 (a session of the management sshd has a private /root: see labservice).
 LAB_ACTIONS = {action: [shutil.which("python3", path="/usr/bin:/bin") or "python3", labservice.__file__, action, "{dir}"]
-               for action in ("stop", "start", "crash", "running")}
+               for action in ("stop", "start", "crash", "freeze", "thaw", "running")}
 
 
 def inventory(lab: Any, path: Path, faults: dict[str, Any] | None = None) -> Path:
@@ -114,8 +114,11 @@ def inventory(lab: Any, path: Path, faults: dict[str, Any] | None = None) -> Pat
             "configs": {k: str(node_dir / k / f"{k}.conf") for k in daemons},
             "dirs": dirs,
         }
+    parameters = dict(topo.parameters)
+    if any(h["labels"].get("role") == "login" for h in hosts.values()):
+        parameters["login_user_key"] = str(keys / USER_KEY)  # the login sessions' key: the lab user's
     doc = {"name": f"{topo.name} (lab {lab.id} played as a site)", "ssh_config": str(ssh_config),
-           "parameters": dict(topo.parameters), "hosts": hosts}
+           "parameters": parameters, "hosts": hosts}
     if faults:
         # No systemd in a lab: its daemons are stopped, started and crashed by the lab's own
         # service manager, run in the node over SSH like systemctl on a host.

@@ -110,6 +110,16 @@ class Lab:
             os.close(err)
         return Background(node, list(argv), proc, stdout, stderr)
 
+    def start_piped(self, node: str, argv: list[str], stderr: Path, ttl: float) -> Background:
+        """As start, with stdin and stdout as pipes here."""
+        err = os.open(stderr, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            proc = subprocess.Popen(["ip", "netns", "exec", self.ns(node), *argv], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=err, start_new_session=True, cwd=stderr.parent)
+        finally:
+            os.close(err)
+        return Background(node, list(argv), proc, stderr, stderr)
+
     def has_program(self, node: str, program: str) -> bool:
         return find_binary(program) is not None  # the nodes share this machine's programs
 

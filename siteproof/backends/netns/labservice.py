@@ -4,12 +4,13 @@ A lab's daemons have no service manager, so a site run's daemon faults (stop, st
 could not be applied over SSH. Each daemon leaves a record of how it runs in its directory
 (siteproof.daemons.base.SERVICE_RECORD); this command, run in the node over SSH, acts on it:
 
-    python3 .../siteproof/backends/netns/labservice.py stop|start|crash|running DIR
+    python3 .../siteproof/backends/netns/labservice.py stop|start|crash|freeze|thaw|running DIR
 
 stop: SIGTERM to the daemon's process group, SIGKILL past STOP_GRACE_S; crash: SIGKILL to its
 worker where it has one (keepalived's VRRP process, respawned by its parent), else to the whole
 group; start: the recorded command again, in a session of its own, its output appended to the
-daemon's log, returning once it runs (and its worker, where it has one); running: exit 0 if so.
+daemon's log, returning once it runs (and its worker, where it has one); freeze and thaw: SIGSTOP
+and SIGCONT to its process group (a frozen host's services); running: exit 0 if so.
 The lab's teardown ends whatever this started (every process of the lab's namespaces).
 
 It runs as a file under the system's python3 and needs only the standard library and
@@ -142,7 +143,24 @@ def start(directory: Path) -> str:
     return f"{record['kind']} started (pid {proc.pid})"
 
 
-ACTIONS = {"stop": stop, "start": start, "crash": crash}
+def freeze(directory: Path) -> str:
+    return _signal_group(directory, signal.SIGSTOP, "frozen")
+
+
+def thaw(directory: Path) -> str:
+    return _signal_group(directory, signal.SIGCONT, "resumed")
+
+
+def _signal_group(directory: Path, signum: int, done: str) -> str:
+    record = _record(directory)
+    if not running(directory):
+        return f"{record['kind']} is not running"
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(record["pid"], signum)
+    return f"{record['kind']} (process group {record['pid']}) {done}"
+
+
+ACTIONS = {"stop": stop, "start": start, "crash": crash, "freeze": freeze, "thaw": thaw}
 
 
 def main(argv: list[str]) -> int:
