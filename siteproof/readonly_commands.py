@@ -19,11 +19,11 @@ from types import ModuleType
 from siteproof.areas.ce import monalisa
 from siteproof.areas.ib import pkeys
 from siteproof.backends import background
-from siteproof.probes import banner, dnswire, flowsend, reach, remote, remote_prober, remote_tcp, whoami
+from siteproof.probes import banner, dnswire, flowsend, framesend, reach, remote, remote_prober, remote_tcp, whoami
 
 # Probes shipped to a host as a script on stdin (`python3 - JOB`): each sends packets and reads
 # answers, and changes nothing there.
-SHIPPED_PROBES: tuple[ModuleType, ...] = (dnswire, reach, banner, whoami, flowsend)
+SHIPPED_PROBES: tuple[ModuleType, ...] = (dnswire, reach, banner, whoami, flowsend, framesend)
 # Fixed `python3 -c` programs, their inputs as arguments: testinfra's question for the host's
 # encoding, the CE's MonALISA datagram sender, the UDP echo prober and reflector (siteproof.probes.echo),
 # the TCP listener, echo server and stream client (siteproof.probes.tcphost).
@@ -167,6 +167,8 @@ def _python(argv: list[str], stdin: str | None) -> str | None:
 def _sh(argv: list[str], stdin: str | None) -> str | None:
     if len(argv) >= 3 and argv[1] == "-c" and argv[2] in (pkeys.SYSFS_SCRIPT, background.WHICH_SCRIPT):
         return None
+    if len(argv) == 5 and argv[1] == "-c" and argv[2] == background.STOP_SCRIPT and argv[4].isdigit():
+        return None  # stops only a command siteproof itself left running (it checks the pid's command)
     if len(argv) >= 6 and argv[1] == "-c" and argv[2] == background.REMOTE_SCRIPT:
         return _check(argv[5:], stdin)  # a command left running (past $0 and its time-to-live): judged itself
     return f"{shlex.join(argv)[:120]}: a shell may only run siteproof's fixed read-only scripts"

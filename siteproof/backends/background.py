@@ -21,6 +21,11 @@ STOP_GRACE_S = 5.0  # SIGINT to SIGKILL
 # site past this bound (the command's own `ttl`). The remote pid is the first line of stderr.
 REMOTE_SCRIPT = 'echo "siteproof-pid $$" >&2; ttl=$1; shift; exec timeout -k 2 "$ttl" "$@"'
 PID_MARK = "siteproof-pid "
+# Stopping it over SSH: SIGINT to the pid it reported, only if that pid is still the `timeout`
+# REMOTE_SCRIPT became (a pid reused since is left alone). The pid is the one parameter.
+STOP_SCRIPT = ('case "$1" in *[!0-9]*|"") exit 2;; esac; '
+               'case "$(tr "\\0" " " < "/proc/$1/cmdline" 2>/dev/null)" in "timeout -k 2 "*) exec kill -INT "$1";; esac; '
+               'echo "pid $1 is not a command siteproof started" >&2; exit 3')
 # Whether a host has a program: a lookup, fixed text, the program's name its one parameter.
 WHICH_SCRIPT = 'command -v "$1"'
 

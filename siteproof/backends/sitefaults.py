@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from siteproof.backends import linkfault
+from siteproof.backends.base import MissingCapability
 from siteproof.errors import SiteproofError
 from siteproof.probes.ruleset import arrival_interface
 
@@ -42,6 +43,11 @@ _DEADMAN = 'ttl=$1; shift; (sleep "$ttl" && exec "$@") </dev/null >/dev/null 2>&
 
 class FaultRefused(SiteproofError):
     """A fault siteproof will not apply at this site; nothing was changed."""
+
+
+class NotFaultable(FaultRefused, MissingCapability):
+    """The host is outside what the inventory lets a run fault: the operator's scope, so the test
+    that needed it is skipped (saying which host), not failed."""
 
 
 # Debian's unit for each daemon kind the suites fault (FRR's daemons are one service).
@@ -131,7 +137,7 @@ class SiteFaults:
 
     def _may_fault(self, node: str, what: str) -> None:
         if node not in self.policy.hosts:
-            raise FaultRefused(f"{what} on {node}: refused, {node} is not a faultable host "
+            raise NotFaultable(f"{what} on {node}: refused, {node} is not a faultable host "
                                f"(inventory faults.hosts or faults.roles: {', '.join(sorted(self.policy.hosts)) or 'none'})")
         faulted = {a.node for a in self.armed}
         if node not in faulted and len(faulted) >= self.policy.at_once:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from testinfra.host import Host
 
-from siteproof.backends.background import REMOTE_SCRIPT, WHICH_SCRIPT, Background, open_outputs, remote_pid
+from siteproof.backends.background import REMOTE_SCRIPT, STOP_SCRIPT, WHICH_SCRIPT, Background, open_outputs, remote_pid
 from siteproof.backends.base import FAULTS, TRAFFIC_COUNTERS, MissingCapability
 from siteproof.backends.sitefaults import FaultPolicy, SiteFaults
 from siteproof.backends.sshbound import SiteTimeout, bounded_host
@@ -121,7 +121,7 @@ class SshBackend:
         def interrupt() -> None:
             pid = remote_pid(stderr)
             if pid is not None:
-                self.run(node, "kill", "-INT", str(pid), check=False, timeout=10)
+                self.run(node, "sh", "-c", STOP_SCRIPT, "siteproof-stop", str(pid), check=False, timeout=10)
 
         return Background(node, list(argv), proc, stdout, stderr, interrupt)
 

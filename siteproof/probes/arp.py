@@ -10,13 +10,13 @@ ARP need no packet library).
 from __future__ import annotations
 
 import contextlib
-import select
 import socket
 import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+
+from siteproof.backends.base import Backend
 
 ETH_P_ARP = 0x0806
 ETH_P_ALL = 0x0003  # a socket sees frames its host sends only when it listens to every protocol
@@ -64,39 +64,30 @@ class Answers:
     macs: dict[str, set[str]] = field(default_factory=dict)  # responder -> MACs it answered with
 
 
-def who_answers(call_in: Callable[[str, Callable[[], Any]], Any], address: str,
-                askers: dict[str, tuple[str, str]], responders: dict[str, str], wait: float = 0.5) -> Answers:
-    """Ask for `address` from each asker (node -> (interface, its address)); capture what each
-    responder (node -> interface) sends back, until each has answered each asker or `wait`
-    seconds after the last request."""
-
-    def asker(ifname: str, own: str) -> Callable[[], None]:
-        def send() -> None:
-            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as sock:
-                sock.bind((ifname, ETH_P_ARP))
-                sock.send(request_frame(sock.getsockname()[4], own, address))
-        return send
+def who_answers(backend: Backend, address: str, askers: dict[str, tuple[str, str]], responders: dict[str, str],
+                wait: float = 0.5) -> Answers:
+    """Ask for `address` from each asker (node -> (interface, its address)); tap what each
+    responder (node -> interface) sends, until each has answered each asker or `wait` seconds
+    after the last request. Frames go through the backend (siteproof.probes.frames: sockets in a
+    lab's nodes, a shipped sender and tcpdump on a site's hosts)."""
+    from siteproof.probes.frames import frame_tap, send_frames  # built on this module's packet socket
 
     found = Answers(address, {r: set() for r in responders}, {r: set() for r in responders})
-    sockets = {node: call_in(node, listener(ifname)) for node, ifname in responders.items()}
-    try:
+    with contextlib.ExitStack() as stack:
+        taps = {node: stack.enter_context(frame_tap(backend, node, ifname, "arp", direction="out"))
+                for node, ifname in responders.items()}
         for node, (ifname, own) in askers.items():
-            call_in(node, asker(ifname, own))
+            mac = backend.run(node, "cat", f"/sys/class/net/{ifname}/address").stdout.strip()
+            send_frames(backend, node, ifname, [request_frame(bytes.fromhex(mac.replace(":", "")), own, address)])
         deadline = time.monotonic() + wait
-        # Until every responder has answered every asker, or the budget is spent.
-        while (left := deadline - time.monotonic()) > 0 and not all(len(a) == len(askers) for a in found.answered.values()):
-            ready, _, _ = select.select(list(sockets.values()), [], [], left)
-            for node, sock in sockets.items():
-                if sock not in ready:
-                    continue
-                with contextlib.suppress(BlockingIOError):
-                    while True:
-                        frame, where = sock.recvfrom(2048)
-                        reply = parse_reply(frame)
-                        if where[2] == PACKET_OUTGOING and reply and reply[0] == address:
-                            found.answered[node].add(reply[2])
-                            found.macs[node].add(reply[1])
-    finally:
-        for sock in sockets.values():
-            sock.close()
-    return found
+        while True:
+            for node, tap in taps.items():
+                for frame in tap.frames():
+                    reply = parse_reply(frame)
+                    if reply and reply[0] == address:
+                        found.answered[node].add(reply[2])
+                        found.macs[node].add(reply[1])
+            # Until every responder has answered every asker, or the budget is spent.
+            if time.monotonic() >= deadline or all(len(a) == len(askers) for a in found.answered.values()):
+                return found
+            time.sleep(0.05)

@@ -100,10 +100,12 @@ class Capture:
     ifname: str = "eth1"
     ttl: float = CAPTURE_TTL_S
     proc: Background | None = None
+    direction: str | None = None  # "in" or "out": only frames the node receives, or sends (tcpdump -Q)
 
     def __enter__(self) -> Capture:
         require_program(self.backend, self.node, "tcpdump", "tcpdump")
-        self.proc = self.backend.start(self.node, ["tcpdump", "-i", self.ifname, "-nn", "--immediate-mode", "-U", "-w", "-", self.bpf],
+        only = ["-Q", self.direction] if self.direction else []
+        self.proc = self.backend.start(self.node, ["tcpdump", "-i", self.ifname, *only, "-nn", "--immediate-mode", "-U", "-w", "-", self.bpf],
                                        self.path, self.path.with_suffix(".stderr"), self.ttl)
         proc = self.proc
         wait_until(lambda: "listening on" in proc.errors() or not proc.running(), "daemon_ready", expected="tcpdump listening")

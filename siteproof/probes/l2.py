@@ -1,6 +1,6 @@
-"""Who reaches whom at layer 2: raw frames and ARP between member ports, built with scapy,
-sent and captured on packet sockets inside each member's namespace (a backend with sockets
-in nodes).
+"""Who reaches whom at layer 2: raw frames and ARP between member ports, built with scapy on
+the runner, sent and tapped on each member's port through the backend (packet sockets in a lab
+node's namespace; a shipped sender and tcpdump on a site host: siteproof.probes.frames).
 
 Every member sends one broadcast and one unicast frame to each other member (a local
 experimental EtherType carrying the sender's name) and asks ARP for each other member's
@@ -10,18 +10,17 @@ the frames, so a partition boundary is tested as such, not through routing.
 
 from __future__ import annotations
 
-import socket
-import time
-from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
-from siteproof.probes.arp import ETH_P_ALL, PACKET_OUTGOING, listener
+from siteproof.backends.base import Backend
+from siteproof.probes.frames import frame_tap, quiet_frames_of, send_frames
 
 ETH_P_PROBE = 0x88B5  # IEEE 802 local experimental EtherType 1
 TOKEN = b"siteproof-l2 "
-
-CallIn = Callable[[str, Callable[[], Any]], Any]
+TAP_FILTER = f"ether proto {ETH_P_PROBE:#x} or arp"
+ARPHRD_ETHER = "1"  # /sys/class/net/IF/type of an Ethernet port (IPoIB is 32: no Ethernet frames)
 
 
 @dataclass(frozen=True)
@@ -44,29 +43,33 @@ class Reach:
         return [how for how, pairs in (("raw frames", self.frames), ("ARP answered", self.arp)) if (a, b) in pairs]
 
 
-def _mac(node_call: CallIn, m: Member) -> str:
-    def read() -> str:
-        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)) as sock:
-            sock.bind((m.ifname, ETH_P_ALL))
-            return ":".join(f"{b:02x}" for b in sock.getsockname()[4])
-    return node_call(m.node, read)
+def _mac(backend: Backend, m: Member) -> str:
+    """The port's MAC; OSError (its reason) when the port is missing or not Ethernet."""
+    found = backend.run(m.node, "cat", f"/sys/class/net/{m.ifname}/type", f"/sys/class/net/{m.ifname}/address",
+                        check=False)
+    words = found.stdout.split()
+    if found.returncode != 0 or len(words) != 2:
+        raise OSError(f"{m.node} has no {m.ifname}")
+    if words[0] != ARPHRD_ETHER:
+        raise OSError(f"{m.node} {m.ifname} is not an Ethernet port (link type {words[0]}): no Ethernet frames to send")
+    return words[1].lower()
 
 
-def probe(call_in: CallIn, members: list[Member], quiet: float) -> Reach:
+def probe(backend: Backend, members: list[Member], quiet: float, scratch: Path) -> Reach:
     """Send every probe from every member; collect what each received until `quiet` s after the last."""
     from scapy.layers.l2 import ARP, Ether
 
     found = Reach()
     for m in members:
         try:
-            found.macs[m.name] = _mac(call_in, m)
+            found.macs[m.name] = _mac(backend, m)
         except OSError as exc:  # its port is missing: it takes no part, and says why
-            found.absent[m.name] = f"{m.node} has no {m.ifname} ({exc.strerror})"
+            found.absent[m.name] = str(exc)
     members = [m for m in members if m.name in found.macs]
     by_mac = {mac: name for name, mac in found.macs.items()}
     by_address = {m.address: m.name for m in members if m.address}
-    sockets = {m.name: call_in(m.node, listener(m.ifname)) for m in members}
-    try:
+    with contextlib.ExitStack() as stack:
+        taps = {m.name: stack.enter_context(frame_tap(backend, m.node, m.ifname, TAP_FILTER, scratch)) for m in members}
         for m in members:
             own = found.macs[m.name]
             frames = [Ether(src=own, dst="ff:ff:ff:ff:ff:ff", type=ETH_P_PROBE) / (TOKEN + m.name.encode())]
@@ -77,42 +80,25 @@ def probe(call_in: CallIn, members: list[Member], quiet: float) -> Reach:
                 if other.address and m.address:
                     frames.append(Ether(src=own, dst="ff:ff:ff:ff:ff:ff") /
                                   ARP(op=1, hwsrc=own, psrc=m.address, pdst=other.address))
-            raw = [bytes(f) for f in frames]
-
-            def send(ifname: str = m.ifname, raw: list[bytes] = raw) -> None:
-                with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
-                    sock.bind((ifname, 0))
-                    for frame in raw:
-                        sock.send(frame)
-            call_in(m.node, send)
-        deadline = time.monotonic() + quiet
-        while time.monotonic() < deadline:
-            for name, sock in sockets.items():
-                _drain(sock, name, found, by_mac, by_address)
-            time.sleep(0.02)
-        for name, sock in sockets.items():
-            _drain(sock, name, found, by_mac, by_address)
-    finally:
-        for sock in sockets.values():
-            sock.close()
+            send_frames(backend, m.node, m.ifname, [bytes(f) for f in frames])
+        # Proving an absence takes a wait: the frames' flight time, a named budget.
+        for name, seen in quiet_frames_of(taps, quiet).items():
+            for data in seen:
+                _judge(data, name, found, by_mac, by_address)
     return found
 
 
-def _drain(sock: socket.socket, receiver: str, found: Reach, by_mac: dict[str, str], by_address: dict[str, str]) -> None:
+def _judge(data: bytes, receiver: str, found: Reach, by_mac: dict[str, str], by_address: dict[str, str]) -> None:
+    """One frame seen on the receiver's port: a probe frame or an ARP reply from another member."""
     from scapy.layers.l2 import ARP, Ether
 
-    while True:
-        try:
-            data, address = sock.recvfrom(65535)
-        except BlockingIOError:
-            return
-        if address[2] == PACKET_OUTGOING:
-            continue
-        if data[12:14] == ETH_P_PROBE.to_bytes(2, "big") and data[14:14 + len(TOKEN)] == TOKEN:
-            sender = data[14 + len(TOKEN):].split(b"\0", 1)[0].decode(errors="replace")
-            if sender != receiver:
-                found.frames.add((sender, receiver))
-        elif data[12:14] == b"\x08\x06":
-            arp = Ether(data)[ARP]
-            if arp.op == 2 and arp.psrc in by_address and by_mac.get(data[0:6].hex(":")) == receiver:
-                found.arp.add((receiver, by_address[arp.psrc]))
+    if len(data) < 14 or by_mac.get(data[6:12].hex(":")) == receiver:
+        return  # what the receiver itself sent (a tap sees both directions)
+    if data[12:14] == ETH_P_PROBE.to_bytes(2, "big") and data[14:14 + len(TOKEN)] == TOKEN:
+        sender = data[14 + len(TOKEN):].split(b"\0", 1)[0].decode(errors="replace")
+        if sender != receiver:
+            found.frames.add((sender, receiver))
+    elif data[12:14] == b"\x08\x06":
+        arp = Ether(data)[ARP]
+        if arp.op == 2 and arp.psrc in by_address and by_mac.get(data[0:6].hex(":")) == receiver:
+            found.arp.add((receiver, by_address[arp.psrc]))

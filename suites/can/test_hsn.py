@@ -17,7 +17,7 @@ import pytest
 from siteproof import readonly
 from siteproof.areas.can import edge
 from siteproof.areas.can.site import CanSite
-from siteproof.backends.base import SOCKETS, TRAFFIC_COUNTERS
+from siteproof.backends.base import TRAFFIC_COUNTERS
 from siteproof.fixtures.can import wait_converged
 from siteproof.fixtures.plugin import lab_ends_after, needs
 from siteproof.probes.arp import who_answers
@@ -61,14 +61,14 @@ def _interface_of(can: CanSite, node: str, address: str) -> str:
 @pytest.mark.disruptive
 @pytest.mark.behaviour("HSN-1")
 def test_hsn1_both_edge_routers_answer_for_the_gateway_with_one_mac(can, evidence):
-    backend = needs(can.site, SOCKETS)
+    backend = can.site.backend
     assert len(can.edges) >= 2, f"HSN-1: {len(can.edges)} edge router(s) in the inventory: no first-hop redundancy"
     gw = gateway(can)
     hosts = hsn_hosts(can)
     askers = {h: (_interface_of(can, h, can.label(h, "address")), can.label(h, "address")) for h in hosts}
     # Each edge router's HSN port: the one on the hosts' subnet (it holds the gateway when right).
     responders = {e: _interface_of(can, e, gw) or "hsn" for e in can.edges}
-    found = who_answers(backend.call_in, gw, askers, responders, wait=can.site.budget("arp_answer"))
+    found = who_answers(backend, gw, askers, responders, wait=can.site.budget("arp_answer"))
     rows = [[e, f"{len(found.answered[e])} of {len(hosts)}", ", ".join(sorted(found.macs[e])) or "-"] for e in can.edges]
     evidence.table(f"ARP replies for the gateway {gw}, as sent by each edge router", ["edge router", "hosts answered", "MAC"], rows)
     silent = {e: sorted(set(a for _, a in askers.values()) - found.answered[e]) for e in can.edges
@@ -86,8 +86,7 @@ readonly.changing_fixture("hsn_spread")  # counting rules on every edge and DC r
 def hsn_spread(can):
     """Flows from every compute to the outside, and the edge-DC link each took (module-wide:
     HSN-1 reads the edge routers' shares, HSN-2 the links')."""
-    backend = needs(can.site, SOCKETS)
-    needs(can.site, TRAFFIC_COUNTERS)
+    backend = needs(can.site, TRAFFIC_COUNTERS)
     dst = can.label(outside_host(can), "address")
     with edge.counters(can) as counted:
         flows: list[Flow] = []

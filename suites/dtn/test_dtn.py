@@ -73,7 +73,7 @@ def _ports_to_probe(ranges: dict[str, tuple[int, int]], agent: int) -> list[int]
 
 def _open_ports(dtn, source: str, target: str, ports: list[int]) -> set[int]:
     if dtn.site.can(SOCKETS):
-        swept = sweep(dtn.site.backend.call_in, source, "data0", dtn.address(source), [target], ports,
+        swept = sweep(dtn.site.backend, source, "data0", dtn.address(source), [target], ports,
                       dtn.site.budget("dtn_quiet"))
         return swept.open[target]
     verdicts = remote.probe_from(dtn.site.backend.run, source, [(target, Service("tcp", p)) for p in ports],

@@ -26,7 +26,8 @@ from siteproof.fixtures.nat import wait_settled
 from siteproof.fixtures.plugin import lab_ends_after, needs
 from siteproof.nftjson import boundary_values
 from siteproof.probes import mtu, ruleset, sysctls
-from siteproof.probes.arp import listener
+from siteproof.probes.frames import frame_tap, quiet_frames_of, send_frames
+from siteproof.probes.relay import connect_from
 from siteproof.probes.traffic import echo_prober, tcp_stream
 from siteproof.vrrp.cluster import VrrpCluster
 from siteproof.wait import WaitTimeout, wait_until
@@ -205,29 +206,28 @@ PROBED_DPORTS = (22, 7, 53, 1023, 1024, 65535)
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("NAT-6")
-def test_nat6_unsolicited_inbound_is_dropped_replies_pass(nat, lab, evidence):
+def test_nat6_unsolicited_inbound_is_dropped_replies_pass(nat, lab, evidence, tmp_path):
     # Every gateway's outside MAC, every compute, from the server and from a foreign outside
     # address, TCP SYN and UDP from an ephemeral port and from each port filters commonly
     # special-case (a rule "accept udp sport 53" admits DNS-shaped packets only), and ICMP.
-    backend = needs(nat.site, SOCKETS)
+    # Crafted here, sent by the server; what reaches each compute's hsn0 tapped there.
     from scapy.layers.inet import ICMP, IP, TCP, UDP
     from scapy.layers.l2 import Ether
-
 
     server, server_addr = nat.server, nat.address(nat.server)
     foreign = _unused_outside_address(nat)
     port = int(nat.label(server, "tcp") or 7)
     # An outbound flow first, kept open: its pool address and port are the ones "in use".
     victim = nat.computes[0]
-    flow = lab.socket(victim, socket.AF_INET, socket.SOCK_STREAM)
+    flow = connect_from(lab, victim, (nat.address(victim), 0), (server_addr, port), nat.site.budget("nat_connect"))
     flow.settimeout(nat.site.budget("nat_connect"))
-    flow.connect((server_addr, port))
-    pool_addr, _, pool_port = flow.recv(256).decode().split()[1].rpartition(":")
-    macs = {g: lab.run(g, "cat", "/sys/class/net/pub/address").stdout.strip() for g in nat.nodes}
-    own = lab.run(server, "cat", "/sys/class/net/eth1/address").stdout.strip()
-    listeners = {c: backend.call_in(c, listener("hsn0")) for c in nat.computes}
-    sports = (EPHEMERAL_SPORT, *ruleset.SPECIAL_SOURCE_PORTS)
+    taps = contextlib.ExitStack()
     try:
+        pool_addr, _, pool_port = flow.recv(256).decode().split()[1].rpartition(":")
+        macs = {g: lab.run(g, "cat", "/sys/class/net/pub/address").stdout.strip() for g in nat.nodes}
+        own = lab.run(server, "cat", "/sys/class/net/eth1/address").stdout.strip()
+        listeners = {c: taps.enter_context(frame_tap(lab, c, "hsn0", f"ip[4:2] = {MARK}", tmp_path)) for c in nat.computes}
+        sports = (EPHEMERAL_SPORT, *ruleset.SPECIAL_SOURCE_PORTS)
         frames = []
         for mac in macs.values():
             for c in nat.computes:
@@ -244,18 +244,16 @@ def test_nat6_unsolicited_inbound_is_dropped_replies_pass(nat, lab, evidence):
             aimed = IP(src=server_addr, dst=pool_addr, id=MARK)
             frames += [Ether(src=own, dst=owner) / aimed / TCP(sport=sport, dport=int(pool_port), flags="S"),
                        Ether(src=own, dst=owner) / aimed / UDP(sport=sport, dport=int(pool_port)) / b"unsolicited"]
-        raw = [bytes(f) for f in frames]  # crafted by scapy, sent from the server's own namespace
-        backend.call_in(server, lambda: _send_frames("eth1", raw))
+        send_frames(lab, server, "eth1", [bytes(f) for f in frames])
         # The open flow still echoes: replies pass (and the probes above have had their time).
         flow.sendall(b"still here\n")
         echoed = flow.recv(256)
         # Proving an absence takes a wait: the crafted frames' flight time, a named budget.
-        time.sleep(nat.site.budget("nat_quiet"))
-        arrived = {c: kinds for c, sock in listeners.items() if (kinds := _marked(sock))}
+        seen = quiet_frames_of(listeners, nat.site.budget("nat_quiet"))
+        arrived = {c: kinds for c, frames_in in seen.items() if (kinds := _marked(frames_in))}
     finally:
         flow.close()
-        for sock in listeners.values():
-            sock.close()
+        taps.close()
     evidence.measure("crafted inbound packets sent", len(frames))
     evidence.record("asked", f"{len(macs)} gateways x {len(nat.computes)} computes x sources {server_addr} and {foreign} "
                              f"x TCP SYN and UDP from source ports {', '.join(map(str, sports))} to ports "
@@ -325,21 +323,10 @@ def _unused_outside_address(nat: NatSite) -> str:
     return str(next(a for a in reversed(list(outside.hosts())) if str(a) not in used))
 
 
-def _send_frames(ifname: str, frames: list[bytes]) -> None:
-    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
-        sock.bind((ifname, 0))
-        for frame in frames:
-            sock.send(frame)
-
-
-def _marked(sock: socket.socket) -> list[str]:
-    """The crafted packets on the socket (IP identification MARK), each as 'proto src:sport'."""
+def _marked(frames: list[bytes]) -> list[str]:
+    """The crafted packets among the frames (IP identification MARK), each as 'proto src:sport'."""
     seen: set[str] = set()
-    while True:
-        try:
-            frame = sock.recv(2048)
-        except BlockingIOError:
-            return sorted(seen)
+    for frame in frames:
         if len(frame) < 14 + 20 + 8 or frame[12:14] != b"\x08\x00" or int.from_bytes(frame[18:20]) != MARK:
             continue
         ihl = (frame[14] & 0x0F) * 4
@@ -347,6 +334,7 @@ def _marked(sock: socket.socket) -> list[str]:
         proto = {6: "tcp", 17: "udp", 1: "icmp"}.get(frame[14 + 9], str(frame[14 + 9]))
         src = socket.inet_ntoa(frame[26:30])
         seen.add(f"{proto} {src}" + (f":{int.from_bytes(l4[0:2])}" if proto in ("tcp", "udp") else ""))
+    return sorted(seen)
 
 
 # --- NAT-7: the state each gateway holds ----------------------------------------------------
