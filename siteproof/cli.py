@@ -20,13 +20,14 @@ from typing import IO
 
 from siteproof import __version__, cli_mutate
 from siteproof.backends.netns import registry
-from siteproof.backends.netns.as_site import VANTAGE, as_site, inventory
+from siteproof.backends.netns.as_site import SETTLED_FOR_S, VANTAGE, as_site, inventory, wait_settled
 from siteproof.backends.netns.lab import Lab, ensure_root
 from siteproof.childrun import PLUGIN
 from siteproof.errors import SITE_UNREACHABLE_EXIT, SiteproofError
 from siteproof.kv import parse_pairs
 from siteproof.topology import clab, clab_export, load_topology
 from siteproof.topology.loader import PARAMETERS_FILE, PROFILES, TOPOLOGY_FILE, available_variants
+from siteproof.wait import WaitTimeout
 
 BUILTIN = Path(__file__).resolve().parent.parent / "topologies"
 
@@ -110,6 +111,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         # A lab is disposable: every host may be faulted, as many at once as the suites ask,
         # through the lab's own service manager (siteproof.backends.netns.labservice).
         hosts = [n.name for n in lab.topology.hosts() if n.name != VANTAGE]
+        try:  # handed over converged, as a site is found (a snapshot taken sooner calls routes arriving a change)
+            said += f"converged: every host's routes unchanged for {SETTLED_FOR_S:g} s, after {wait_settled(lab):.1f} s\n"
+        except WaitTimeout as exc:
+            said += f"not converged yet: {str(exc).splitlines()[0]}\n"
         site = inventory(lab, lab.dir / "inventory.yml", faults={"hosts": hosts, "ttl": 300, "at_once": len(hosts)})
         said += (f"inventory: {site}\nrun the suites from the vantage: ip netns exec {lab.ns(VANTAGE)} "
                  f".venv/bin/pytest suites/ --site {site}\n")

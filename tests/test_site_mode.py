@@ -23,7 +23,7 @@ import yaml
 
 from siteproof import readonly_commands as readonly
 from siteproof.backends.netns import Lab
-from siteproof.backends.netns.as_site import VANTAGE, as_site, inventory
+from siteproof.backends.netns.as_site import VANTAGE, as_site, inventory, wait_settled
 from siteproof.cmdlog import COMMANDS_FILE
 from siteproof.topology import load_topology
 from tests.helpers import REPO, needs_root
@@ -38,6 +38,9 @@ DISRUPTIVE = {("perlmutter-gateways", None): GATEWAY_FAULTS, ("perlmutter-gatewa
               ("scinet-dtn", None): {}, ("scinet-dtn", "bridge-shaped"): {},
               ("ncsa-nat", None): {"roles": ["nat-gateway"], "ttl": 120, "at_once": 1},
               ("perlmutter-login", None): {"roles": ["login"], "ttl": 120, "at_once": 1}}
+# The CAN reference stays read-only here: run disruptive by hand (spines and edge routers faultable),
+# CAN-5 and HSN-1/2 pass over SSH, but the post snapshot sometimes finds the edge routers' ECMP
+# routes to the CAN missing (not back within snapshot_settle); not yet understood.
 # Each case's cost for scheduling (siteproof.fixtures.parallel; a slow test's default is 90): the
 # site runs are the longest of the slow tests (40-100 s in CI against 30-40 s), so they start first.
 COSTS = {("perlmutter-gateways", None): 200, ("perlmutter-dns", None): 130, ("ncsa-nat", None): 130,
@@ -91,7 +94,11 @@ CASES = [
                                       "test_nat7_conntrack_state_per_compute_on_every_gateway",
                                       # A pair's failover under an established flow, each end run by its host.
                                       "test_nat7_an_established_flow_survives_the_pairs_failover[freeze]",
-                                      "test_nat7_an_established_flow_survives_the_pairs_failover[cable]"], None),
+                                      "test_nat7_an_established_flow_survives_the_pairs_failover[cable]",
+                                      # Crafted frames sent by the server, tapped on every compute; a pool
+                                      # driven toward exhaustion by connections the computes hold.
+                                      "test_nat6_unsolicited_inbound_is_dropped_replies_pass",
+                                      "test_nat4_tracker_moves_computes_before_a_pool_runs_out"], None),
     ("alice-epn", "suites/ib", None, ["test_ib3_public_addresses_only_in_containers",
                                       "test_ib6_every_gateways_ruleset_routes_out_only_the_partition",
                                       "test_ib8_pkey_tables_and_sm_partitions_match_the_inventory"], None),
@@ -129,9 +136,11 @@ def commands_seen(lab: Lab) -> list[tuple[str, str]]:
 def probes_own(command: str) -> bool:
     """A disruptive run's own change: a traffic generator (iperf3), a fault and its dead-man undo
     (siteproof's own scripts, nft tables and service manager; `ip link set`, keep_addr_on_down),
-    a route pinned for the test's flow and removed after it, or a stop of what the run started."""
+    a route pinned for the test's flow and removed after it, a stop of what the run started, or
+    NAT-4 clearing the connection state its own connections left in a pool (`conntrack -D`)."""
     words = command.replace("'", " ").split()
     return ("iperf3" in words or "kill" in words or "siteproof" in command
+            or ("conntrack" in words and "-D" in words)
             or ("ip" in words and ("link" in words or "route" in words)) or "keep_addr_on_down" in command)
 
 
@@ -160,6 +169,8 @@ def test_a_lab_played_as_a_site_gives_the_lab_verdicts(topology, suite, variant,
     outputs.mkdir()
     with Lab(topo, owner_kind="pytest") as lab:
         disruptive = (topology, variant) in DISRUPTIVE
+        if disruptive:
+            wait_settled(lab)  # handed over converged, as a site is found: the pre snapshot is taken first
         site = inventory(lab, tmp_path / "inventory.yml", faults=DISRUPTIVE.get((topology, variant)) or None)
         secrets_ = seed_secrets(site)
         allow = ["--allow-disruptive"] if disruptive else []

@@ -12,19 +12,23 @@ import contextlib
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from siteproof import budgets
 from siteproof.backends.base import SOCKETS, Backend, require_program
 from siteproof.probes import framesend, remote
 from siteproof.probes.arp import PACKET_OUTGOING, listener
 from siteproof.probes.capture import Capture, packets
+from siteproof.wait import wait_until
 
 # A shipped job travels as one word of the host's command line, which Linux caps at 128 KiB
 # (MAX_ARG_STRLEN): frames go in jobs of at most this much hex.
 JOB_HEX_CHARS = 64_000
 TAP_BUFFER_BYTES = 64 << 20
 TAP_CATCH_UP_S = 10.0  # the most a tap waits past `quiet` for frames still arriving
+budgets.register("tap_catch_up", TAP_CATCH_UP_S, "a tap's frames, relayed over SSH from a site host, catch up with "
+                 "a marker sent last", owner="probes")
 SO_RCVBUFFORCE = 33  # Linux (asm-generic/socket.h); Python names only SO_RCVBUF
 
 
@@ -78,6 +82,13 @@ class FrameTap:
             return list(self._seen)
         assert self._capture is not None
         return [bytes(p) for p in packets(self._capture.checked_path())]
+
+    def frames_through(self, is_marker: Callable[[bytes], bool]) -> list[bytes]:
+        """The frames up to a marker the caller sent last (a capture writes in order: once the
+        marker is in, so is everything the tap saw before it), waiting for it at most TAP_CATCH_UP_S."""
+        found = wait_until(self.frames, "tap_catch_up", seconds=TAP_CATCH_UP_S, interval=0.1,
+                           expected="the tap's marker frame", accept=lambda seen: any(map(is_marker, seen)))
+        return found.value
 
     def _size(self) -> int:
         """How much the tap holds: a capture's pcap grows as its frames come over SSH; a socket in a

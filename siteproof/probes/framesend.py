@@ -10,23 +10,32 @@ host (a spoofed source is what a probe of the site's filters asks with): read-on
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
+
+RATE_PPS = 10_000  # paced: a burst of thousands at once overflows the receivers' backlog on a busy host
+
+
+def _paced(items: list[bytes], send_one: Any) -> int:
+    next_at = time.monotonic()
+    for item in items:
+        send_one(item)
+        next_at += 1 / RATE_PPS
+        if (delay := next_at - time.monotonic()) > 0.001:
+            time.sleep(delay)  # pacing the sender, not waiting for a state
+    return len(items)
 
 
 def send(ifname: str, frames: list[bytes]) -> int:
     with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
         sock.bind((ifname, 0))
-        for frame in frames:
-            sock.send(frame)
-    return len(frames)
+        return _paced(frames, sock.send)
 
 
 def send_ip(packets: list[bytes]) -> int:
     """IP packets as they are (header included), each to its own destination."""
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW) as sock:
-        for packet in packets:
-            sock.sendto(packet, (socket.inet_ntoa(packet[16:20]), 0))
-    return len(packets)
+        return _paced(packets, lambda packet: sock.sendto(packet, (socket.inet_ntoa(packet[16:20]), 0)))
 
 
 def run_job(job: dict[str, Any]) -> list:

@@ -8,12 +8,14 @@ its answer lost in a burst is not a filtered port.
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass, field
 
 from siteproof.backends.base import Backend
 from siteproof.probes.frames import frame_tap, send_ip_packets
 
 SWEEP_SPORT = 31338  # the sweep's source port: how its answers are told from other traffic
+MARKER_SEQ, MARKER_DPORT = 0x53505246, 9  # a reset to the discard port: nothing answers it, the tap sees it go
 
 
 @dataclass
@@ -29,19 +31,32 @@ def sweep(backend: Backend, node: str, ifname: str, source: str, targets: list[s
 
     found = Swept({t: set() for t in targets}, {t: set() for t in targets})
     pending = [(t, p) for t in targets for p in ports]
-    # Both directions: the probes going out show the tap catching up, before the answers' wait.
+    # Both directions: the marker each round sends last shows when the tap has caught up.
     with frame_tap(backend, node, ifname, f"tcp port {SWEEP_SPORT}") as tap:
-        for _ in range(rounds):
+        for round_ in range(rounds):
             segments = [bytes(IP(src=source, dst=t) / TCP(sport=SWEEP_SPORT, dport=p, flags="S", seq=1000 + p))
                         for t, p in pending]
             found.sent += len(segments)
             send_ip_packets(backend, node, segments)
-            for data in tap.quiet_frames(quiet):  # the answers' flight time, a named budget
+            time.sleep(quiet)  # the answers' flight time: proving an absence takes a wait, a named budget
+            # Then a marker out the same port: once the tap has it, it has every answer before it.
+            send_ip_packets(backend, node, [bytes(IP(src=source, dst=targets[0]) /
+                                                  TCP(sport=SWEEP_SPORT, dport=MARKER_DPORT, flags="R",
+                                                      seq=MARKER_SEQ + round_))])
+            for data in tap.frames_through(lambda frame, seq=MARKER_SEQ + round_: _is_marker(frame, seq)):
                 _judge(data, found)
             pending = [(t, p) for t, p in pending if p not in found.open[t] and p not in found.closed[t]]
             if not pending:
                 break
     return found
+
+
+def _is_marker(data: bytes, seq: int) -> bool:
+    if len(data) < 34 or data[12:14] != b"\x08\x00" or data[23] != 6:
+        return False
+    tcp = data[14 + (data[14] & 0x0F) * 4:]
+    return len(tcp) >= 8 and int.from_bytes(tcp[0:2], "big") == SWEEP_SPORT and \
+        int.from_bytes(tcp[2:4], "big") == MARKER_DPORT and int.from_bytes(tcp[4:8], "big") == seq
 
 
 def _judge(data: bytes, found: Swept) -> None:

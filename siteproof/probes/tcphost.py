@@ -3,7 +3,8 @@
 gets; `stream` connects from a given source address and port, sends a record every interval
 and stamps every record echoed back; `relay` connects from a given source address and port and
 carries the connection's bytes over its stdin and stdout (one "+" first once connected), so the
-runner can speak SSH from the host (siteproof.probes.relay).
+runner can speak SSH from the host (siteproof.probes.relay); `hold` opens many connections to a
+server, paced, and keeps them open (siteproof.probes.holding).
 
 Output is JSON lines on stdout: {"ready": T} once bound or connected (T: the host's monotonic
 clock), then {"n": N} (connections accepted so far) or {"a": T, "k": K} (K records echoed back
@@ -130,6 +131,36 @@ def stream(job: dict[str, Any], out: TextIO) -> None:
     _say(out, sent=sent, end=time.monotonic())
 
 
+def hold(job: dict[str, Any], out: TextIO) -> None:
+    """`count` connections to dst:dport, one every 1/rate s, each kept open after its first answer
+    ({"i": K, "seen": FIRST LINE} or {"i": K, "error": WHY}); {"done": N} after the last; closed
+    when interrupted or after `seconds`."""
+    _say(out, ready=time.monotonic())
+    family = socket.AF_INET6 if ":" in job["dst"] else socket.AF_INET
+    held, next_at = [], time.monotonic()
+    try:
+        for k in range(job["count"]):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.settimeout(job["timeout"])
+            try:
+                sock.connect((job["dst"], job["dport"]))
+                _say(out, i=k, seen=sock.recv(256).decode(errors="replace"))
+                held.append(sock)
+            except OSError as exc:
+                _say(out, i=k, error=f"{exc.__class__.__name__}: {exc}")
+                sock.close()
+            next_at += 1 / job["rate"]
+            if (delay := next_at - time.monotonic()) > 0:
+                time.sleep(delay)  # pacing the connections
+        _say(out, done=job["count"])
+        time.sleep(job["seconds"])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def relay(job: dict[str, Any], out: TextIO) -> None:
     family = socket.AF_INET6 if ":" in job["dst"] else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -169,6 +200,6 @@ def relay(job: dict[str, Any], out: TextIO) -> None:
 
 if __name__ == "__main__":
     try:
-        {"accept": accept, "echo": echo, "stream": stream, "relay": relay}[sys.argv[1]](json.loads(sys.argv[2]), sys.stdout)
+        {"accept": accept, "echo": echo, "stream": stream, "relay": relay, "hold": hold}[sys.argv[1]](json.loads(sys.argv[2]), sys.stdout)
     except KeyboardInterrupt:
         pass

@@ -21,12 +21,12 @@ from siteproof import peers
 from siteproof.areas.nat import conntrack, firewall
 from siteproof.areas.nat.keymaster import balance
 from siteproof.areas.nat.site import NatSite
-from siteproof.backends.base import SOCKETS
 from siteproof.fixtures.nat import wait_settled
-from siteproof.fixtures.plugin import lab_ends_after, needs
+from siteproof.fixtures.plugin import lab_ends_after
 from siteproof.nftjson import boundary_values
 from siteproof.probes import mtu, ruleset, sysctls
 from siteproof.probes.frames import frame_tap, quiet_frames_of, send_frames
+from siteproof.probes.holding import held_connections
 from siteproof.probes.relay import connect_from
 from siteproof.probes.traffic import echo_prober, tcp_stream
 from siteproof.vrrp.cluster import VrrpCluster
@@ -494,7 +494,6 @@ def test_nat3_a_dead_gateways_computes_and_only_those_are_remapped(kind, nat, la
 @pytest.mark.disruptive
 @pytest.mark.behaviour("NAT-4")
 def test_nat4_tracker_moves_computes_before_a_pool_runs_out(nat, lab, evidence, victims):
-    needs(nat.site, SOCKETS)  # before anything changes: the connections are opened from here, in the computes
     state = wait_settled(nat)
     victim = victims.pick(nat.gateways, "gateway")
     pool = nat.pool(victim)
@@ -514,32 +513,16 @@ def test_nat4_tracker_moves_computes_before_a_pool_runs_out(nat, lab, evidence, 
     # would otherwise decide how much room the tracker has.
     for node in nat.members(victim):
         lab.run(node, "conntrack", "-D", "-q", pool[0], check=False)
-    opened, failed, through = [], [], Counter()
     began = time.time()  # the tracker's clock (its moves are stamped in wall time)
     try:
-        next_at = time.monotonic()
-        for i in range(wanted):
-            compute = busy[i % len(busy)]
-            sock = lab.socket(compute, socket.AF_INET, socket.SOCK_STREAM)
-            sock.settimeout(nat.site.budget("nat_connect"))
-            try:
-                sock.connect(server)
-                seen = sock.recv(256).decode().split()[1]
-                through[nat.owner_of(seen.rpartition(":")[0]) or "?"] += 1
-                opened.append(sock)
-            except OSError as exc:
-                failed.append(f"{compute} #{i}: {exc}")
-                sock.close()
-            next_at += 1 / rate
-            if (delay := next_at - time.monotonic()) > 0:
-                time.sleep(delay)  # pacing the connections, not waiting for a state
-        after = nat.state()
+        with held_connections(lab, busy, server, wanted, rate, nat.site.budget("nat_connect")) as held:
+            after = nat.state()
     finally:
-        for sock in opened:
-            sock.close()
         for g in nat.nodes:  # the closed connections' entries would hold the ports for minutes
             for c in busy:
                 lab.run(g, "conntrack", "-D", "-s", nat.address(c), check=False)
+    through = Counter(nat.owner_of([*seen.split(), "", ""][1].rpartition(":")[0]) or "?" for _, _, seen in held.seen)
+    failed = [f"{node} #{i}: {why}" for node, i, why in held.failed]
     moved = {c: after["assignment"][c] for c in busy if after["assignment"][c] != victim}
     reasons = [f"{m['compute']}: {m['reason']}" for m in after["moves"] if m["at"] >= began and m["from"] == victim]
     evidence.table("new connections by the gateway they left through", ["gateway", "connections"], sorted(through.items()),

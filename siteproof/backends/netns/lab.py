@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ from testinfra.host import Host
 from siteproof import labfiles, nft
 from siteproof.backends.background import Background, open_outputs
 from siteproof.backends.base import CAPABILITIES
-from siteproof.backends.netns import lag, registry
+from siteproof.backends.netns import lag, lagwatch, registry
 from siteproof.backends.netns import namespaces as netns
 from siteproof.backends.netns.host import netns_host
 from siteproof.backends.netns.launcher import Launcher
@@ -58,6 +59,8 @@ class Lab:
         self.daemons: dict[tuple[str, str], Daemon] = {}
         self.timings: dict[str, float] = {}
         self.down_links: set[tuple[str, str]] = set()
+        self.lag_watch: lagwatch.LagWatch | None = None
+        self._lag_lock = threading.Lock()
         self.left: list[str] = []  # what the last teardown could not remove
         self._hosts: dict[str, Host] = {}
 
@@ -263,18 +266,36 @@ class Lab:
         for bridge in self.topology.bridges():
             if bridge.lag_members:
                 self._load_lag(bridge.name)
+        self._watch_lags()
         labfiles.write_all(self.topology, self.node_dir)
+
+    def _lag_live(self, bridge: str) -> list[str]:
+        """A LAG's members whose link is up: neither end pulled by the lab, and carrier on the
+        bridge's port (its far end may have been set down by a fault over SSH)."""
+        topo = self.topology
+        assert self.worker
+        carrier = self.worker.netlink(self.ns(bridge), lambda ipr: {
+            link.get_attr("IFLA_IFNAME"): link.get_attr("IFLA_CARRIER") for link in ipr.get_links()})
+        return [m for m in topo.nodes[bridge].lag_members if (bridge, m) not in self.down_links
+                and (lambda far: (far.node, far.ifname) not in self.down_links)(topo.peer_of(bridge, m))
+                and carrier.get(m) != 0]
 
     def _load_lag(self, bridge: str) -> None:
         """(Re)write a bridge's LAG: spread over the members whose link is up."""
         topo = self.topology
         members = topo.nodes[bridge].lag_members
         ports = [e.ifname for link in topo.links for e in (link.a, link.b) if e.node == bridge and e.ifname not in members]
-        live = [m for m in members if (bridge, m) not in self.down_links
-                and (lambda far: (far.node, far.ifname) not in self.down_links)(topo.peer_of(bridge, m))]
         mac = topo.nodes[bridge].lag_mac
         assert mac, f"{bridge}: a LAG without its MAC (the schema requires one)"
-        nft.load(self.nft_runner(bridge), lag.ruleset(bridge, ports, live, mac), f"lab {self.id}: LAG of bridge {bridge}")
+        with self._lag_lock:  # the lab's own cable pulls and the watcher's carrier changes, one at a time
+            live = self._lag_live(bridge)
+            nft.load(self.nft_runner(bridge), lag.ruleset(bridge, ports, live, mac), f"lab {self.id}: LAG of bridge {bridge}")
+
+    def _watch_lags(self) -> None:
+        bridges = [b.name for b in self.topology.bridges() if b.lag_members]
+        if bridges and self.worker is not None:
+            sockets = {b: self.worker.run(self.ns(b), lagwatch.link_events) for b in bridges}
+            self.lag_watch = lagwatch.LagWatch(sockets, self._lag_live, self._load_lag)
 
     def create_daemons(self) -> None:
         """One Daemon object per configured daemon, none started."""
@@ -418,6 +439,7 @@ class Lab:
     def down(self) -> dict[str, Any]:
         """Tear everything down; what could not be removed is in result["left"] (and self.left),
         kept on record for `siteproof reap`."""
+        self._stop_lag_watch()
         # destroy() signals every process of the lab at once (SIGTERM, then SIGKILL):
         # much faster than stopping daemons one by one. Frozen ones must hear it.
         for daemon in self.daemons.values():
@@ -436,6 +458,11 @@ class Lab:
             self.worker.close()
             self.worker = None
         return result
+
+    def _stop_lag_watch(self) -> None:
+        if self.lag_watch is not None:
+            self.lag_watch.close()
+            self.lag_watch = None
 
 
 def _write_sysctl(key: str, value: str) -> None:
