@@ -133,6 +133,7 @@ def _load_areas() -> None:
 
 # --- the core's own ---------------------------------------------------------------------
 register("lab_up", 30.0, "namespaces, links and addresses of a lab")
+register("address_dad", 10.0, "IPv6 addresses a node's exec commands added leave duplicate address detection")
 register("daemon_ready", 15.0, "a daemon answers after start")
 register("daemon_exit", 10.0, "a daemon exits after SIGTERM")
 register("link_state", 5.0, "a link change is seen by the node")

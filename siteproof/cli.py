@@ -20,7 +20,8 @@ from typing import IO
 
 from siteproof import __version__, cli_mutate
 from siteproof.backends.netns import registry
-from siteproof.backends.netns.as_site import SETTLED_FOR_S, VANTAGE, as_site, inventory, wait_settled
+from siteproof.backends.netns.as_site import VANTAGE, as_site, inventory, wait_settled
+from siteproof.backends.netns.converge import STEADY_FOR_S, wait_converged
 from siteproof.backends.netns.lab import Lab, ensure_root
 from siteproof.childrun import PLUGIN
 from siteproof.errors import SITE_UNREACHABLE_EXIT, SiteproofError
@@ -59,8 +60,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         os.close(write_end)
         try:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # from here Ctrl-C stops the keeper
+            message = ""
             with os.fdopen(read_end) as pipe:
-                message = pipe.read()
+                for line in pipe:  # progress as it comes (a long build or convergence), then the answer
+                    if line.startswith(PROGRESS):
+                        print(f"siteproof: {line[len(PROGRESS):].strip()}", file=sys.stderr, flush=True)
+                    else:
+                        message += line
         except KeyboardInterrupt:
             # Ctrl-C while the lab builds: the keeper (in its own session, so the terminal's
             # SIGINT misses it) is told to stop, and tears down what it built before we return.
@@ -102,6 +108,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     except Exception as exc:  # noqa: BLE001 - the caller must hear why, not "keeper died"
         _tell(pipe, f"building the lab failed: {type(exc).__name__}: {exc}")
         os._exit(1)
+    if not stop and not args.no_wait:
+        building = True  # `down` or Ctrl-C while it converges stops it as during the build
+        try:
+            _converge(lab, args.as_site, pipe)
+        except BuildStopped:
+            stop = True
+        building = False
     if stop:  # `siteproof down` or the caller's Ctrl-C while building: nothing may stay
         lab.down()
         _tell(pipe, f"lab {lab.id} was stopped while it was being built, and torn down")
@@ -111,10 +124,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         # A lab is disposable: every host may be faulted, as many at once as the suites ask,
         # through the lab's own service manager (siteproof.backends.netns.labservice).
         hosts = [n.name for n in lab.topology.hosts() if n.name != VANTAGE]
-        try:  # handed over converged, as a site is found (a snapshot taken sooner calls routes arriving a change)
-            said += f"converged: every host's routes unchanged for {SETTLED_FOR_S:g} s, after {wait_settled(lab):.1f} s\n"
-        except WaitTimeout as exc:
-            said += f"not converged yet: {str(exc).splitlines()[0]}\n"
         site = inventory(lab, lab.dir / "inventory.yml", faults={"hosts": hosts, "ttl": 300, "at_once": len(hosts)})
         said += (f"inventory: {site}\nrun the suites from the vantage: ip netns exec {lab.ns(VANTAGE)} "
                  f".venv/bin/pytest suites/ --site {site}\n")
@@ -128,6 +137,33 @@ def cmd_up(args: argparse.Namespace) -> int:
         signal.pause()
     lab.down()
     os._exit(0)
+
+
+def _converge(lab: Lab, as_site_: bool, pipe: IO[str]) -> None:
+    """Hand the lab over converged (routing daemons done, VIPs placed), or say what still moves;
+    as a site, a pre snapshot taken sooner would call the routes' arrival a change."""
+    def tell(line: str) -> None:
+        _progress(pipe, line)
+
+    tell(f"lab {lab.id} built in {lab.timings['up']:.1f} s; waiting until its routes and addresses are unchanged "
+         f"for {STEADY_FOR_S:g} s")
+    try:
+        waited = (wait_settled(lab, progress=tell) if as_site_ else
+                  wait_converged(lab, [n.name for n in lab.topology.hosts()], progress=tell))
+        tell(f"converged after {waited:.1f} s")
+    except WaitTimeout as exc:
+        lines = str(exc).splitlines()
+        tell(f"not converged yet, handed over anyway: {lines[0]}; {lines[-1][:300]}")
+
+
+def _progress(pipe: IO[str], line: str) -> None:
+    """A progress line for the waiting caller (printed to its stderr); a caller gone is no error."""
+    with contextlib.suppress(OSError):
+        pipe.write(f"{PROGRESS}{line}\n")
+        pipe.flush()
+
+
+PROGRESS = "progress "  # a line of the keeper's that the caller prints as it comes
 
 
 class BuildStopped(BaseException):  # a signal, not an error: like KeyboardInterrupt
@@ -446,6 +482,10 @@ def parser() -> argparse.ArgumentParser:
                     help="play a real site: a management network with sshd on every node, a vantage namespace for "
                          "the test runner, and the inventory a site would give (printed; every host faultable "
                          "with --allow-disruptive, through the lab's own service manager)")
+    up.add_argument("--no-wait", action="store_true",
+                    help="return when every daemon answers, without waiting for routes and VIPs to settle "
+                         "(by default up waits until every host's routes and addresses are unchanged for "
+                         f"{STEADY_FOR_S:g} s, within the lab_converge budget, printing progress)")
     up.set_defaults(fn=cmd_up)
     sub.add_parser("ls", help="list labs").set_defaults(fn=cmd_ls)
     ex = sub.add_parser("exec", help="run a command in a lab node: exec LAB NODE -- CMD")

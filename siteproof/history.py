@@ -20,6 +20,7 @@ from siteproof import plots
 
 JUNIT = "junit.xml"
 MEASUREMENTS = "measurements.json"
+LIMITS = "limits.json"  # beside the measurements: test -> name -> the limit it was held to
 _RANK = {"passed": 0, "skipped": 1, "missing": 1, "failed": 2, "error": 3}  # 2 and up: a failure
 
 
@@ -30,6 +31,7 @@ class Run:
     behaviours: dict[str, list[str]] = field(default_factory=dict)  # test id -> SPEC IDs
     measurements: dict[str, dict[str, float]] = field(default_factory=dict)  # test id -> name -> value
     messages: dict[str, str] = field(default_factory=dict)  # failed or errored test -> its message's first line
+    bounds: dict[str, dict[str, float]] = field(default_factory=dict)  # test -> name -> its limit
 
     def by_behaviour(self) -> dict[str, str]:
         """Each SPEC ID's verdict: error or failed if any of its tests was; else passed if any
@@ -69,6 +71,9 @@ def load_run(folder: Path) -> Run:
     measured = folder / MEASUREMENTS
     if measured.is_file():
         run.measurements = json.loads(measured.read_text())
+    limits = folder / LIMITS
+    if limits.is_file():
+        run.bounds = {t: numbers(v) for t, v in json.loads(limits.read_text()).items() if isinstance(v, dict)}
     return run
 
 
@@ -170,13 +175,19 @@ def as_json(d: Diff) -> dict[str, object]:
             "drifted": [{"test": t, "measured": n, "before": x, "after": y} for t, n, x, y in d.drifted]}
 
 
-def _trend(values: list[float]) -> str:
-    """A measurement over runs, with its axis and points (siteproof.plots)."""
-    return plots.line_svg(values)
+Bounds = dict[str, dict[str, float]]  # test -> measurement -> its limit in this run
 
 
-def html_section(d: Diff, history: list[Run] | None = None, heading: str = "Since the last run") -> str:
+def _trend(values: list[float], limit: float | None = None) -> str:
+    """A measurement over runs, with its axis, points and (when the test set one) its limit dashed."""
+    return plots.line_svg(values, limit)
+
+
+def html_section(d: Diff, history: list[Run] | None = None, heading: str = "Since the last run",
+                 bounds: Bounds | None = None) -> str:
     esc = _html.escape
+    if bounds is None:  # the limits the latest run held its measurements to
+        bounds = history[-1].bounds if history else {}
     parts = [f"<h2>{esc(heading)}</h2><p>{esc(d.before)} &rarr; {esc(d.after)}: {len(d.new_failures)} new failures, "
              f"{len(d.fixed)} fixed, {len(d.still_failing)} failing in both, "
              f"{len(d.drifted)} measurements moved by more than {d.tolerance:.0%}.</p>"]
@@ -198,25 +209,33 @@ def html_section(d: Diff, history: list[Run] | None = None, heading: str = "Sinc
     for test, name, old, new in d.drifted:
         series = [numbers(r.measurements.get(test, {})).get(name) for r in (history or [])]
         rows.append([esc(test), esc(name), f"{old:g}", f"{new:g}", f"{(new - old) / (abs(old) or 1e-9):+.0%}",
-                     _trend([v for v in series if v is not None])])
+                     _trend([v for v in series if v is not None], (bounds or {}).get(test, {}).get(name))])
     table("Measurements that drifted", ["test", "measured", "before", "after", "change", "trend"], rows)
-    parts.append(trends_html(history or []))
+    parts.append(trends_html(history or [], bounds))
     return "".join(parts)
 
 
-def trends_html(history: list[Run]) -> str:
-    """Every measurement recorded in two or more of the runs: its last value, range and trend line."""
+def trends_html(history: list[Run], bounds: Bounds | None = None) -> str:
+    """Every measurement recorded in two or more of the runs: its last value, range, limit and
+    trend line (the limit dashed across it)."""
     series: dict[tuple[str, str], list[float]] = {}
     for run in history:
         for test, values in run.measurements.items():
             for name, value in numbers(values).items():
                 series.setdefault((test, name), []).append(value)
+    bounds = bounds or {}
+
+    def limit(t: str, n: str) -> str:
+        found = bounds.get(t, {}).get(n)
+        return "" if found is None else f"{found:g}"
+
     rows = [f"<tr><td>{_html.escape(t)}</td><td>{_html.escape(n)}</td><td>{v[-1]:g}</td><td>{min(v):g} - {max(v):g}</td>"
-            f"<td>{_trend(v)}</td></tr>" for (t, n), v in sorted(series.items()) if len(v) >= 2]
+            f"<td>{limit(t, n)}</td><td>{_trend(v, bounds.get(t, {}).get(n))}</td></tr>"
+            for (t, n), v in sorted(series.items()) if len(v) >= 2]
     if not rows:
         return ""
-    return (f"<details><summary><b>Trends</b>: {len(rows)} measurements over the last {len(history)} runs</summary>"
-            "<table><tr><th>test</th><th>measured</th><th>last</th><th>range</th><th>trend</th></tr>"
+    return (f"<details open id='sp-trends'><summary><b>Trends</b>: {len(rows)} measurements over the last {len(history)} runs</summary>"
+            "<table><tr><th>test</th><th>measured</th><th>last</th><th>range</th><th>limit</th><th>trend</th></tr>"
             + "".join(rows) + "</table></details>")
 
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from siteproof import plots
 from siteproof.errors import SiteproofError
 from siteproof.topology.yamlfile import load_yaml_text
 
@@ -201,9 +202,35 @@ def headline(rows: list[CoverageRow]) -> str:
     return "No behaviour was run in this session"
 
 
-def evidence_section_html(rows: list[CoverageRow], evidence: dict[str, str]) -> str:
+def shared_plots_html(tests: list[str], measured: dict[str, dict[str, float]], bounds: dict[str, dict[str, float]]) -> str:
+    """One plot per measurement that two or more of a behaviour's tests took against a limit
+    (GW-2's traffic gap under each fault): side by side, each bar against its own limit."""
+    names: dict[str, list[str]] = {}
+    for test in tests:
+        for name in bounds.get(test, {}):
+            if name in measured.get(test, {}):
+                names.setdefault(name, []).append(test)
+    parts = []
+    for name, taken in names.items():
+        if len(taken) < 2:
+            continue
+        labels = {t: _short(t) for t in taken}
+        svg = plots.bars_svg({labels[t]: measured[t][name] for t in taken}, limits={labels[t]: bounds[t][name] for t in taken})
+        parts.append(f'<p class="sp-shared"><b>{html.escape(name)}</b>, each test against its limit</p>{svg}')
+    return "".join(parts)
+
+
+def _short(test: str) -> str:
+    """A test's label in a shared plot: its parameters if it has them, else its name."""
+    name = test.rsplit("::", 1)[-1]
+    return name[name.index("[") + 1:-1] if name.endswith("]") and "[" in name else name
+
+
+def evidence_section_html(rows: list[CoverageRow], evidence: dict[str, str], measured: dict[str, dict[str, float]] | None = None,
+                          bounds: dict[str, dict[str, float]] | None = None) -> str:
     """Each behaviour run, with every test's verdict and evidence: what the first screen links to
-    (a failing behaviour's open, the others folded)."""
+    (a failing behaviour's open, the others folded). A measurement its tests share is plotted once
+    for all of them first."""
     parts = ['<section id="sp-evidence"><h2>Evidence by behaviour</h2>']
     for row in rows:
         verdict = behaviour_verdict([v for _, v, _ in row.tests]) if row.tests else "not run"
@@ -212,6 +239,7 @@ def evidence_section_html(rows: list[CoverageRow], evidence: dict[str, str]) -> 
         opened = " open" if verdict in ("FAIL", "error") else ""
         parts.append(f'<details id="{anchor(row.behaviour)}"{opened}><summary><b>{html.escape(row.behaviour)}</b> '
                      f'{html.escape(row.title)}: <span class="{VERDICT_CLASS[verdict]}">{verdict}</span></summary>')
+        parts.append(shared_plots_html([t for t, outcome, _ in row.tests if outcome != "not run"], measured or {}, bounds or {}))
         for test, outcome, _ in row.tests:
             if outcome == "not run":
                 continue

@@ -56,6 +56,7 @@ class RunRecord:
     sites: dict[str, SiteUsed] = field(default_factory=dict)  # every site the run tested (labs may be gone)
     problems: list[str] = field(default_factory=list)  # teardown leftovers, workers lost
     limits: dict[str, list[list[Any]]] = field(default_factory=dict)  # nodeid -> [what, value, limit, verdict]
+    bounds: dict[str, dict[str, float]] = field(default_factory=dict)  # nodeid -> measurement -> its limit (for trends)
     messages: dict[str, str] = field(default_factory=dict)  # nodeid -> its failure's first line
     evidence: dict[str, str] = field(default_factory=dict)  # nodeid -> its evidence as HTML (no attachments)
 
@@ -88,6 +89,7 @@ class RunRecord:
         self.outcomes.update(other.outcomes)
         self.measurements.update(other.measurements)
         self.limits.update(other.limits)
+        self.bounds.update(other.bounds)
         self.messages.update(other.messages)
         self.evidence.update(other.evidence)
         self.sites.update(other.sites)

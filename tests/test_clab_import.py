@@ -84,7 +84,7 @@ def test_two_hosts_reach_each_other_in_both_families_and_over_management(tmp_pat
     before = root_snapshot()
     with Lab(load_topology(CLAB / "two-hosts")) as lab:
         for target in ("10.80.1.2", "2001:db8:80:1::2", "172.20.20.3"):
-            assert lab.run("client1", "ping", "-c1", "-W2", target, check=False).returncode == 0, target
+            assert lab.run("client1", "ping", "-c1", "-w5", target, check=False).returncode == 0, target
         lab_id = lab.id
     assert lab_leftovers(lab_id) == {"namespaces": [], "state": []}
     assert root_snapshot() == before

@@ -48,6 +48,8 @@ def test_up_ls_exec_down(cli_labs):
     assert up.returncode == 0, up.stderr
     lab_id = up.stdout.strip()
     cli_labs.append(lab_id)
+    # Handed over converged (keepalived has placed the VIPs), saying so as it waits.
+    assert "waiting until its routes and addresses are unchanged" in up.stderr and "converged after" in up.stderr, up.stderr
     try:
         assert lab_id in cli("ls").stdout
         out = cli("exec", lab_id, "gw01", "--", "ip", "-br", "addr", "show", "eth1")

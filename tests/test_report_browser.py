@@ -85,6 +85,12 @@ def test_only_mfa_networks_reach_the_can(evidence):
     assert False, "CAN-1: 1 of 2 cells wrong: user1 -> can1 tcp/22: answered"
 
 
+@pytest.mark.behaviour("GW-2")
+@pytest.mark.parametrize("fault", ["crash", "cable"])
+def test_takeover(evidence, fault):
+    evidence.measure("traffic gap (ms)", {"crash": 900.0, "cable": 400.0}[fault], at_most=3000, limit_name="vrrp_takeover")
+
+
 @pytest.mark.behaviour("DTN-3")
 def test_throughput_per_attachment(evidence):
     evidence.bars("best throughput", {"native": 10.0, "bridge": 8.0}, " Gbit/s", limits={"bridge": 5.0})
@@ -92,12 +98,19 @@ def test_throughput_per_attachment(evidence):
 """
 
 
+def _run(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", *PLUGIN, str(tmp_path / "test_run.py"), "-p", "no:randomly", "-q",
+                           "-o", "addopts=", "--rootdir", str(tmp_path), *options],
+                          cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+
+
 def test_the_report_opens_with_the_answer_in_colour_and_no_table_is_empty(tmp_path):
     (tmp_path / "test_run.py").write_text(RUN)
-    report = tmp_path / "report.html"
-    run = subprocess.run([sys.executable, "-m", "pytest", *PLUGIN, str(tmp_path / "test_run.py"), "-p", "no:randomly", "-q",
-                          "-o", "addopts=", "--rootdir", str(tmp_path), f"--html={report}", "--self-contained-html"],
-                         cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    report, earlier = tmp_path / "report.html", tmp_path / "history" / "20261206T000000Z"
+    earlier.mkdir(parents=True)  # the night before, so the report has a trend to draw
+    first = _run(tmp_path, f"--junitxml={earlier / 'junit.xml'}", f"--measurements-json={earlier / 'measurements.json'}")
+    assert first.returncode == 1 and (earlier / "limits.json").is_file(), first.stdout[-2000:] + first.stderr[-2000:]
+    run = _run(tmp_path, f"--history={earlier.parent}", f"--html={report}", "--self-contained-html")
     assert run.returncode == 1 and report.is_file(), run.stdout[-2000:] + run.stderr[-2000:]
     dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chromium'}", "--dump-dom", report.as_uri()],
                          capture_output=True, text=True, timeout=120, check=False)
@@ -106,12 +119,12 @@ def test_the_report_opens_with_the_answer_in_colour_and_no_table_is_empty(tmp_pa
     assert not console, console
     page = Page()
     page.feed(dom.stdout)
-    assert "siteproof (built-in labs): 1 of 3 behaviours run fail: CAN-1" in page.title, page.title
+    assert "siteproof (built-in labs): 1 of 4 behaviours run fail: CAN-1" in page.title, page.title
     # The answer is the first thing on the page: above pytest-html's environment table.
     assert page.order.index("sp-answer") < page.order.index("environment-header"), page.order[:10]
     [answer] = [t for t in page.tables if t["id"] == "sp-answer-table"]
     rows = {r[0][2].split()[0]: r for r in answer["rows"][1:]}
-    assert set(rows) == {"GW-1", "DTN-3", "CAN-1"}, list(rows)
+    assert set(rows) == {"GW-1", "GW-2", "DTN-3", "CAN-1"}, list(rows)
     assert 'class="sp-plot"' in dom.stdout and 'stroke-dasharray="4 3"' in dom.stdout  # DTN-3's bars, each against its limit
     assert rows["CAN-1"][1][1:] == ["sp-fail", "FAIL"], rows["CAN-1"]
     assert "1 of 2 cells wrong" in rows["CAN-1"][2][2], rows["CAN-1"]  # why it failed
@@ -131,4 +144,15 @@ def test_the_report_opens_with_the_answer_in_colour_and_no_table_is_empty(tmp_pa
             for _tag, css, text in cells:
                 if text.strip() in ("within", "OUTSIDE", "pass", "FAIL", "passed", "failed"):
                     assert css in VERDICTS, f"verdict {text!r} without its colour in {[c[2] for c in header]}"
+    # GW-2's gaps under each fault in one plot, each bar against its limit.
+    shared = dom.stdout.split('id="sp-ev-GW-2"', 1)[1].split("</details>", 1)[0]
+    plot = shared.split('class="sp-shared"', 1)[1].split("</svg>", 1)[0]
+    assert "traffic gap (ms)" in plot and ">crash<" in plot and ">cable<" in plot and plot.count("stroke-dasharray") >= 2, plot[:1500]
+    # The trend of GW-1's count over the two runs, with its points and its limit dashed across it.
+    [trends] = [t for t in page.tables if t["rows"] and [c[2] for c in t["rows"][0]] == ["test", "measured", "last", "range",
+                                                                                        "limit", "trend"]]
+    gw1 = [r for r in trends["rows"][1:] if r[1][2] == "VIPs with one holder"]
+    assert gw1 and gw1[0][4][2] == "48", trends["rows"]
+    trend_svg = dom.stdout.split("sp-trends", 1)[1].split("</svg>", 1)[0]
+    assert trend_svg.count("<circle") == 2 and 'stroke-dasharray="4 3"' in trend_svg, trend_svg[:1500]
     assert Path(CHROMIUM).is_file()

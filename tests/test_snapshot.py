@@ -67,6 +67,22 @@ def test_a_route_the_nat_tracker_moved_is_shown_apart_and_any_other_route_still_
     moved_on_a_gateway = {**before, "gw01": host("gw01", "10.0.0.2", [])}
     assert not snapshot.left_as_found(snapshot.diff(before, moved_on_a_gateway)), "only computes' default routes are the tracker's"
 
+def test_a_lost_subnet_router_anycast_route_is_shown_apart_and_a_lost_route6_still_fails():
+    from types import SimpleNamespace
+
+    site = SimpleNamespace(labels={"gw02": {"role": "gateway"}})
+    anycast = snapshot.entries('[{"type": "anycast", "dst": "2001:db8:100::", "dev": "eth1", "table": "local", '
+                               '"protocol": "kernel", "metric": 0, "flags": []}]')
+    static = snapshot.entries('[{"dst": "2001:db8:9::/64", "gateway": "2001:db8:100::9", "dev": "eth1", "flags": []}]')
+    before = {"gw02": snapshot._set_apart(site, "gw02", {"routes6": anycast + static})}
+    no_anycast = {"gw02": snapshot._set_apart(site, "gw02", {"routes6": list(static)})}
+    changes = snapshot.diff(before, no_anycast)
+    assert [(c.host, c.section, c.informational) for c in changes] == [("gw02", snapshot.SUBNET_ANYCAST, True)]
+    assert snapshot.left_as_found(changes)
+    no_static = {"gw02": snapshot._set_apart(site, "gw02", {"routes6": list(anycast)})}
+    assert not snapshot.left_as_found(snapshot.diff(before, no_static)), "a configured IPv6 route lost must still fail"
+
+
 LEAVES_A_RECORD = '''
 import pytest
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import shutil
-import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,10 @@ import yaml
 
 from siteproof import budgets
 from siteproof.backends.netns import labservice
+from siteproof.backends.netns.converge import wait_converged
 from siteproof.daemons.sshd import KEY_DIR, USER_KEY
 from siteproof.errors import TopologyError
 from siteproof.topology.model import DaemonSpec, Endpoint, Interface, Link, Node, Topology
-from siteproof.wait import wait_until
 
 # Clear of this machine's own resolver (10.255.255.53): a node's resolver lookups must fail at
 # once (no route), not wait on a management network that cannot answer them.
@@ -130,29 +130,12 @@ def inventory(lab: Any, path: Path, faults: dict[str, Any] | None = None) -> Pat
     return path
 
 
-budgets.register("site_settle", 60.0, "a lab played as a site has converged (every host's routes unchanged for "
-                 "SETTLED_FOR_S) before it is handed over", owner="as_site")
-SETTLED_FOR_S = 3.0  # OSPF at lab timers adds its last routes within a second or two of each other
+budgets.register("site_settle", 60.0, "a lab played as a site has converged (every host's routes and addresses "
+                 "unchanged for converge.STEADY_FOR_S) before it is handed over", owner="as_site")
 
 
-def wait_settled(lab: Any) -> float:
-    """Wait until no host's routing tables change for SETTLED_FOR_S (routing daemons converged), as a
-    real site is found: a pre snapshot taken mid-convergence would call the routes' arrival a
-    change. Returns the seconds waited; WaitTimeout names the budget."""
-    hosts = [n.name for n in lab.topology.hosts() if n.name != VANTAGE]
-
-    def routes() -> dict[str, str]:
-        return {h: lab.run(h, "ip", "-j", "route", "show", "table", "all").stdout +
-                lab.run(h, "ip", "-j", "-6", "route", "show", "table", "all").stdout for h in hosts}
-
-    began = time.monotonic()
-    seen = {"routes": routes(), "since": began}
-
-    def still() -> bool:
-        now = routes()
-        if now != seen["routes"]:
-            seen.update(routes=now, since=time.monotonic())
-        return time.monotonic() - seen["since"] >= SETTLED_FOR_S
-
-    wait_until(still, "site_settle", expected=f"every host's routes unchanged for {SETTLED_FOR_S:g} s", interval=0.5)
-    return time.monotonic() - began
+def wait_settled(lab: Any, progress: Callable[[str], None] | None = None) -> float:
+    """Wait until the lab played as a site has converged, as a real site is found: a pre snapshot
+    taken mid-convergence would call the routes' arrival a change. Returns the seconds waited;
+    WaitTimeout names the budget."""
+    return wait_converged(lab, [n.name for n in lab.topology.hosts() if n.name != VANTAGE], "site_settle", progress)

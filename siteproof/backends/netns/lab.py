@@ -39,6 +39,8 @@ from siteproof.topology.model import Node, Route, Topology
 from siteproof.wait import WaitTimeout, wait_until
 
 IFA_F_NODAD = 0x02
+IFA_F_DADFAILED = 0x08
+IFA_F_TENTATIVE = 0x40
 FREEZE_TABLE = "siteproof_freeze"  # a frozen node's netdev table
 T = TypeVar("T")
 
@@ -191,9 +193,10 @@ class Lab:
             self._configure_hosts()
             self.timings["network"] = time.perf_counter() - t0
             self.timings["configure"] = self.timings["network"] - self.timings["namespaces"] - self.timings["links"]
-            for node in self.topology.hosts():
-                if node.exec:
-                    run_exec(self.id, self.ns(node.name), node, self.node_dir(node.name))
+            executed = [node for node in self.topology.hosts() if node.exec]
+            for node in executed:
+                run_exec(self.id, self.ns(node.name), node, self.node_dir(node.name))
+            self._wait_dad([node.name for node in executed])
             if start_daemons:
                 self.start_daemons()
             self.timings["up"] = time.perf_counter() - t0
@@ -202,6 +205,21 @@ class Lab:
             self.down()
             raise
         return self
+
+    def _wait_dad(self, nodes: list[str]) -> None:
+        """Hand over addresses that work: an exec command adds IPv6 addresses with DAD (the
+        lab's own are nodad), and one still tentative cannot be used or reached."""
+        def unsettled() -> dict[str, list[str]]:
+            assert self.worker
+            return {n: found for n in nodes if (found := self.worker.netlink(self.ns(n), _dad_unsettled))}
+        if not nodes:
+            return
+        try:
+            wait_until(unsettled, "address_dad", expected="no exec-added address tentative or failed DAD",
+                       accept=lambda left: not left)
+        except WaitTimeout as exc:
+            raise LabError(f"lab {self.topology.name}: addresses added by exec commands did not pass duplicate "
+                           f"address detection: {exc.last}") from None
 
     def _create_namespaces(self) -> None:
         assert self.worker and self.state
@@ -463,6 +481,11 @@ class Lab:
         if self.lag_watch is not None:
             self.lag_watch.close()
             self.lag_watch = None
+
+
+def _dad_unsettled(ipr: IPRoute) -> list[str]:
+    return [f"{a.get_attr('IFA_ADDRESS')} ({'dadfailed' if flags & IFA_F_DADFAILED else 'tentative'})"
+            for a in ipr.addr("dump") if (flags := a.get_attr("IFA_FLAGS") or a["flags"]) & (IFA_F_TENTATIVE | IFA_F_DADFAILED)]
 
 
 def _write_sysctl(key: str, value: str) -> None:
