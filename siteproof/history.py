@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from siteproof import plots
+from siteproof import plots, report
 
 JUNIT = "junit.xml"
 MEASUREMENTS = "measurements.json"
@@ -196,13 +196,14 @@ def html_section(d: Diff, history: list[Run] | None = None, heading: str = "Sinc
         if not rows:
             parts.append(f"<p><b>{esc(title)}</b>: none</p>")
             return
-        parts.append(f"<p><b>{esc(title)}</b></p><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
-        parts.extend("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+        parts.append(f'<p><b>{esc(title)}</b></p><table class="sp-table"><tr>' + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
+        parts.extend("<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
         parts.append("</table>")
 
-    table("Verdicts per SPEC ID", ["behaviour", "before", "after"], [[esc(b), esc(x), esc(y)] for b, x, y in d.behaviours])
+    table("Verdicts per SPEC ID", ["behaviour", "before", "after"], [[esc(b), _verdict(x), _verdict(y)] for b, x, y in d.behaviours])
     table("Verdicts per test", ["test", "before", "after", "message"],
-          [[esc(t), esc(x), esc(y), esc(d.messages.get(t, ("", ""))[1] or d.messages.get(t, ("", ""))[0])] for t, x, y in d.tests])
+          [[esc(t), _verdict(x), _verdict(y), esc(d.messages.get(t, ("", ""))[1] or d.messages.get(t, ("", ""))[0])]
+           for t, x, y in d.tests])
     table("Failing in both runs", ["test", "message before", "message after"],
           [[esc(t), esc(d.messages[t][0]), esc(d.messages[t][1])] for t in d.still_failing])
     rows = []
@@ -213,6 +214,11 @@ def html_section(d: Diff, history: list[Run] | None = None, heading: str = "Sinc
     table("Measurements that drifted", ["test", "measured", "before", "after", "change", "trend"], rows)
     parts.append(trends_html(history or [], bounds))
     return "".join(parts)
+
+
+def _verdict(outcome: str) -> str:
+    """A verdict cell in its colour (the report's classes)."""
+    return f'<td class="{report.OUTCOME_CLASS.get(outcome, "sp-none")}">{_html.escape(outcome)}</td>'
 
 
 def trends_html(history: list[Run], bounds: Bounds | None = None) -> str:
@@ -235,7 +241,7 @@ def trends_html(history: list[Run], bounds: Bounds | None = None) -> str:
     if not rows:
         return ""
     return (f"<details open id='sp-trends'><summary><b>Trends</b>: {len(rows)} measurements over the last {len(history)} runs</summary>"
-            "<table><tr><th>test</th><th>measured</th><th>last</th><th>range</th><th>limit</th><th>trend</th></tr>"
+            '<table class="sp-table"><tr><th>test</th><th>measured</th><th>last</th><th>range</th><th>limit</th><th>trend</th></tr>'
             + "".join(rows) + "</table></details>")
 
 
@@ -245,8 +251,17 @@ def html_page(d: Diff, history: list[Run] | None = None, title: str = "siteproof
     links = "".join(f'<p>{label} run: <a href="{_html.escape(r.resolve().as_uri())}">{_html.escape(str(r))}</a></p>'
                     for label, r in zip(("Before", "After"), reports or [], strict=False) if r.is_file())
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_html.escape(title)}</title>"
-            "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
-            f"</style></head><body><h1>{_html.escape(title)}</h1>{links}{html_section(d, history, 'Changes')}</body></html>")
+            f"<style>body{{font-family:sans-serif}}</style>{report.STYLE}</head><body><h1>{_html.escape(title)}</h1>"
+            f"{_headline(d)}{links}{html_section(d, history, 'Changes')}</body></html>")
+
+
+def _headline(d: Diff) -> str:
+    """The answer first: does the second run hold what the first did?"""
+    if d.new_failures:
+        return f'<h2 class="sp-fail">{len(d.new_failures)} new failure(s) since {_html.escape(d.before)}</h2>'
+    if d.drifted:
+        return f'<h2 class="sp-fail">No new failure; {len(d.drifted)} measurement(s) moved beyond {d.tolerance:.0%}</h2>'
+    return '<h2 class="sp-pass">No new failure, no measurement moved beyond the tolerance</h2>'
 
 
 def runs_in(history: Path) -> list[Path]:

@@ -14,6 +14,9 @@ TEXT = 'font-family="sans-serif" font-size="11" fill="#222"'
 
 
 def _nice(value: float) -> str:
+    """Three significant digits, never in exponent form (1900, not 1.9e+03)."""
+    if value and abs(value) >= 1000:
+        return f"{round(value):d}"
     return f"{value:.3g}"
 
 

@@ -110,6 +110,9 @@ def test_the_report_opens_with_the_answer_in_colour_and_no_table_is_empty(tmp_pa
     earlier.mkdir(parents=True)  # the night before, so the report has a trend to draw
     first = _run(tmp_path, f"--junitxml={earlier / 'junit.xml'}", f"--measurements-json={earlier / 'measurements.json'}")
     assert first.returncode == 1 and (earlier / "limits.json").is_file(), first.stdout[-2000:] + first.stderr[-2000:]
+    # Tonight DTN-3's bridge falls below its limit: a new failure since the night before.
+    (tmp_path / "test_run.py").write_text(RUN.replace('("bridge: best / native", 0.8,', '("bridge: best / native", 0.4,')
+                                          + '    assert False, "DTN-3: bridge attachment reaches 0.4 of native (limit 0.5)"\n')
     run = _run(tmp_path, f"--history={earlier.parent}", f"--html={report}", "--self-contained-html")
     assert run.returncode == 1 and report.is_file(), run.stdout[-2000:] + run.stderr[-2000:]
     dom = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'chromium'}", "--dump-dom", report.as_uri()],
@@ -119,7 +122,7 @@ def test_the_report_opens_with_the_answer_in_colour_and_no_table_is_empty(tmp_pa
     assert not console, console
     page = Page()
     page.feed(dom.stdout)
-    assert "siteproof (built-in labs): 1 of 4 behaviours run fail: CAN-1" in page.title, page.title
+    assert "siteproof (built-in labs): 2 of 4 behaviours run fail: CAN-1, DTN-3" in page.title, page.title
     # The answer is the first thing on the page: above pytest-html's environment table.
     assert page.order.index("sp-answer") < page.order.index("environment-header"), page.order[:10]
     [answer] = [t for t in page.tables if t["id"] == "sp-answer-table"]
@@ -148,6 +151,10 @@ def test_the_report_opens_with_the_answer_in_colour_and_no_table_is_empty(tmp_pa
     shared = dom.stdout.split('id="sp-ev-GW-2"', 1)[1].split("</details>", 1)[0]
     plot = shared.split('class="sp-shared"', 1)[1].split("</svg>", 1)[0]
     assert "traffic gap (ms)" in plot and ">crash<" in plot and ">cable<" in plot and plot.count("stroke-dasharray") >= 2, plot[:1500]
+    # Since the last run: DTN-3's message shown beside its verdict, both in colour.
+    [per_test] = [t for t in page.tables if t["rows"] and [c[2] for c in t["rows"][0]] == ["test", "before", "after", "message"]]
+    dtn3 = [r for r in per_test["rows"][1:] if "throughput" in r[0][2]]
+    assert dtn3 and dtn3[0][1][1] == "sp-pass" and dtn3[0][2][1] == "sp-fail" and "0.4 of native" in dtn3[0][3][2], per_test["rows"]
     # The trend of GW-1's count over the two runs, with its points and its limit dashed across it.
     [trends] = [t for t in page.tables if t["rows"] and [c[2] for c in t["rows"][0]] == ["test", "measured", "last", "range",
                                                                                         "limit", "trend"]]
