@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from siteproof import __version__, cli_mutate
+from siteproof import __version__, cli_mutate, procs
 from siteproof.backends.netns import registry
 from siteproof.backends.netns.as_site import VANTAGE, as_site, inventory, wait_settled
 from siteproof.backends.netns.converge import STEADY_FOR_S, wait_converged
@@ -224,9 +224,11 @@ def cmd_down(args: argparse.Namespace) -> int:
     for state in targets:
         if state.owner_alive() and state.owner_kind == "cli":
             os.kill(state.owner_pid, signal.SIGTERM)
+            # Returned when the keeper has exited, not when the lab's folder went: it stops and
+            # reaps the lab's processes (through the launcher) before it goes.
             deadline = time.monotonic() + 30
-            while state.dir.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            while (state.dir.exists() or procs.running(state.owner_pid, state.owner_start)) and time.monotonic() < deadline:
+                time.sleep(0.01)
         elif state.owner_alive() and not args.all:
             raise SiteproofError(
                 f"lab {state.id} belongs to a running {state.owner_kind} (pid {state.owner_pid}); stop that run first"

@@ -23,3 +23,14 @@ def alive(pid: int, start_time: int | None) -> bool:
     current = process_start_time(pid)
     return current is not None and (start_time is None or current == start_time)
 
+
+
+def running(pid: int, start_time: int | None) -> bool:
+    """Alive and not yet exited: a zombie (exited, its status not collected) is not running."""
+    if not alive(pid, start_time):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from siteproof.backends.netns import namespaces as netns
 from siteproof.backends.netns import registry
 from siteproof.backends.netns.lab import Lab
 from siteproof.topology import load_topology
@@ -116,15 +118,21 @@ SMALL = {"perlmutter-gateways": {"gateways": "2", "computes": "1"}, "perlmutter-
 
 
 @pytest.mark.slow
-def test_every_built_in_topology_leaves_the_machine_sysctls_as_they_were():
+def test_every_built_in_topology_leaves_the_machine_sysctls_as_they_were_and_no_process():
     """Build and tear down each built-in topology (small where it scales): no sysctl of the
-    machine itself (kernel.*, vm.*, fs.*) differs afterwards, and the root namespace neither."""
+    machine itself (kernel.*, vm.*, fs.*) differs afterwards, and the root namespace neither;
+    and when the teardown returns, no process the lab had is left, not even as a zombie (its
+    launcher stops and reaps its daemons and what they left: nothing waits on init)."""
     topologies = sorted(p.name for p in (REPO / "topologies").iterdir() if (p / "topology.yml").is_file())
     assert set(topologies) <= set(SMALL), f"add the new topologies to SMALL: {set(topologies) - set(SMALL)}"
     before, root_before = machine_sysctls(), root_snapshot()
     for name in topologies:
-        with Lab(load_topology(REPO / "topologies" / name, SMALL[name])):
-            pass
+        with Lab(load_topology(REPO / "topologies" / name, SMALL[name])) as lab:
+            had = netns.pids_by_namespace(registry.lab_namespaces(lab.id))
+            if lab.launcher is not None:
+                had.setdefault("launcher", []).append(lab.launcher.proc.pid)
+        left = {ns: [p for p in pids if Path(f"/proc/{p}").exists()] for ns, pids in had.items()}
+        assert not any(left.values()), f"{name}: processes left when the teardown returned: {left}"
     after = machine_sysctls()
     changed = {k: (before[k].strip(), after.get(k, "<gone>").strip()) for k in before if after.get(k) != before[k]}
     assert not changed, f"lab runs changed the machine's sysctls: {dict(list(changed.items())[:5])}"

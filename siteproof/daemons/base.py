@@ -167,6 +167,9 @@ class Daemon:
     # The budget its readiness waits on: a daemon whose start does work that grows with the
     # site (the NAT tracker routes every compute first) names its own.
     ready_budget: ClassVar[str] = "daemon_ready"
+    # SIGTERM to SIGKILL when its lab is torn down: its namespace, addresses and files go
+    # with it, so a clean stop has nothing to keep; most daemons are gone within this anyway.
+    stop_grace: ClassVar[float] = 0.2
     # A daemon whose parent supervises a worker names the worker's pid file: what a crash kills.
     crash_pidfile: ClassVar[str | None] = None
 

@@ -30,7 +30,7 @@ from siteproof.backends.base import CAPABILITIES
 from siteproof.backends.netns import lag, lagwatch, registry
 from siteproof.backends.netns import namespaces as netns
 from siteproof.backends.netns.host import netns_host
-from siteproof.backends.netns.launcher import Launcher
+from siteproof.backends.netns.launcher import Launched, Launcher, LauncherGone
 from siteproof.backends.netns.nodeexec import run_exec
 from siteproof.daemons import Daemon, DaemonContext, daemon_kinds
 from siteproof.daemons.base import Process, PythonEntry, find_binary
@@ -464,6 +464,14 @@ class Lab:
             if daemon.frozen:
                 daemon.thaw()
         t0 = time.perf_counter()
+        if self.launcher is not None:
+            # The launcher stops and reaps its own daemons first (and is then told to go): left
+            # to init, their exits would be collected on init's schedule, not ours.
+            grace = {d.proc.pid: d.stop_grace for d in self.daemons.values() if isinstance(d.proc, Launched)}
+            with contextlib.suppress(LauncherGone, OSError):
+                self.launcher.stop_all(grace)
+            self.launcher.close()
+            self.launcher = None
         result = registry.destroy(self.id)
         self.timings["down"] = time.perf_counter() - t0
         self.left = result["left"]

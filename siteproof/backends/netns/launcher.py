@@ -14,7 +14,14 @@ directory, the log on stdout and stderr, default signal dispositions.
 It lives in the lab's switch namespace, so the reaper finds and kills it with every other
 process of the lab. It is single-threaded (fork is safe) and speaks one JSON object per
 line on stdin and stdout: {"op": "start", ...} -> {"pid": N}, {"op": "poll", "pid": N} ->
-{"code": exit code or null while it runs}.
+{"code": exit code or null while it runs}, {"op": "stop", "grace": {pid: seconds}} -> {"stopped":
+N, "killed": M} once every process it started is gone and reaped.
+
+The teardown owns its processes: the launcher is the daemons' subreaper (what a daemon forks
+and leaves behind comes back to it, not to init), and `stop` signals every daemon's process
+group at once (SIGTERM, SIGKILL past each one's grace) and reaps each exit itself. Killed
+first, it would leave its daemons to init, which reaps on its own schedule (seconds on a
+loaded machine) while the teardown waits for their namespaces to empty.
 
 Run: ip netns exec SWITCH_NS python -m siteproof.backends.netns.launcher
 """
@@ -34,7 +41,16 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from siteproof.backends.netns.syscalls import CLONE_NEWNET, CLONE_NEWNS, MNT_DETACH, MS_REC, MS_SLAVE, PR_SET_NAME, check
+from siteproof.backends.netns.syscalls import (
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    MNT_DETACH,
+    MS_REC,
+    MS_SLAVE,
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_NAME,
+    check,
+)
 from siteproof.backends.netns.syscalls import libc as _libc
 
 
@@ -105,8 +121,61 @@ def _load_entry(name: str, cache: dict[str, Any]) -> Any:
     return cache[name]
 
 
+STOP_GRACE_S = 0.5  # SIGTERM to SIGKILL for a daemon that names no grace of its own
+KILLED_GONE_S = 2.0  # after SIGKILL: the kernel frees a process in well under this
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """A daemon's process group (it made its own session): what it forked goes with it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def stop_all(started: set[int], exits: dict[int, int], reap: Any, grace: dict[int, float]) -> dict[str, int]:
+    """SIGTERM every live daemon at once, SIGKILL each one still there past its grace, and
+    return once every process the launcher has is reaped: its daemons, and what they left
+    behind that came back to it as their subreaper (an ssh ControlMaster a daemon started
+    detaches into a session of its own, out of reach of its group's signal)."""
+    live = {pid for pid in started if pid not in exits}
+    began = time.monotonic()
+    due = {pid: began + grace.get(pid, STOP_GRACE_S) for pid in live}  # when SIGKILL follows
+    for pid in live:
+        _signal_group(pid, signal.SIGTERM)
+    killed: set[int] = set()
+    while True:
+        reap()
+        now = time.monotonic()
+        for orphan in _children() - set(due):
+            _signal_group(orphan, signal.SIGTERM)
+            due[orphan] = now + STOP_GRACE_S
+        waiting = {pid for pid in due if pid not in exits and pid in _children() | live}
+        for pid in waiting - killed:
+            if now >= due[pid]:
+                _signal_group(pid, signal.SIGKILL)
+                killed.add(pid)
+        if not waiting and not _children():
+            break
+        if now - began > max(due.values(), default=began) - began + KILLED_GONE_S:
+            break  # the teardown's own pass finds and names what is left
+        time.sleep(0.005)
+    return {"stopped": len(due) - len(killed), "killed": len(killed)}
+
+
+def _children() -> set[int]:
+    """The launcher's children, running or zombies (daemons, and orphans it took in)."""
+    me = os.getpid()
+    try:
+        return {int(p) for p in Path(f"/proc/{me}/task/{me}/children").read_text().split()}
+    except OSError:
+        return set()
+
+
 def serve(requests: Any, answers: Any) -> None:
     exits: dict[int, int] = {}
+    started: set[int] = set()
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # a daemon's orphans come back here, not to init
 
     def reap(*_: object) -> None:
         while True:
@@ -129,10 +198,13 @@ def serve(requests: Any, answers: Any) -> None:
                 pid = os.fork()
                 if pid == 0:
                     _child(request, entry)
+                started.add(pid)
                 answer: dict[str, Any] = {"pid": pid}
             elif request["op"] == "poll":
                 reap()
                 answer = {"code": exits.get(request["pid"])}
+            elif request["op"] == "stop":
+                answer = stop_all(started, exits, reap, {int(k): float(v) for k, v in request.get("grace", {}).items()})
             else:
                 answer = {"error": f"unknown request {request['op']!r}"}
         except Exception as exc:  # noqa: BLE001 - answered, the launcher carries on
@@ -180,6 +252,10 @@ class Launcher:
         answer = self.ask({"op": "start", "netns": netns_path, "argv": argv, "cwd": str(cwd), "log": str(log), "entry": entry,
                            "private": list(private)})
         return Launched(self, int(answer["pid"]))
+
+    def stop_all(self, grace: dict[int, float]) -> dict[str, int]:
+        """Stop and reap every process this launcher started (siteproof.backends.netns.launcher)."""
+        return self.ask({"op": "stop", "grace": {str(k): v for k, v in grace.items()}})
 
     def close(self) -> None:
         for pipe in (self.proc.stdin, self.proc.stdout):
