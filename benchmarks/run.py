@@ -20,6 +20,7 @@ so a benchmark that no longer runs fails the tests.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import dns.flags
 
+from benchmarks import floor
 from siteproof.areas.can.site import CanSite
 from siteproof.areas.login.balancer import LoginBalancer
 from siteproof.areas.nat import keymaster
@@ -94,25 +96,37 @@ def _mem_available_kib() -> int:
     return 0
 
 
+PHASES = ("namespaces", "links", "configure", "network", "down")
+
+
 def bench_hosts_scaling(runs: int = 5, sizes: tuple[int, ...] = (10, 50, 100, 400)) -> dict[str, object]:
-    """The one-bridge shape at N hosts: medians of bring-up phases and teardown, and the
-    memory the running lab takes from the machine (MemAvailable before and during)."""
-    result: dict[str, object] = {"what": "N hosts on one bridge, one IPv4 address each", "runs": runs}
+    """The one-bridge shape at N hosts: medians of bring-up phases and teardown, each beside the
+    kernel floor's (benchmarks.floor: the same namespaces, ports and addresses with nothing but
+    the kernel calls, run alternating with the lab in the same batch, so that a regression shows
+    as a ratio whatever the machine's load), and the memory the running lab takes."""
+    result: dict[str, object] = {"what": "N hosts on one bridge, one IPv4 address each; floor_* the kernel floor's, "
+                                 "ratio_* lab / floor", "runs": runs, "load_1min": os.getloadavg()[0]}
     for hosts in sizes:
         phases: dict[str, list[float]] = {}
+        floors: dict[str, list[float]] = {}
         memory = []
         with tempfile.TemporaryDirectory() as tmp:
             topo = load_topology(fifty_hosts_topology(Path(tmp), hosts))
             for _ in range(runs):
+                for phase, seconds in floor.one_bridge(hosts).items():
+                    floors.setdefault(phase, []).append(seconds)
                 free = _mem_available_kib()
                 lab = Lab(topo, owner_kind="bench")
                 lab.up()
                 memory.append(free - _mem_available_kib())
                 lab.down()
                 assert not lab.left, f"teardown left {lab.left}"
-                for phase in ("namespaces", "links", "configure", "network", "down"):
+                for phase in PHASES:
                     phases.setdefault(phase, []).append(lab.timings[phase])
-        result[f"n{hosts}"] = {f"{p}_s": _median(v) for p, v in phases.items()} | {"memory_mib": round(statistics.median(memory) / 1024, 1)}
+        row = {f"{p}_s": _median(v) for p, v in phases.items()}
+        row |= {f"floor_{p}_s": _median(v) for p, v in floors.items()}
+        row |= {f"ratio_{p}": round(_median(phases[p]) / _median(floors[p]), 2) for p in PHASES if _median(floors[p]) > 0}
+        result[f"n{hosts}"] = row | {"memory_mib": round(statistics.median(memory) / 1024, 1)}
     return result
 
 

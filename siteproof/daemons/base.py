@@ -231,6 +231,14 @@ class Daemon:
         return path
 
     def start(self, wait: bool = True) -> None:
+        self.started(self.context.spawn(*self.start_request()))
+        if wait:
+            self.wait_ready()
+
+    def start_request(self) -> tuple[list[str], Path, Path, PythonEntry | None, tuple[str, ...]]:
+        """Everything before the spawn (its files written, its folder made), and what to spawn:
+        argv, folder, log, Python entry, private folders. A lab spawns a wave's daemons in one
+        request to its launcher, then hands each its process (`started`)."""
         self.check_installed()
         self.rundir.mkdir(mode=0o700, parents=True, exist_ok=True)
         main, files = split_files(self.placed(self.config_text))
@@ -240,13 +248,15 @@ class Daemon:
         self.prepare()
         # Where this run's log begins: readiness must not be read from an earlier run's lines.
         self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self.proc = self.context.spawn(self.command(), self.rundir, self.log_path, self.python_entry(), self.private_dirs)
+        return self.command(), self.rundir, self.log_path, self.python_entry(), self.private_dirs
+
+    def started(self, proc: Process) -> None:
+        """The daemon's process, spawned from its start_request."""
+        self.proc = proc
         self.pid = self.proc.pid
         self.start_time = procs.process_start_time(self.pid)
         self.frozen = False
         self._write_service_record()
-        if wait:
-            self.wait_ready()
 
     def _write_service_record(self) -> None:
         """How this daemon runs, for a service manager in the node (a lab played as a site stops,

@@ -172,6 +172,15 @@ def _children() -> set[int]:
         return set()
 
 
+def _fork(request: dict[str, Any], entries: dict[str, Any], started: set[int]) -> int:
+    entry = _load_entry(request["entry"], entries) if request.get("entry") else None
+    pid = os.fork()
+    if pid == 0:
+        _child(request, entry)
+    started.add(pid)
+    return pid
+
+
 def serve(requests: Any, answers: Any) -> None:
     exits: dict[int, int] = {}
     started: set[int] = set()
@@ -194,12 +203,9 @@ def serve(requests: Any, answers: Any) -> None:
         request = json.loads(line)
         try:
             if request["op"] == "start":
-                entry = _load_entry(request["entry"], entries) if request.get("entry") else None
-                pid = os.fork()
-                if pid == 0:
-                    _child(request, entry)
-                started.add(pid)
-                answer: dict[str, Any] = {"pid": pid}
+                answer: dict[str, Any] = {"pid": _fork(request, entries, started)}
+            elif request["op"] == "start_many":  # a wave of daemons, one round trip
+                answer = {"pids": [_fork(each, entries, started) for each in request["requests"]]}
             elif request["op"] == "poll":
                 reap()
                 answer = {"code": exits.get(request["pid"])}
@@ -249,9 +255,14 @@ class Launcher:
 
     def start(self, netns_path: str, argv: list[str], cwd: Path, log: Path, entry: str | None = None,
               private: tuple[str, ...] = ()) -> Launched:
-        answer = self.ask({"op": "start", "netns": netns_path, "argv": argv, "cwd": str(cwd), "log": str(log), "entry": entry,
-                           "private": list(private)})
-        return Launched(self, int(answer["pid"]))
+        return self.start_many([request(netns_path, argv, cwd, log, entry, private)])[0]
+
+    def start_many(self, requests: list[dict[str, Any]]) -> list[Launched]:
+        """Start daemons in one round trip (each made by `request`), in order."""
+        if not requests:
+            return []
+        answer = self.ask({"op": "start_many", "requests": requests})
+        return [Launched(self, int(pid)) for pid in answer["pids"]]
 
     def stop_all(self, grace: dict[int, float]) -> dict[str, int]:
         """Stop and reap every process this launcher started (siteproof.backends.netns.launcher)."""
@@ -267,6 +278,12 @@ class Launcher:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def request(netns_path: str, argv: list[str], cwd: Path, log: Path, entry: str | None = None,
+            private: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What the launcher needs to start one daemon."""
+    return {"netns": netns_path, "argv": argv, "cwd": str(cwd), "log": str(log), "entry": entry, "private": list(private)}
 
 
 class Launched:
