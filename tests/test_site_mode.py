@@ -10,7 +10,9 @@ way must fail its check for the same reason as in lab mode.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from siteproof import readonly_commands as readonly
 from siteproof.backends.netns import Lab
 from siteproof.backends.netns.as_site import VANTAGE, as_site, inventory, wait_settled
 from siteproof.cmdlog import COMMANDS_FILE
+from siteproof.fixtures.plugin import FAULT_TABLE
 from siteproof.topology import load_topology
 from tests.helpers import REPO, needs_root
 from tests.selfcheck import failed_for, run_child_pytest, verdict
@@ -187,6 +190,16 @@ def test_a_lab_played_as_a_site_gives_the_lab_verdicts(topology, suite, variant,
     assert not writes, f"{topology} as a site: a run sent commands outside the read-only allowlist: {writes}"
     if disruptive and check is None:
         assert "the site was left as found" in run.stdout, f"{topology} as a site: no clean pre/post snapshot\n{run.stdout[-2000:]}"
+    if disruptive and check is None and DISRUPTIVE[(topology, variant)]:
+        # What was done to the site is in the report: each fault and its undo, with the host's time.
+        rows = fault_rows((outputs / "report.html").read_text())
+        assert rows, f"{topology} as a site: faults were allowed, yet the report has no '{FAULT_TABLE}' table"
+        host_time = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ UTC")  # the host's clock, not the runner's
+        assert all(host_time.fullmatch(r[0]) for r in rows), f"{topology}: a fault row without its host time: {rows[:5]}"
+        kinds = {r[2] for r in rows}
+        not_undone = [k for k, undos in UNDONE_BY.items() if k in kinds and not kinds & {*undos, f"undo of {k}"}]
+        assert kinds & set(UNDONE_BY) and not not_undone, f"{topology} as a site: faults without their undo in the report: " \
+                                                          f"{not_undone or 'no fault at all'} (rows: {sorted(kinds)})"
     leaked = {f.name: [s for s in secrets_ if s in f.read_text(errors="replace")] for f in [junit, *outputs.iterdir()]}
     assert not any(leaked.values()), f"{topology} as a site: secrets of the inventory in the outputs: {leaked}"
     private = {f.name: oct(f.stat().st_mode & 0o777) for f in [junit, *outputs.iterdir()] if f.stat().st_mode & 0o077}
@@ -204,6 +217,20 @@ def test_a_lab_played_as_a_site_gives_the_lab_verdicts(topology, suite, variant,
         test, phrase = check
         why = failed_for(verdict(cases.get(test)), phrase)
         assert why is None, f"{topology} variant {variant} as a site: {test}: {why}"
+
+
+# A fault's kind in the report, and the kinds of row that undo it (the test's own, or the
+# fixture's "undo of ..." when the test ends).
+UNDONE_BY = {"cable pull": ("cable restore",), "host freeze": ("host thaw",), "clean stop": ("daemon start",)}
+
+
+def fault_rows(page: str) -> list[list[str]]:
+    """The rows (host time, host, what, detail) of every fault table in a report's evidence."""
+    found = []
+    for table in re.findall(rf"<p><b>{re.escape(FAULT_TABLE)}</b></p><table>(.*?)</table>", page, flags=re.S):
+        for row in re.findall(r"<tr>(.*?)</tr>", table, flags=re.S)[1:]:
+            found.append([html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)])
+    return found
 
 
 @needs_root
