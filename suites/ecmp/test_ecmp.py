@@ -179,7 +179,10 @@ def test_ecmp3_flows_spread_over_every_gateway(proto, family, gateways, gateway_
     assert not run.failed, f"{len(run.failed)} flows could not be sent, e.g. {run.failed[0][0]}: {run.failed[0][1]}"
     split = [f for f, gws in seen.items() if len(gws) > 1]
     assert not split, f"{len(split)} flows crossed more than one gateway, e.g. {split[0]} on {', '.join(seen[split[0]])}"
-    assert len(seen) == len(sent), f"{len(sent) - len(seen)} of {len(sent)} flows never crossed a gateway"
+    missing = sorted(sent - set(seen))
+    assert not missing, (f"{len(missing)} of {len(sent)} flows never crossed a gateway (e.g. {', '.join(map(str, missing[:3]))}; "
+                         f"accepted by the storage host: {accepted if accepted is not None else 'not counted (UDP)'}; "
+                         f"counted per gateway: {per_gateway})")
     assert balance.p_value >= alpha, (
         f"chi-square rejects a uniform spread over {len(per_gateway)} gateways (chi2={balance.chi_square:.1f}, "
         f"p={balance.p_value:.2g} < {alpha}): flows per gateway {per_gateway}"
