@@ -501,9 +501,6 @@ class Lab:
         self.left = result["left"]
         for daemon in self.daemons.values():
             daemon.reap_exit()  # our children: collect them, or they stay zombies
-        if self.launcher is not None:
-            self.launcher.close()
-            self.launcher = None
         if self.worker is not None:
             self.worker.close()
             self.worker = None

@@ -146,18 +146,18 @@ def stop_all(started: set[int], exits: dict[int, int], reap: Any, grace: dict[in
     killed: set[int] = set()
     while True:
         reap()
-        now = time.monotonic()
-        for orphan in _children() - set(due):
+        now, children = time.monotonic(), _children()  # one read of /proc per pass
+        for orphan in children - set(due):
             _signal_group(orphan, signal.SIGTERM)
             due[orphan] = now + STOP_GRACE_S
-        waiting = {pid for pid in due if pid not in exits and pid in _children() | live}
+        waiting = {pid for pid in due if pid not in exits and pid in children | live}
         for pid in waiting - killed:
             if now >= due[pid]:
                 _signal_group(pid, signal.SIGKILL)
                 killed.add(pid)
-        if not waiting and not _children():
+        if not waiting and not children:
             break
-        if now - began > max(due.values(), default=began) - began + KILLED_GONE_S:
+        if now > max(due.values(), default=began) + KILLED_GONE_S:
             break  # the teardown's own pass finds and names what is left
         time.sleep(0.005)
     return {"stopped": len(due) - len(killed), "killed": len(killed)}

@@ -97,7 +97,9 @@ class NetnsWorker:
 
     def run(self, name: str, fn: Callable[[], T]) -> T:
         """Call fn() with the worker thread inside namespace `name`."""
+        return self._later(name, fn).result()
 
+    def _later(self, name: str, fn: Callable[[], T]) -> Future[T]:
         def call() -> T:
             self._enter(name)
             try:
@@ -105,7 +107,7 @@ class NetnsWorker:
             finally:
                 self._leave()
 
-        return self._pool.submit(call).result()
+        return self._pool.submit(call)
 
     def netlink(self, name: str, fn: Callable[[IPRoute], T]) -> T:
         """Call fn(ipr) with a netlink socket opened inside namespace `name`."""
@@ -115,14 +117,10 @@ class NetnsWorker:
         """netlink, queued: the caller gets on with other work (files, folders) meanwhile."""
 
         def call() -> T:
-            self._enter(name)
-            try:
-                with IPRoute() as ipr:
-                    return fn(ipr)
-            finally:
-                self._leave()
+            with IPRoute() as ipr:
+                return fn(ipr)
 
-        return self._pool.submit(call)
+        return self._later(name, call)
 
     def create(self, name: str) -> None:
         """Create a named namespace (like `ip netns add`), in-process."""
