@@ -11,6 +11,7 @@ import pytest
 from siteproof.backends.netns import namespaces as netns
 from siteproof.backends.netns import registry
 from siteproof.backends.netns.lab import Lab
+from siteproof.probes.flowcount import FlowCounters
 from siteproof.topology import load_topology
 from tests.helpers import REPO, TWO_HOSTS, lab_leftovers, machine_sysctls, make_topology, needs_root, root_snapshot
 
@@ -189,3 +190,23 @@ def test_a_lag_spreads_flows_over_its_live_members_only(tmp_path):
         lab.set_link("r1", "eth1", up=True)
         again = send(40000)
         assert again["r1"] > 0, f"a member whose cable is back got nothing: {again}"
+
+
+@needs_root
+def test_flow_counters_reset_to_fresh_sets_and_total_every_packet(tmp_path):
+    """Real nft in a lab node: a reset leaves no flow and no packet counted, and the per-host
+    total adds up to the packets of the flows kept (ECMP-3's check for lost set elements)."""
+    with Lab(load_topology(make_topology(tmp_path))) as lab, FlowCounters({"a": lab.host("a")}, hook="output") as counted:
+
+        def send(sports: range) -> None:
+            lab.run("a", "python3", "-c", "import socket,sys\nfor p in sys.argv[1:]:\n"
+                    " s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('10.9.0.1',int(p)));"
+                    " s.sendto(b'x',('10.9.0.2',9)); s.sendto(b'x',('10.9.0.2',9))", *map(str, sports))
+
+        send(range(40000, 40003))
+        counted.reset()
+        assert counted.read() == {"a": {}} and counted.totals() == {"a": 0}
+        send(range(41000, 41010))
+        flows = counted.read()["a"]
+        assert sorted(f.sport for f in flows) == list(range(41000, 41010)) and set(flows.values()) == {2}
+        assert counted.totals() == {"a": 20}
