@@ -172,6 +172,9 @@ class Daemon:
     stop_grace: ClassVar[float] = 0.2
     # A daemon whose parent supervises a worker names the worker's pid file: what a crash kills.
     crash_pidfile: ClassVar[str | None] = None
+    # A protocol daemon whose election or adjacency runs on timers from its start: spawned ahead
+    # of the rest of its wave, so its timers run while the others start up.
+    timers_from_start: ClassVar[bool] = False
 
     def __init__(self, context: DaemonContext, config: str, args: tuple[str, ...] = ()) -> None:
         self.context = context

@@ -78,12 +78,14 @@ class Zebra(FrrDaemon):
 class Ospfd(FrrDaemon):
     kind = "ospfd"
     binary = f"{FRR_LIBEXEC}/ospfd"
+    timers_from_start = True  # hellos, then the wait timer before adjacencies form
 
 
 @register
 class Bgpd(FrrDaemon):
     kind = "bgpd"
     binary = f"{FRR_LIBEXEC}/bgpd"
+    timers_from_start = True  # connect retries and open/keepalive exchange
 
     def command(self) -> list[str]:
         # -p 179 is the default; -l binds BGP to the node's own addresses only (all of them).

@@ -21,6 +21,7 @@ class Keepalived(Daemon):
     # Its clean stop (about 1 s: VIPs withdrawn, priority-0 adverts) speaks only to peers in
     # the lab being torn down with it: killed at once.
     stop_grace = 0.0
+    timers_from_start = True  # master-down: 3 adverts and a skew before a VIP goes home
 
     def command(self) -> list[str]:
         r = self.rundir

@@ -382,8 +382,12 @@ class Lab:
         self.state.save()
 
     def _start_together(self, chosen: list[Daemon]) -> None:
-        """Start all, record them for the reaper, then wait for each to be ready."""
-        self.start_without_waiting(chosen)
+        """Start all, record them for the reaper, then wait for each to be ready. Daemons whose
+        timers run from their start go in a request of their own, ahead of the rest's files."""
+        first = [d for d in chosen if d.timers_from_start]
+        for group in (first, [d for d in chosen if not d.timers_from_start]):
+            if group:
+                self.start_without_waiting(group)
         for daemon in chosen:
             daemon.wait_ready()
 
