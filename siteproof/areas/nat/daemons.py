@@ -25,6 +25,10 @@ class NatTracker(PythonDaemon):
         config["state_file"] = str(self.rundir / STATE_FILE)
         config["ssh"] = ["ssh", "-i", str(keys / USER_KEY), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
                          "-o", f"UserKnownHostsFile={self.rundir / 'known_hosts'}", "-o", "LogLevel=ERROR",
+                         # The lab's own keys on the lab's own wires: a classical key exchange, whose
+                         # keys cost a tenth of the post-quantum default's (measured 0.23 -> 0.14 s per
+                         # first connection, which the tracker makes to every compute at start).
+                         "-o", "KexAlgorithms=curve25519-sha256",
                          "-o", f"ControlPath={self.rundir}/cm-%h",
                          "-o", f"ConnectTimeout={max(1, int(config.get('command_timeout', 1)))}",
                          "-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2", "-l", "root"]

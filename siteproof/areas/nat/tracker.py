@@ -77,33 +77,26 @@ class Tracker:
 
     # --- SSH -----------------------------------------------------------------------------
     def ssh(self, address: str, command: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-        """Run a command on a host; rc 255 and the reason when it does not answer in time."""
+        """Run a command on a host; rc 255 and the reason when it does not answer in time.
+
+        Multiplexed, the first command to a host also makes its persistent connection (one
+        key exchange per host; every later command costs a channel). ssh backgrounds that
+        master with its output on /dev/null, so it never holds our pipes."""
         limit = timeout or self.timeout
+        mux: list[str] = []
         if self.config.get("ssh_multiplex"):
-            self._master(address, limit)
-        argv = [*self.config["ssh"], *(["-o", "ControlMaster=no"] if self.config.get("ssh_multiplex") else []), address, command]
+            mux = ["-o", "ControlMaster=no"] if address in self._masters else \
+                  ["-o", "ControlMaster=auto", "-o", "ControlPersist=yes"]
+        argv = [*self.config["ssh"], *mux, address, command]
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=limit, check=False)
         except subprocess.TimeoutExpired:
             proc = subprocess.CompletedProcess(argv, 255, "", f"no answer within {limit:.1f} s")
-        if proc.returncode == 255 and address in self._masters:
+        if proc.returncode == 255 and mux:
             self._drop_master(address)
-        return proc
-
-    def _master(self, address: str, timeout: float) -> None:
-        """One persistent connection per host (ssh -M -f), so that each observation costs a
-        channel, not a key exchange. Its own output goes nowhere: a master holding our pipes
-        would make every command wait for it."""
-        if address in self._masters:
-            return
-        argv = [*self.config["ssh"], "-M", "-N", "-f", "-o", "ControlPersist=yes", address]
-        try:
-            code = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  timeout=timeout, check=False).returncode
-        except subprocess.TimeoutExpired:
-            code = 255
-        if code == 0:
+        elif mux:
             self._masters.add(address)
+        return proc
 
     def _drop_master(self, address: str) -> None:
         self._masters.discard(address)
