@@ -187,12 +187,13 @@ def test_ecmp3_flows_spread_over_every_gateway(proto, family, gateways, gateway_
     split = [f for f, gws in seen.items() if len(gws) > 1]
     assert not split, f"{len(split)} flows crossed more than one gateway, e.g. {split[0]} on {', '.join(seen[split[0]])}"
     missing = sorted(sent - set(seen))
+    unkept = _unkept(gateway_counters) if missing else {}
     if missing:
-        evidence.record("packets through each gateway's forward hook, not in any counted flow", _unkept(gateway_counters))
+        evidence.record("packets through each gateway's forward hook, not in any counted flow", unkept)
     assert not missing, (f"{len(missing)} of {len(sent)} flows never crossed a gateway (e.g. {', '.join(map(str, missing[:3]))}; "
                          f"accepted by the storage host: {accepted if accepted is not None else 'not counted (UDP)'}; "
                          f"counted per gateway: {per_gateway}; packets each gateway forwarded outside any counted flow: "
-                         f"{_unkept(gateway_counters) or 'none'})")
+                         f"{unkept or 'none'})")
     assert balance.p_value >= alpha, (
         f"chi-square rejects a uniform spread over {len(per_gateway)} gateways (chi2={balance.chi_square:.1f}, "
         f"p={balance.p_value:.2g} < {alpha}): flows per gateway {per_gateway}"
