@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 from siteproof.areas.nat.tracker import Tracker
 
@@ -94,3 +95,15 @@ def test_a_late_observation_of_a_gateway_that_answers_is_no_miss(tmp_path):
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["gateways"]["gw1"]["alive"] and state["gateways"]["gw1"]["error"].startswith("observation late")
     assert "gw1" in t.assignment.values()
+
+
+def test_hostile_addresses_reach_ssh_as_one_quoted_word_never_as_an_option(tmp_path):
+    """A config value is an argument to ssh and one word of the remote command, never more."""
+    seen = tmp_path / "argv.json"
+    stand_in = [sys.executable, "-c", f"import json, sys; open({str(seen)!r}, 'w').write(json.dumps(sys.argv[1:]))"]  # for ssh
+    t = Tracker(config(tmp_path, ssh=stand_in))
+    t.computes["nid1"] = "-oProxyCommand=touch /tmp/owned"
+    t.gateways["gw1"]["route_via"] = "10.0.0.1; reboot"
+    t.assignment = {**{c: None for c in t.computes}, "nid1": "gw1"}
+    t.apply("nid1")
+    assert json.loads(seen.read_text())[-3:] == ["--", "-oProxyCommand=touch /tmp/owned", "ip route replace default via '10.0.0.1; reboot'"]

@@ -56,6 +56,14 @@ def _nft(host: Host, script: str) -> str:
     return nft.load(nft.host_runner(host), script, f"flow counters on {host.backend.get_hostname()}")
 
 
+def _listing(host: Host, kind: str, name: str) -> str:
+    """`nft -j list` of one set or chain of the counting table."""
+    listing = host.run(command_line("nft", "-j", "list", kind, "inet", TABLE, name))
+    if listing.rc != 0:
+        raise SiteproofError(f"nft on {host.backend.get_hostname()}: {listing.stderr.strip()}")
+    return listing.stdout
+
+
 def _elements(listing: str) -> Iterator[tuple[Flow, int]]:
     for item in json.loads(listing).get("nftables", []):
         for elem in (item.get("set") or {}).get("elem", []):
@@ -95,10 +103,7 @@ class FlowCounters:
         than its flows add up to means the kernel counted packets whose flow it could not keep."""
 
         def one(host: Host) -> int:
-            listing = host.run(command_line("nft", "-j", "list", "chain", "inet", TABLE, "count"))
-            if listing.rc != 0:
-                raise SiteproofError(f"nft on {host.backend.get_hostname()}: {listing.stderr.strip()}")
-            return sum(int(expr["counter"]["packets"]) for item in json.loads(listing.stdout).get("nftables", [])
+            return sum(int(expr["counter"]["packets"]) for item in json.loads(_listing(host, "chain", "count")).get("nftables", [])
                        for expr in (item.get("rule") or {}).get("expr", []) if "counter" in expr)
 
         return self._each(one)  # type: ignore[return-value]
@@ -109,10 +114,7 @@ class FlowCounters:
         def one(host: Host) -> dict[Flow, int]:
             counts: dict[Flow, int] = {}
             for name in ("flows4", "flows6"):
-                listing = host.run(command_line("nft", "-j", "list", "set", "inet", TABLE, name))
-                if listing.rc != 0:
-                    raise SiteproofError(f"nft on {host.backend.get_hostname()}: {listing.stderr.strip()}")
-                counts.update(_elements(listing.stdout))
+                counts.update(_elements(_listing(host, "set", name)))
             return counts
 
         return self._each(one)  # type: ignore[return-value]

@@ -189,7 +189,8 @@ def test_ecmp3_flows_spread_over_every_gateway(proto, family, gateways, gateway_
     missing = sorted(sent - set(seen))
     unkept = _unkept(gateway_counters) if missing else {}
     if missing:
-        evidence.record("packets through each gateway's forward hook, not in any counted flow", unkept)
+        evidence.record("packets through each gateway's forward hook, not in any counted flow",
+                        unkept or "none: the missing flows crossed no gateway's hook")
     assert not missing, (f"{len(missing)} of {len(sent)} flows never crossed a gateway (e.g. {', '.join(map(str, missing[:3]))}; "
                          f"accepted by the storage host: {accepted if accepted is not None else 'not counted (UDP)'}; "
                          f"counted per gateway: {per_gateway}; packets each gateway forwarded outside any counted flow: "

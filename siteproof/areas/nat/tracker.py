@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from siteproof.areas.nat import conntrack, keymaster
+from siteproof.cmdline import command_line
 from siteproof.statusfile import write_atomic
 
 
@@ -87,7 +88,7 @@ class Tracker:
         if self.config.get("ssh_multiplex"):
             mux = ["-o", "ControlMaster=no"] if address in self._masters else \
                   ["-o", "ControlMaster=auto", "-o", "ControlPersist=yes"]
-        argv = [*self.config["ssh"], *mux, address, command]
+        argv = [*self.config["ssh"], *mux, "--", address, command]  # "--": an address is never an option
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=limit, check=False)
         except subprocess.TimeoutExpired:
@@ -100,7 +101,7 @@ class Tracker:
 
     def _drop_master(self, address: str) -> None:
         self._masters.discard(address)
-        subprocess.run([*self.config["ssh"], "-O", "exit", address], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        subprocess.run([*self.config["ssh"], "-O", "exit", "--", address], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=5, check=False)
 
     def close(self) -> None:
@@ -127,7 +128,7 @@ class Tracker:
 
         if not self.ping(gw["ssh"], self.timeout):
             return miss(f"no ICMP echo reply within {self.timeout:.1f} s")
-        proc = self.ssh(gw["ssh"], f"cat /sys/class/net/{gw['uplink']}/operstate; conntrack -L -n 2>/dev/null; true",
+        proc = self.ssh(gw["ssh"], command_line("cat", f"/sys/class/net/{gw['uplink']}/operstate") + "; conntrack -L -n 2>/dev/null; true",
                         max(self.timeout, self.interval * 2))
         if proc.returncode != 0:
             late = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -198,7 +199,8 @@ class Tracker:
             return
         via = self.gateways[gw]["route_via"]
         # A first connection to a host (key exchange) takes longer than an observation may.
-        proc = self.ssh(self.computes[compute], f"ip route replace default via {via}", float(self.config.get("apply_timeout", 10)))
+        proc = self.ssh(self.computes[compute], command_line("ip", "route", "replace", "default", "via", via),
+                        float(self.config.get("apply_timeout", 10)))
         if proc.returncode == 0:
             self.applied[compute] = gw
         else:
