@@ -8,6 +8,7 @@ In a netns lab:
 - daemon crash: SIGKILL, no clean-up by the daemon (keepalived: its VRRP process, which its
   parent respawns, as after a segfault; other kinds: the whole process group);
 - clean stop: SIGTERM, as `systemctl stop` does;
+- rules: an nft table of siteproof's own loaded in the node (a redirect, a block);
 - host freeze: every process of the node is SIGSTOPped and, since a namespace shares the
   lab machine's kernel (which would keep answering ARP and forwarding), the node's
   interfaces drop everything at netdev ingress: from the network it is a hung host.
@@ -99,6 +100,23 @@ class Faults:
         self.lab.start_daemon(node, daemon)
         self._done(("clean stop", "daemon crash"), node, daemon)
         return self._record("daemon start", node, daemon)
+
+    def rules(self, node: str, family: str, table: str, body: str, why: str) -> FaultRecord:
+        """A fault made of rules on the node (an nft table of siteproof's own), until lift_rules."""
+        began = time.monotonic()
+        self.lab.add_table(node, family, table, body)
+        self._will_undo("rules added", node, f"{family} {table}", lambda: self.lab.delete_table(node, family, table))
+        return self._record("rules added", node, f"{family} {table}: {why}", began=began)
+
+    def lift_rules(self, node: str, family: str, table: str) -> FaultRecord:
+        self.lab.delete_table(node, family, table)
+        self._done(("rules added",), node, f"{family} {table}")
+        return self._record("rules removed", node, f"{family} {table}")
+
+    def restart(self, node: str, daemon: str) -> None:
+        """A clean stop and a start (an emptied cache): both in the log."""
+        self.stop(node, daemon)
+        self.start(node, daemon)
 
     def freeze(self, node: str) -> FaultRecord:
         began = time.monotonic()

@@ -6,6 +6,7 @@ A runner takes an argv and the text for its standard input and returns
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,19 @@ def load(run: Runner, script: str, where: str, check: bool = True) -> str:
     if check and code != 0:
         raise SiteproofError(f"{where}: nftables ruleset refused: {err.strip() or out.strip()}")
     return out
+
+
+OWN_TABLE = re.compile(r"^siteproof_[a-z0-9_]{1,40}$")
+FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
+
+
+def own_table(family: str, table: str) -> str:
+    """`FAMILY TABLE` of a table of siteproof's own (a fault made of rules); anything else refused:
+    a site's own tables are never replaced or deleted by a run."""
+    if family not in FAMILIES or not OWN_TABLE.match(table):
+        raise SiteproofError(f"nft table {family!r} {table!r}: refused, not a table of siteproof's own "
+                             f"(family one of {', '.join(FAMILIES)}, name siteproof_[a-z0-9_]+)")
+    return f"{family} {table}"
 
 
 def replace_table(family: str, table: str, body: str) -> str:

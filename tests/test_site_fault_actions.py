@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from siteproof.backends.sitefaults import FaultPolicy, FaultRefused, SiteFaults
+from siteproof.errors import SiteproofError
 
 
 class FakeHost:
@@ -89,3 +90,19 @@ def test_start_stopped_starts_only_what_is_not_running():
     host.active = {"keepalived": True}
     faults.start_stopped(["gw02"], "keepalived")
     assert host.changes("gw02") == [("systemctl", "is-active", "--quiet", "keepalived")]
+
+
+def test_a_table_of_siteproofs_own_is_armed_with_its_deletion_first_and_no_other_table_is_touched():
+    """DNS-2's rogue redirect at a site: the deletion is the dead-man's undo, armed before the
+    ruleset loads; a name outside siteproof_* (a site's own table) is refused before anything is sent."""
+    host, faults = site(FaultPolicy(ttl=90, hosts=frozenset({"resolver"})))
+    faults.add_table("resolver", "inet", "siteproof_rogue", "  chain out { type nat hook output priority -100; }\n")
+    deadman, load = host.changes("resolver")
+    assert deadman[4:] == ("90", "nft", "delete table inet siteproof_rogue"), deadman
+    assert load == ("nft", "-f", "-")
+    faults.delete_table("resolver", "inet", "siteproof_rogue")
+    assert host.changes("resolver")[2:] == [("kill", "4242"), ("nft", "delete table inet siteproof_rogue")]
+    for family, table in (("inet", "filter"), ("inet", "siteproof_x; flush ruleset"), ("evil", "siteproof_rogue")):
+        with pytest.raises(SiteproofError, match="not a table of siteproof's own"):
+            faults.add_table("resolver", family, table, "")
+    assert len(host.changes("resolver")) == 4 and not faults.armed

@@ -120,6 +120,15 @@ class Backend(Protocol):
         """Start the daemon wherever it is not running, all at once; return when each is ready."""
         ...
 
+    def add_table(self, node: str, family: str, table: str, body: str) -> None:
+        """A fault made of rules: an nft table of siteproof's own (siteproof_*; its chains in body)
+        on the node, replacing any earlier one of that name; removed by delete_table."""
+        ...
+
+    def delete_table(self, node: str, family: str, table: str) -> None:
+        """Remove a table add_table made (nothing if it is not there)."""
+        ...
+
     def freeze(self, node: str) -> None:
         """A hung host: its processes stopped and its data interfaces dropping everything."""
         ...

@@ -14,7 +14,8 @@ host (found with `ip route get` toward the address the host sees the runner at).
 Faults offered here: a data interface down (a pulled cable, as seen by the host; what an
 administrative down flushes is restored by its undo: siteproof.backends.linkfault), a frozen
 host's network (every data interface drops what arrives, and the host sends and forwards
-nothing), and a daemon stopped, started or crashed through its service manager: systemd by
+nothing), an nft table of siteproof's own (a redirect or a block: DNS-2's rogue server), and
+a daemon stopped, started or crashed through its service manager: systemd by
 default (`systemctl stop|start UNIT`, `systemctl kill --signal=SIGKILL UNIT`), each daemon kind's
 unit and each action's command configurable in the inventory (`faults.units`, `faults.actions`:
 argv lists with `{unit}`, `{kind}` and `{dir}`, the daemon's directory from the host's `dirs`).
@@ -30,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from siteproof import nft
 from siteproof.backends import linkfault
 from siteproof.backends.base import MissingCapability
 from siteproof.errors import SiteproofError
@@ -222,6 +224,23 @@ class SiteFaults:
                 self.thaw(node)
                 raise SiteproofError(f"{node}: freezing {kind} ({' '.join(stop)}) failed: "
                                      f"{(done.stderr or done.stdout).strip()[:300]}")
+
+    def add_table(self, node: str, family: str, table: str, body: str) -> None:
+        """A fault made of rules (a redirect, a block): an nft table of siteproof's own, its
+        deletion armed as the dead-man's undo before it is loaded."""
+        name = nft.own_table(family, table)
+        self._may_fault(node, f"a ruleset of siteproof's own ({name})")
+        what = f"table {name}"
+        self._arm(node, what, ["nft", f"delete table {name}"])
+        self.applied_at = time.monotonic()
+        out = self.backend.run(node, "nft", "-f", "-", stdin=nft.replace_table(family, table, f"table {name} {{\n{body}}}\n"),
+                               check=False)
+        if out.returncode != 0:
+            self._disarm(node, what)
+            raise SiteproofError(f"{node}: the ruleset {name} was refused: {(out.stderr or out.stdout).strip()[:300]}")
+
+    def delete_table(self, node: str, family: str, table: str) -> None:
+        self._disarm(node, f"table {nft.own_table(family, table)}")
 
     def frozen_services(self, node: str) -> list[str]:
         """The daemon kinds a freeze stops: those the inventory lists for the host (configs, dirs)."""

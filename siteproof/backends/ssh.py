@@ -153,6 +153,12 @@ class SshBackend:
     def set_link(self, node: str, ifname: str, up: bool) -> None:
         self._site_faults().set_link(node, ifname, up)
 
+    def add_table(self, node: str, family: str, table: str, body: str) -> None:
+        self._site_faults().add_table(node, family, table, body)
+
+    def delete_table(self, node: str, family: str, table: str) -> None:
+        self._site_faults().delete_table(node, family, table)
+
     def freeze(self, node: str) -> None:
         self._site_faults().freeze(node)
 

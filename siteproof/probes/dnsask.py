@@ -81,10 +81,12 @@ class From:
         return answer
 
     def message(self, server: str, name: str, rdtype: str, *, dnssec: bool = False, tcp: bool = False,
-                recurse: bool = False, timeout: float = 3.0) -> Exchange:
+                recurse: bool = False, timeout: float = 3.0, checking_disabled: bool = False) -> Exchange:
         q = dns.message.make_query(name, rdtype, want_dnssec=dnssec, use_edns=0, payload=1232)
         if not recurse:
             q.flags &= ~dns.flags.RD
+        if checking_disabled:  # CD: a validating resolver hands over what it got, bogus or not
+            q.flags |= dns.flags.CD
         return Exchange(q, server, tcp, timeout)
 
     def query(self, server: str, name: str, rdtype: str, **kwargs: Any) -> dns.message.Message:

@@ -25,11 +25,9 @@ import dns.rdataclass
 import dns.rdatatype
 import pytest
 
-from siteproof import nft
 from siteproof.areas.dns import acl
 from siteproof.areas.dns.checks import SEP, ds_matches, keyring, signing_policies, validate_zone
 from siteproof.backends.base import DAEMON_FILES
-from siteproof.fixtures.plugin import needs
 from siteproof.topology.render import reverse_name
 from siteproof.wait import WaitTimeout, wait_until
 
@@ -166,20 +164,39 @@ def test_dns2_chain_of_trust_and_ad_bit(dnssite, evidence):
 ROGUES = {"signed-by-other-keys": "signed", "unsigned": "unsigned"}
 
 
+ROGUE_TABLE = ("inet", "siteproof_rogue")
+
+
+def _restart_resolver(dnssite, faults, resolver: str) -> None:
+    """Restart the resolver (an empty cache) and wait until it answers again."""
+    faults.restart(resolver, "unbound")
+    wait_until(lambda: dnssite.inside.outcome(dnssite.resolver, ".", "NS", recurse=True, timeout=1), "resolver_ready",
+               expected=f"the resolver {dnssite.resolver} answers after its restart",
+               accept=lambda outcome: outcome in ("NOERROR", "SERVFAIL", "REFUSED"), interval=0.2)
+
+
+def _resolver_log(dnssite, resolver: str) -> str | None:
+    """The resolver's log where the backend can read its daemons' files (a lab), else None."""
+    if not dnssite.site.can(DAEMON_FILES):
+        return None
+    directory = dnssite.site.backend.daemon_dir(resolver, "unbound")
+    return dnssite.site.backend.read_file(resolver, str(directory / "unbound.log")) if directory else None
+
+
 @pytest.mark.disruptive
 @pytest.mark.behaviour("DNS-2")
 @pytest.mark.parametrize("rogue", list(ROGUES))
-def test_dns2_tampered_or_unsigned_answer_gives_servfail(dnssite, lab, rogue, evidence):
+def test_dns2_tampered_or_unsigned_answer_gives_servfail(dnssite, faults, rogue, evidence):
     """DNS-2: the resolver's queries to the system's servers are redirected to a rogue server
-    inside the lab (a copy signed with other keys, or unsigned): it must answer SERVFAIL."""
-    needs(dnssite.site, DAEMON_FILES)  # restarts the lab's own unbound and reads its log
+    inside the site (a copy signed with other keys, or unsigned): it must answer SERVFAIL, and
+    give the rogue's answer when asked with checking disabled (CD): the SERVFAIL is the
+    validator's verdict, not a resolver that reached no one."""
     resolver = dnssite.site.names("resolver")[0]
     target = dnssite.site.labels[dnssite.site.names("rogue")[0]][ROGUES[rogue]]
     name = f"login.{dnssite.domain}"
     # The resolver's queries to the system's servers go to the rogue instead (IPv6 ones are
     # refused, so it falls back to IPv4 and meets the rogue).
-    redirect = f"""table inet siteproof_rogue {{
-    chain out {{
+    redirect = f"""    chain out {{
         type nat hook output priority -100;
         ip daddr {{ {dnssite.primary}, {dnssite.secondary} }} meta l4proto {{ udp, tcp }} th dport 53 dnat ip to {target}
     }}
@@ -187,30 +204,41 @@ def test_dns2_tampered_or_unsigned_answer_gives_servfail(dnssite, lab, rogue, ev
         type filter hook output priority 0;
         ip6 daddr {{ {dnssite.primary6}, {dnssite.secondary6} }} meta l4proto {{ udp, tcp }} th dport 53 reject
     }}
-}}
 """
-    unbound = lab.daemon(resolver, "unbound")
+    log_before = len(_resolver_log(dnssite, resolver) or "")
     try:
-        nft.load(lab.nft_runner(resolver), redirect, f"rogue redirect on {resolver}")
-        unbound.restart()  # an empty cache: the next answer comes from the rogue
+        faults.rules(resolver, *ROGUE_TABLE, redirect, f"DNS to the system's servers goes to the rogue {target}")
+        _restart_resolver(dnssite, faults, resolver)  # an empty cache: the next answer comes from the rogue
         r = dnssite.inside.query(dnssite.resolver, name, "A", dnssec=True, recurse=True, timeout=8)
         rcode, answer = dns.rcode.to_text(r.rcode()), [rr.to_text() for rrset in r.answer for rr in rrset]
+        unchecked = dnssite.inside.query(dnssite.resolver, name, "A", dnssec=True, recurse=True, timeout=8,
+                                         checking_disabled=True)
+        cd_rcode, cd_answer = dns.rcode.to_text(unchecked.rcode()), [rr.to_text() for rrset in unchecked.answer
+                                                                     for rr in rrset if rrset.rdtype == dns.rdatatype.A]
 
         def failures() -> list[str]:
-            return [line for line in unbound.log_of_this_run().splitlines() if "validation failure" in line and name in line]
+            return [line for line in (_resolver_log(dnssite, resolver) or "")[log_before:].splitlines()
+                    if "validation failure" in line and name in line]
 
-        # A SERVFAIL counts only as the validator's verdict, not as a resolver that could not reach anyone.
-        validator_log = wait_until(failures, "log_line", expected=f"unbound logs a validation failure for {name}").value[-2:] \
-            if rcode == "SERVFAIL" else failures()[-2:]
+        validator_log = None
+        if dnssite.site.can(DAEMON_FILES):
+            # Where its log can be read, the validator's own words too.
+            validator_log = wait_until(failures, "log_line", expected=f"unbound logs a validation failure for {name}").value[-2:] \
+                if rcode == "SERVFAIL" else failures()[-2:]
     finally:
-        nft.load(lab.nft_runner(resolver), "delete table inet siteproof_rogue\n", f"rogue redirect on {resolver}", check=False)
-        unbound.restart()
+        faults.lift_rules(resolver, *ROGUE_TABLE)
+        _restart_resolver(dnssite, faults, resolver)  # nothing of the rogue's stays in its cache
     evidence.record("rogue copy", rogue)
     evidence.record("resolver answer", f"{rcode} {answer}")
-    evidence.table("resolver log", ["line"], [[line[-220:]] for line in validator_log],
-                   empty_because="the resolver logged no validation failure for the name")
+    evidence.record("the same question with checking disabled (CD)", f"{cd_rcode} {cd_answer}")
+    if validator_log is not None:
+        evidence.table("resolver log", ["line"], [[line[-220:]] for line in validator_log],
+                       empty_because="the resolver logged no validation failure for the name")
     assert rcode == "SERVFAIL", f"a {rogue} answer from a rogue server was accepted: {rcode} {answer}"
-    assert validator_log, f"SERVFAIL for {name}, but the resolver logged no validation failure for it"
+    assert cd_rcode == "NOERROR" and cd_answer, (
+        f"SERVFAIL for {name}, but also {cd_rcode} with checking disabled (CD): the resolver got no answer from the "
+        "rogue, so the SERVFAIL is not validation's verdict")
+    assert validator_log is None or validator_log, f"SERVFAIL for {name}, but the resolver logged no validation failure for it"
 
 
 # --- DNS-3 ------------------------------------------------------------------------------------
@@ -458,15 +486,16 @@ def test_dns5_each_servers_own_acl_admits_only_inside(dnssite, evidence):
 
 
 # --- DNS-8 ------------------------------------------------------------------------------------
-def _etcd(lab, node: str, url: str, *args: str) -> str:
-    proc = lab.run(node, "env", "ETCDCTL_API=3", "etcdctl", f"--endpoints={url}", *args, check=False)
+def _etcd(site, node: str, url: str, *args: str) -> str:
+    site.changing(f"etcdctl {args[0]} on {node}")
+    proc = site.backend.run(node, "env", "ETCDCTL_API=3", "etcdctl", f"--endpoints={url}", *args, check=False)
     assert proc.returncode == 0, f"etcdctl {' '.join(args)}: {proc.stderr.strip()}"
     return proc.stdout
 
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("DNS-8")
-def test_dns8_reconciler_publishes_and_withdraws_records(dnssite, lab, evidence):
+def test_dns8_reconciler_publishes_and_withdraws_records(dnssite, evidence):
     """DNS-8: a record added to etcd appears upstream, a record withdrawn from etcd disappears
     upstream, and a record stranded upstream (in no internal source) is removed, each within budget."""
     node = dnssite.site.names("records")[0]
@@ -484,10 +513,10 @@ def test_dns8_reconciler_publishes_and_withdraws_records(dnssite, lab, evidence)
         return dnssite.inside.outcome(dnssite.upstream, name, "A")
 
     timeline = []
-    _etcd(lab, node, url, "put", f"{prefix}/{host}", '{"host": "198.51.100.77", "ttl": 60}')
+    _etcd(dnssite.site, node, url, "put", f"{prefix}/{host}", '{"host": "198.51.100.77", "ttl": 60}')
     added = wait_until(lambda: upstream(fqdn), "reconcile", seconds=budget, expected=f"{fqdn} upstream", accept=bool, interval=0.1)
     timeline.append(["added in etcd", "appeared upstream", round(added.elapsed, 2)])
-    _etcd(lab, node, url, "del", f"{prefix}/{host}")
+    _etcd(dnssite.site, node, url, "del", f"{prefix}/{host}")
     gone = wait_until(lambda: nonexistent(fqdn), "reconcile", seconds=budget, expected=f"{fqdn} withdrawn upstream (NXDOMAIN)",
                       accept=lambda v: v == "NXDOMAIN", interval=0.1)
     timeline.append(["withdrawn in etcd", "gone upstream", round(gone.elapsed, 2)])
@@ -504,22 +533,30 @@ def test_dns8_reconciler_publishes_and_withdraws_records(dnssite, lab, evidence)
 
 
 # --- DNS-9 ------------------------------------------------------------------------------------
+def _rndc_config(dnssite, primary: str) -> str | None:
+    """rndc's config for the primary: the host's label rndc_config, else the lab's named directory's
+    (where the backend reads daemon files), else rndc's own default (a site's /etc/bind)."""
+    if config := dnssite.site.labels[primary].get("rndc_config"):
+        return config
+    directory = dnssite.site.backend.daemon_dir(primary, "named") if dnssite.site.can(DAEMON_FILES) else None
+    return str(directory / "rndc.conf") if directory else None
+
+
 @pytest.mark.disruptive
 @pytest.mark.behaviour("DNS-9")
-def test_dns9_zsk_rollover_completes_while_resolver_validates(dnssite, lab, evidence):
+def test_dns9_zsk_rollover_completes_while_resolver_validates(dnssite, evidence):
     """DNS-9: a ZSK rollover (rndc dnssec -rollover) runs to completion (successor published,
     every signature replaced, the old key removed) while the resolver answers with AD and
     never SERVFAIL. It runs on the lab's rollover zone (2-minute signatures), where the whole
     rollover fits in a test; see the report's note for the system's zones."""
-    needs(dnssite.site, DAEMON_FILES)  # rndc through the lab's own named run directory
     primary = dnssite.site.names("primary")[0]
-    rundir = lab.daemon(primary, "named").rundir
-    zone = f"rollover.{dnssite.domain}"
+    zone = dnssite.rollover_zone
     name = f"probe.{zone}"
+    config = _rndc_config(dnssite, primary)
 
     def rndc(*args: str) -> str:
-        proc = lab.run(primary, "rndc", "-c", str(rundir / "rndc.conf"), *args, check=False)
-        assert proc.returncode == 0, f"rndc {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}"
+        proc = dnssite.site.backend.run(primary, "rndc", *(["-c", config] if config else []), *args, check=False)
+        assert proc.returncode == 0, f"rndc {' '.join(args)} on {primary}: {proc.stderr.strip() or proc.stdout.strip()}"
         return proc.stdout
 
     def zsks() -> list[int]:
@@ -544,6 +581,7 @@ def test_dns9_zsk_rollover_completes_while_resolver_validates(dnssite, lab, evid
     evidence.record("DNSKEY TTL: the zone's / as the resolver serves it (s)", f"{zone_ttl} / {resolver_ttl}")
     assert resolver_ttl <= zone_ttl, (f"the resolver keeps the DNSKEY set of {zone} for {resolver_ttl} s, beyond the "
                                       f"zone's TTL of {zone_ttl} s: it will not know the successor ZSK in time")
+    dnssite.site.changing(f"roll the ZSK of {zone} on {primary} (rndc dnssec -rollover)")
     answers: list[tuple[float, str, str, bool]] = []
     stop = threading.Event()
     fresh = itertools.count(1)

@@ -15,5 +15,6 @@ def _reconcile(params: Mapping[str, Any], table: budgets.Budgets) -> float:
 
 
 budgets.register("reconcile", _reconcile, "the reconciler brings the upstream zone in line with etcd (5 intervals + 5 s)", owner="dns")
+budgets.register("resolver_ready", 15.0, "a restarted resolver answers questions again", owner="dns")
 budgets.register("zsk_rollover", 90.0, "a ZSK rollover: successor published, active, signing the zone", owner="dns")
 budgets.register("cds_published", 90.0, "a signed zone publishes CDS/CDNSKEY for its KSK", owner="dns")

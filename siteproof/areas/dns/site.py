@@ -45,6 +45,8 @@ class DnsSite:
         self.transfer_key_name = primary_labels.get("transfer_key", "xfr-key")
         self.update_key_name = primary_labels.get("update_key", "update-key")
         self.upstream_update_key_name = site.labels[site.names("upstream")[0]].get("update_key", "update-key")
+        # DNS-9's zone of short signatures, where a whole ZSK rollover fits in a test.
+        self.rollover_zone = primary_labels.get("rollover_zone", f"rollover.{self.domain}")
         clients = {site.labels[n].get("side"): n for n in site.names("client")}
         self.inside = From(site, clients.get("inside"))
         self.outside = From(site, clients["outside"]) if "outside" in clients else None

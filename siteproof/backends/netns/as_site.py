@@ -111,6 +111,8 @@ def inventory(lab: Any, path: Path, faults: dict[str, Any] | None = None) -> Pat
         dirs = {p.name: str(p) for p in sorted(node_dir.iterdir()) if p.is_dir() and p.name != "mgmt-sshd"} \
             if node_dir.is_dir() else {}
         labels = {k: v for k, v in node.labels.items() if k != "site_ssh"}
+        if (rndc := node_dir / "named" / "rndc.conf").is_file():
+            labels["rndc_config"] = str(rndc)  # a site's named is controlled with /etc/bind's; the lab's has its own
         hosts[node.name] = {
             "ssh": node.labels["site_ssh"],
             "labels": labels,

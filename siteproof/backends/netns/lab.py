@@ -449,6 +449,15 @@ class Lab:
         for d in stopped:
             d.wait_ready()
 
+    def add_table(self, node: str, family: str, table: str, body: str) -> None:
+        name = nft.own_table(family, table)
+        nft.load(self.nft_runner(node), nft.replace_table(family, table, f"table {name} {{\n{body}}}\n"),
+                 f"table {name} on {node}")
+
+    def delete_table(self, node: str, family: str, table: str) -> None:
+        name = nft.own_table(family, table)
+        nft.load(self.nft_runner(node), f"delete table {name}\n", f"table {name} on {node}", check=False)
+
     def freeze(self, node: str) -> None:
         """Every process of the node SIGSTOPped and, since a namespace shares this machine's
         kernel (which would keep answering ARP and forwarding), its interfaces dropping
