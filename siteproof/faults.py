@@ -118,6 +118,18 @@ class Faults:
         self.stop(node, daemon)
         self.start(node, daemon)
 
+    def power_off(self, node: str) -> FaultRecord:
+        """The host powered off (where the backend can: MissingCapability otherwise)."""
+        began = time.monotonic()
+        how = self.lab.power_off(node)
+        self._will_undo("power off", node, "", lambda: self.lab.power_on(node))
+        return self._record("power off", node, how, began=began)
+
+    def power_on(self, node: str) -> FaultRecord:
+        self.lab.power_on(node)
+        self._done(("power off",), node, "")
+        return self._record("power on", node)
+
     def freeze(self, node: str) -> FaultRecord:
         began = time.monotonic()
         self.lab.freeze(node)

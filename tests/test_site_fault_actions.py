@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from siteproof.backends.sitefaults import FaultPolicy, FaultRefused, SiteFaults
+from siteproof.backends.sitefaults import FaultPolicy, FaultRefused, NotFaultable, PowerControl, SiteFaults
 from siteproof.errors import SiteproofError
 
 
@@ -106,3 +106,44 @@ def test_a_table_of_siteproofs_own_is_armed_with_its_deletion_first_and_no_other
         with pytest.raises(SiteproofError, match="not a table of siteproof's own"):
             faults.add_table("resolver", family, table, "")
     assert len(host.changes("resolver")) == 4 and not faults.armed
+
+
+def test_a_power_off_runs_on_the_via_host_with_its_power_on_armed_there_first():
+    """The dead-man of a power-off cannot live on the host powered off: the inventory's power
+    commands run on `via` (a management host), which keeps the power-on timer. Refused, before
+    anything is sent: no power commands (skipped: NotFaultable), `via` itself, a BMC label that
+    would be an option."""
+    power = PowerControl("mgmt01", ("ipmitool", "-H", "{bmc}", "-f", "/etc/ipmi.pass", "chassis", "power", "off"),
+                         ("ipmitool", "-H", "{bmc}", "-f", "/etc/ipmi.pass", "chassis", "power", "on"))
+    policy = FaultPolicy(ttl=600, hosts=frozenset({"gw01", "gw02", "mgmt01"}), power=power,
+                         bmcs={"gw01": "10.9.0.1", "gw02": "-oProxyCommand=x", "mgmt01": "10.9.0.9"})
+    host, faults = site(policy)
+    assert faults.power_off("gw01") == "via mgmt01"
+    assert host.changes("gw01") == []
+    deadman, off = host.changes("mgmt01")
+    assert deadman[4:] == ("600", "ipmitool", "-H", "10.9.0.1", "-f", "/etc/ipmi.pass", "chassis", "power", "on"), deadman
+    assert off == ("ipmitool", "-H", "10.9.0.1", "-f", "/etc/ipmi.pass", "chassis", "power", "off")
+    with pytest.raises(FaultRefused, match=r"gw01 already faulted"):  # the timer is on mgmt01, the fault on gw01
+        faults.crash_daemon("gw02", "keepalived")
+    faults.power_on("gw01")  # the fake host answers at once: booted
+    assert host.changes("mgmt01")[2:] == [("kill", "4242"), ("ipmitool", "-H", "10.9.0.1", "-f", "/etc/ipmi.pass",
+                                                            "chassis", "power", "on")]
+    assert not faults.armed
+    sent = len(host.sent)
+    with pytest.raises(FaultRefused, match=r"is faults\.power\.via itself"):
+        faults.power_off("mgmt01")
+    with pytest.raises(FaultRefused, match="is not a host name or address"):
+        faults.power_off("gw02")
+    assert [a for _, a in host.sent[sent:] if a[0] not in ("printenv", "ip", "date")] == []
+    with pytest.raises(NotFaultable, match="names no power commands"):
+        site(FaultPolicy(hosts=frozenset({"gw01"})))[1].power_off("gw01")
+
+
+def test_the_inventorys_power_section_names_a_host_of_the_inventory_and_gives_each_host_its_bmc():
+    labels = {"gw01": {"role": "gateway", "bmc": "gw01-bmc.example"}, "mgmt01": {"role": "management"}}
+    section = {"roles": ["gateway"], "power": {"via": "mgmt01", "off": ["power-tool", "off", "{bmc}"], "on": ["power-tool", "on", "{bmc}"]}}
+    policy = FaultPolicy.from_inventory(section, labels)
+    assert policy.power == PowerControl("mgmt01", ("power-tool", "off", "{bmc}"), ("power-tool", "on", "{bmc}"))
+    assert policy.bmcs == {"gw01": "gw01-bmc.example"}
+    with pytest.raises(SiteproofError, match=r"faults\.power\.via: 'mgmt02' is not among the hosts"):
+        FaultPolicy.from_inventory({**section, "power": {**section["power"], "via": "mgmt02"}}, labels)

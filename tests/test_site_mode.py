@@ -265,7 +265,7 @@ def test_a_lab_played_as_a_site_gives_the_lab_verdicts(topology, suite, variant,
 # A fault's kind in the report, and the kinds of row that undo it (the test's own, or the
 # fixture's "undo of ..." when the test ends).
 UNDONE_BY = {"cable pull": ("cable restore",), "host freeze": ("host thaw",), "clean stop": ("daemon start",),
-             "rules added": ("rules removed",)}
+             "rules added": ("rules removed",), "power off": ("power on",)}
 
 
 def fault_rows(page: str) -> list[list[str]]:

@@ -129,6 +129,15 @@ class Backend(Protocol):
         """Remove a table add_table made (nothing if it is not there)."""
         ...
 
+    def power_off(self, node: str) -> str:
+        """The host powered off (MissingCapability where the backend has no power to cut: a netns
+        lab, a site whose inventory names no power commands); returns how."""
+        ...
+
+    def power_on(self, node: str) -> None:
+        """The host powered on again; returns when it answers."""
+        ...
+
     def freeze(self, node: str) -> None:
         """A hung host: its processes stopped and its data interfaces dropping everything."""
         ...

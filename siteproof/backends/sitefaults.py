@@ -19,7 +19,9 @@ a daemon stopped, started or crashed through its service manager: systemd by
 default (`systemctl stop|start UNIT`, `systemctl kill --signal=SIGKILL UNIT`), each daemon kind's
 unit and each action's command configurable in the inventory (`faults.units`, `faults.actions`:
 argv lists with `{unit}`, `{kind}` and `{dir}`, the daemon's directory from the host's `dirs`).
-Powering a host off is not offered yet.
+A host is powered off and on by the inventory's commands (`faults.power`: ipmitool, a Redfish
+client), run on a management host (`via`) that keeps the dead-man's power-on: never on the host
+powered off.
 """
 
 from __future__ import annotations
@@ -31,13 +33,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from siteproof import nft
+from siteproof import budgets, nft
 from siteproof.backends import linkfault
 from siteproof.backends.base import MissingCapability
 from siteproof.errors import SiteproofError
 from siteproof.probes.ruleset import arrival_interface
+from siteproof.wait import wait_until
 
 FREEZE_TABLE = "siteproof_freeze"
+budgets.register("host_boot", 900.0, "a site host powered on again answers over SSH (a server's boot)", owner="site faults")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}$")
 # The timer's script: fixed text. $1 is the time-to-live, the rest the undo command's words.
 _DEADMAN = 'ttl=$1; shift; (sleep "$ttl" && exec "$@") </dev/null >/dev/null 2>&1 & echo $!'
@@ -66,6 +70,37 @@ NEVER_FROZEN = frozenset({"sshd", "mgmt-sshd"})
 _UNIT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@:-]*$")
 
 
+_WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")  # a host name or address put into a power command
+
+
+@dataclass(frozen=True)
+class PowerControl:
+    """The inventory's `faults.power`: the host that runs the power commands (`via`: a management
+    host that reaches the BMCs; the dead-man's power-on lives there, never on the host powered
+    off) and the commands, argv lists with `{host}` (the inventory's name) and `{bmc}` (the
+    host's label `bmc`), for example `ipmitool -I lanplus -H {bmc} -U admin -f FILE chassis power off`
+    (a password stays in a file on `via`: nothing secret is in the inventory or the report)."""
+
+    via: str
+    off: tuple[str, ...]
+    on: tuple[str, ...]
+
+    @classmethod
+    def from_inventory(cls, section: dict[str, Any], labels: dict[str, dict[str, str]]) -> PowerControl:
+        if section.get("via") not in labels:
+            raise SiteproofError(f"inventory faults.power.via: {section.get('via')!r} is not among the hosts")
+        return cls(section["via"], tuple(section["off"]), tuple(section["on"]))
+
+    def command(self, which: str, node: str, bmc: str | None) -> list[str]:
+        template = self.off if which == "off" else self.on
+        if any("{bmc}" in word for word in template) and not bmc:
+            raise FaultRefused(f"a power {which} of {node}: refused, faults.power.{which} names {{bmc}} and {node} has no label bmc")
+        for value in (node, bmc or ""):
+            if value and not _WORD.match(value):
+                raise FaultRefused(f"a power {which} of {node}: refused, {value!r} is not a host name or address")
+        return [word.replace("{host}", node).replace("{bmc}", bmc or "") for word in template]
+
+
 @dataclass(frozen=True)
 class FaultPolicy:
     """The inventory's `faults:` section."""
@@ -75,6 +110,8 @@ class FaultPolicy:
     at_once: int = 1
     units: dict[str, str] = field(default_factory=dict)
     actions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    power: PowerControl | None = None
+    bmcs: dict[str, str] = field(default_factory=dict)  # each host's label `bmc`, for the power commands
 
     @classmethod
     def from_inventory(cls, section: dict[str, Any], labels: dict[str, dict[str, str]]) -> FaultPolicy:
@@ -83,8 +120,10 @@ class FaultPolicy:
         unknown = sorted(hosts - set(labels))
         if unknown:
             raise SiteproofError(f"inventory faults.hosts: {', '.join(unknown)} not among the hosts")
+        power = PowerControl.from_inventory(section["power"], labels) if section.get("power") else None
         return cls(float(section.get("ttl", 300.0)), frozenset(hosts), int(section.get("at_once", 1)),
-                   dict(section.get("units") or {}), {k: tuple(v) for k, v in (section.get("actions") or {}).items()})
+                   dict(section.get("units") or {}), {k: tuple(v) for k, v in (section.get("actions") or {}).items()},
+                   power, {h: lab["bmc"] for h, lab in labels.items() if lab.get("bmc")})
 
     def command(self, action: str, kind: str, directory: str | None = None) -> list[str]:
         """An action's argv for a daemon kind: the inventory's, else systemd's. `{dir}` is the
@@ -106,6 +145,11 @@ class Armed:
     what: str
     timer_pid: int
     undo: list[str]
+    victim: str = ""  # the host faulted, where the timer lives elsewhere (a power-on on the `via` host)
+
+    @property
+    def faulted(self) -> str:
+        return self.victim or self.node
 
 
 @dataclass
@@ -141,7 +185,7 @@ class SiteFaults:
         if node not in self.policy.hosts:
             raise NotFaultable(f"{what} on {node}: refused, {node} is not a faultable host "
                                f"(inventory faults.hosts or faults.roles: {', '.join(sorted(self.policy.hosts)) or 'none'})")
-        faulted = {a.node for a in self.armed}
+        faulted = {a.faulted for a in self.armed}
         if node not in faulted and len(faulted) >= self.policy.at_once:
             raise FaultRefused(f"{what} on {node}: refused, {', '.join(sorted(faulted))} already faulted "
                                f"(inventory faults.at_once {self.policy.at_once})")
@@ -156,12 +200,12 @@ class SiteFaults:
         return [n for link in links if (n := link.get("ifname", "")) and n not in ("lo", keep) and _IFNAME.match(n)]
 
     # --- the dead-man switch --------------------------------------------------------------
-    def _arm(self, node: str, what: str, undo: list[str]) -> Armed:
+    def _arm(self, node: str, what: str, undo: list[str], victim: str = "") -> Armed:
         out = self.backend.run(node, "sh", "-c", _DEADMAN, "siteproof-deadman", f"{self.policy.ttl:g}", *undo)
         pid = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
         if not pid.isdigit():
             raise SiteproofError(f"{node}: the dead-man timer for {what} did not start: {out.stderr.strip()[:200]}")
-        armed = Armed(node, what, int(pid), undo)
+        armed = Armed(node, what, int(pid), undo, victim)
         self.armed.append(armed)
         return armed
 
@@ -241,6 +285,38 @@ class SiteFaults:
 
     def delete_table(self, node: str, family: str, table: str) -> None:
         self._disarm(node, f"table {nft.own_table(family, table)}")
+
+    def power_off(self, node: str) -> str:
+        """The host powered off by the inventory's power command, run on `via`, where the power-on
+        is armed first: a runner that dies leaves a host that is powered on again after the TTL."""
+        power = self.policy.power
+        if power is None:
+            raise NotFaultable(f"a power off of {node}: the inventory names no power commands (faults.power)")
+        if power.via == node:
+            raise FaultRefused(f"a power off of {node}: refused, {node} is faults.power.via itself (nothing would power it on)")
+        self._may_fault(node, "a power off")
+        bmc = self.policy.bmcs.get(node)
+        off, on = power.command("off", node, bmc), power.command("on", node, bmc)
+        self._arm(power.via, f"power {node}", on, victim=node)
+        self.applied_at = time.monotonic()
+        done = self.backend.run(power.via, *off, check=False)
+        if done.returncode != 0:
+            self._disarm(power.via, f"power {node}")
+            raise SiteproofError(f"{node}: the power off ({power.via}: {off[0]}) failed: "
+                                 f"{(done.stderr or done.stdout).strip()[:300]}")
+        return f"via {power.via}"
+
+    def power_on(self, node: str) -> None:
+        """The power-on now (its timer cancelled); returns once the host answers over SSH again."""
+        power = self.policy.power
+        if power is None:
+            raise NotFaultable(f"a power on of {node}: the inventory names no power commands (faults.power)")
+        if any(a.node == power.via and a.what == f"power {node}" for a in self.armed):
+            self._disarm(power.via, f"power {node}")
+        else:
+            self.backend.run(power.via, *power.command("on", node, self.policy.bmcs.get(node)))
+        wait_until(lambda: self.backend.run(node, "true", check=False, timeout=10).returncode == 0, "host_boot",
+                   expected=f"{node} answers over SSH after its power-on", interval=5)
 
     def frozen_services(self, node: str) -> list[str]:
         """The daemon kinds a freeze stops: those the inventory lists for the host (configs, dirs)."""

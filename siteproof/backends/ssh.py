@@ -159,6 +159,12 @@ class SshBackend:
     def delete_table(self, node: str, family: str, table: str) -> None:
         self._site_faults().delete_table(node, family, table)
 
+    def power_off(self, node: str) -> str:
+        return self._site_faults().power_off(node)
+
+    def power_on(self, node: str) -> None:
+        self._site_faults().power_on(node)
+
     def freeze(self, node: str) -> None:
         self._site_faults().freeze(node)
 

@@ -23,6 +23,7 @@ class Swept:
     open: dict[str, set[int]] = field(default_factory=dict)
     closed: dict[str, set[int]] = field(default_factory=dict)
     sent: int = 0
+    left: dict[tuple[str, int], int] = field(default_factory=dict)  # SYNs the tap saw leave, per (target, port)
 
 
 def sweep(backend: Backend, node: str, ifname: str, source: str, targets: list[str], ports: list[int], quiet: float,
@@ -43,6 +44,7 @@ def sweep(backend: Backend, node: str, ifname: str, source: str, targets: list[s
             send_ip_packets(backend, node, [bytes(IP(src=source, dst=targets[0]) /
                                                   TCP(sport=SWEEP_SPORT, dport=MARKER_DPORT, flags="R",
                                                       seq=MARKER_SEQ + round_))])
+            found.left.clear()  # the tap holds every round's frames: counted afresh each time
             for data in tap.frames_through(lambda frame, seq=MARKER_SEQ + round_: _is_marker(frame, seq)):
                 _judge(data, found)
             pending = [(t, p) for t, p in pending if p not in found.open[t] and p not in found.closed[t]]
@@ -65,7 +67,11 @@ def _judge(data: bytes, found: Swept) -> None:
         return
     header = (data[14] & 0x0F) * 4
     tcp = data[14 + header:]
-    src = socket.inet_ntoa(data[26:30])
+    src, dst = socket.inet_ntoa(data[26:30]), socket.inet_ntoa(data[30:34])
+    if len(tcp) >= 14 and int.from_bytes(tcp[0:2], "big") == SWEEP_SPORT and tcp[13] & 0x02 and dst in found.open:
+        key = (dst, int.from_bytes(tcp[2:4], "big"))  # one of the sweep's own SYNs, on its way out
+        found.left[key] = found.left.get(key, 0) + 1
+        return
     if len(tcp) < 14 or int.from_bytes(tcp[2:4], "big") != SWEEP_SPORT or src not in found.open:
         return
     port, flags = int.from_bytes(tcp[0:2], "big"), tcp[13]

@@ -265,6 +265,12 @@ INVENTORY = {
                 "actions": {"type": "object", "additionalProperties": False,
                             "properties": {a: {"type": "array", "minItems": 1, "items": {"type": "string"}}
                                            for a in ("stop", "start", "crash", "freeze", "thaw", "running")}},
+                # a host powered off and on: argv lists with {host} and {bmc} (the host's label bmc), run on
+                # the host `via`, which keeps the dead-man's power-on
+                "power": {"type": "object", "additionalProperties": False, "required": ["via", "off", "on"],
+                          "properties": {"via": SAFE_NAME,
+                                         **{a: {"type": "array", "minItems": 1, "items": {"type": "string"}}
+                                            for a in ("off", "on")}}},
             },
         },
         "hosts": {

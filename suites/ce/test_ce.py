@@ -98,7 +98,9 @@ def test_ce1_nothing_else_from_outside_reaches_the_ce(ce, evidence):
                                              ce.site.budget("ce_connect"))[0], "ce_connect",
                    expected=f"XRootD answering at {vip}:{xrootd} from {ce.scanner}", accept=lambda v: v == "answered",
                    interval=0.2)
-    swept = sweep(backend, ce.scanner, "eth0", ce.address(ce.scanner), [vip, direct], ports, ce.site.budget("ce_quiet"))
+    # Three rounds: the XRootD control port silent twice under a loaded CI was not reproduced (a tap's drop?).
+    swept = sweep(backend, ce.scanner, "eth0", ce.address(ce.scanner), [vip, direct], ports, ce.site.budget("ce_quiet"),
+                  rounds=3)
     # MonALISA datagrams from outside, to the VIP and straight at the CE: none may be counted.
     before = ce.counts()
     total = sum((before or {}).values())
@@ -120,7 +122,8 @@ def test_ce1_nothing_else_from_outside_reaches_the_ce(ce, evidence):
     assert not extra, f"CE-1: from outside, more than XRootD through the ingress reaches the CE: open {extra}"
     assert not counted, f"CE-1: MonALISA datagrams from outside reached the CE ({counted} counted)"
     assert swept.open[vip] == {xrootd}, (f"CE-1: the sweep did not see XRootD open at {vip}:{xrootd} (it was "
-                                         f"{'refused' if xrootd in swept.closed[vip] else 'silent'}): it proves nothing")
+                                         f"{'refused' if xrootd in swept.closed[vip] else 'silent'}; the tap saw "
+                                         f"{swept.left.get((vip, xrootd), 0)} SYN(s) to it leave {ce.scanner}): it proves nothing")
 
 
 # Outside addresses no rule is likely to name, beside the site's own outside hosts.

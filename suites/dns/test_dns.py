@@ -206,8 +206,8 @@ def test_dns2_tampered_or_unsigned_answer_gives_servfail(dnssite, faults, rogue,
     }}
 """
     log_before = len(_resolver_log(dnssite, resolver) or "")
+    faults.rules(resolver, *ROGUE_TABLE, redirect, f"DNS to the system's servers goes to the rogue {target}")
     try:
-        faults.rules(resolver, *ROGUE_TABLE, redirect, f"DNS to the system's servers goes to the rogue {target}")
         _restart_resolver(dnssite, faults, resolver)  # an empty cache: the next answer comes from the rogue
         r = dnssite.inside.query(dnssite.resolver, name, "A", dnssec=True, recurse=True, timeout=8)
         rcode, answer = dns.rcode.to_text(r.rcode()), [rr.to_text() for rrset in r.answer for rr in rrset]

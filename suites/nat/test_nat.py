@@ -21,6 +21,7 @@ from siteproof import peers
 from siteproof.areas.nat import conntrack, firewall
 from siteproof.areas.nat.keymaster import balance
 from siteproof.areas.nat.site import NatSite
+from siteproof.backends.base import MissingCapability
 from siteproof.fixtures.nat import wait_settled
 from siteproof.fixtures.plugin import lab_ends_after
 from siteproof.nftjson import boundary_values
@@ -437,8 +438,11 @@ def test_nat3_a_dead_gateways_computes_and_only_those_are_remapped(kind, nat, la
         elif kind == "uplink":
             record = faults.cable_pull(victim, "pub")
         else:
-            record = faults.cable_pull(victim, "pub")
-            faults.cable_pull(victim, "hsn")
+            try:
+                record = faults.power_off(victim)  # the site's own power commands, where its inventory names them
+            except MissingCapability:  # none (a lab): a power loss as the network sees it, every cable pulled
+                record = faults.cable_pull(victim, "pub")
+                faults.cable_pull(victim, "hsn")
         evidence.record("fault", f"{record.kind}: {victim} {record.detail} ({kind})")
 
         def remapped() -> dict | None:

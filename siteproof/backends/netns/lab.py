@@ -26,7 +26,7 @@ from testinfra.host import Host
 
 from siteproof import labfiles, nft
 from siteproof.backends.background import Background, open_outputs
-from siteproof.backends.base import CAPABILITIES
+from siteproof.backends.base import CAPABILITIES, MissingCapability
 from siteproof.backends.netns import lag, lagwatch, registry
 from siteproof.backends.netns import namespaces as netns
 from siteproof.backends.netns.host import netns_host
@@ -448,6 +448,12 @@ class Lab:
             d.start(wait=False)
         for d in stopped:
             d.wait_ready()
+
+    def power_off(self, node: str) -> str:
+        raise MissingCapability("a netns lab has no power to cut (its nodes share this machine's kernel)")
+
+    def power_on(self, node: str) -> None:
+        raise MissingCapability("a netns lab has no power to cut (its nodes share this machine's kernel)")
 
     def add_table(self, node: str, family: str, table: str, body: str) -> None:
         name = nft.own_table(family, table)
