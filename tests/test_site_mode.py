@@ -36,7 +36,7 @@ CHILD_TIMEOUT_S = 300
 # Cases run with --allow-disruptive, each with its inventory's faults section: what they send
 # beyond the read-only allowlist must be the probes' and the faults' own (probes_own), and the site
 # must be left as found.
-GATEWAY_FAULTS = {"roles": ["gateway"], "ttl": 120, "at_once": 4}  # GW-4 and GW-5 (by hand) stop all gateways but one
+GATEWAY_FAULTS = {"roles": ["gateway"], "ttl": 120, "at_once": 4}  # GW-4 and GW-5 stop all gateways but one
 DISRUPTIVE = {("perlmutter-gateways", None): GATEWAY_FAULTS, ("perlmutter-gateways", "slow-adverts"): GATEWAY_FAULTS,
               ("scinet-dtn", None): {}, ("scinet-dtn", "bridge-shaped"): {},
               ("ncsa-nat", None): {"roles": ["nat-gateway"], "ttl": 120, "at_once": 1},
@@ -58,14 +58,16 @@ DISRUPTIVE = {("perlmutter-gateways", None): GATEWAY_FAULTS, ("perlmutter-gatewa
 # Each case's cost for scheduling (siteproof.fixtures.parallel; a slow test's default is 90): the
 # site runs are the longest of the slow tests (40-100 s in CI against 30-40 s), so they start first.
 COSTS = {("perlmutter-gateways", None): 200, ("perlmutter-dns", None): 130, ("ncsa-nat", None): 130,
-         ("perlmutter-can", None): 120}
+         ("perlmutter-can", None): 120, ("perlmutter-login", "vips-only"): 130}
 # (topology, pytest arguments (shell words: suites, -k), variant or None, tests that must run at a site,
 # the variant's (test, phrase))
 CASES = [
-    # GW-3, GW-4, GW-5's orphans and GW-6's failover run at a site on the same fault primitives
-    # (each run over SSH when this was written); left out here for CI's time.
-    ("perlmutter-gateways", "suites/gateways suites/ecmp -k 'not gw3_ and not gw4_ and not orphaned and not return_path_survives'",
+    # Every gateway and ECMP test, the faulted ones included: GW-3's return, GW-4's last one standing
+    # (every gateway but one stopped: at_once 4), GW-5's orphans, GW-6's return path through a failure.
+    ("perlmutter-gateways", "suites/gateways suites/ecmp",
      None, ["test_gw1_every_vip_has_exactly_one_holder", "test_gw2_takeover[crash]", "test_gw2_takeover[stop]",
+            "test_gw3_returning_gateway_takes_its_vips_back", "test_gw4_last_one_standing_holds_every_vip",
+            "test_gw5_orphaned_vips_spread_over_survivors", "test_gw6_return_path_survives_gateway_failure",
             "test_gw2_takeover[freeze]", "test_gw2_takeover[cable]", "test_ecmp4_long_udp_flow_uses_one_gateway[ipv6]",
             "test_ecmp4_iperf3_stream_uses_one_gateway", "test_gw6_forwarding_both_directions",
             "test_gw6_every_gateway_forwards_with_the_same_kernel_settings", "test_ecmp1_one_route_over_every_gateway_vip[ipv4]",
