@@ -32,6 +32,8 @@ TYPES: dict[str, dict[str, Any]] = {
     "pkeys": {"type": "string", "pattern": r"^\S+=0x[0-9a-fA-F]{1,4}( \S+=0x[0-9a-fA-F]{1,4})*$",
               "title": "port=pkey pairs, space-separated (ib0=0xffff vhca0=0x0001)"},
     "text": {"type": "string"},
+    "path": {"type": "string", "pattern": r"^/[A-Za-z0-9._/+-]*$", "title": "an absolute path"},
+    "host": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", "title": "a host name or address"},
 }
 
 # role -> (area, {label: (type, required)}); a type is a TYPES name or a JSON Schema of its own.
@@ -49,7 +51,7 @@ ROLES: dict[str, tuple[str, dict[str, tuple[LabelType, bool]]]] = {
                               "side": ({"enum": ["inside", "outside"]}, False)}),
     # DNS (DNS-*)
     "primary": ("dns", {"address": ("ipv4", True), "address6": ("ipv6", True), "transfer_key": ("name", False),
-                        "update_key": ("name", False)}),
+                        "update_key": ("name", False), "rollover_zone": ("name", False), "rndc_config": ("path", False)}),
     "secondary": ("dns", {"address": ("ipv4", True), "address6": ("ipv6", True)}),
     "resolver": ("dns", {"address": ("ipv4", True), "address6": ("ipv6", False)}),
     "root": ("dns", {"address": ("ipv4", True)}),
@@ -120,7 +122,8 @@ def labels_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["role"],
-        "properties": {"role": {"enum": sorted(ROLES)}, "services": TYPES["names"]},
+        # Any host: its BMC, for the inventory's power commands (faults.power).
+        "properties": {"role": {"enum": sorted(ROLES)}, "services": TYPES["names"], "bmc": TYPES["host"]},
         "additionalProperties": {"type": "string"},
         "allOf": rules,
     }
