@@ -54,6 +54,12 @@ def own_table(family: str, table: str) -> str:
     return f"{family} {table}"
 
 
+def own_table_script(family: str, table: str, body: str) -> str:
+    """The script that loads (or replaces) a table of siteproof's own with these chains."""
+    name = own_table(family, table)
+    return replace_table(family, table, f"table {name} {{\n{body}}}\n")
+
+
 def replace_table(family: str, table: str, body: str) -> str:
     """A script that swaps a whole table in one transaction (created first so delete works)."""
     return f"table {family} {table}\ndelete table {family} {table}\n{body}"

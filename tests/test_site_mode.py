@@ -37,13 +37,13 @@ CHILD_TIMEOUT_S = 300
 # beyond the read-only allowlist must be the probes' and the faults' own (probes_own), and the site
 # must be left as found.
 GATEWAY_FAULTS = {"roles": ["gateway"], "ttl": 120, "at_once": 4}  # GW-4 and GW-5 stop all gateways but one
+RESOLVER_FAULTS = {"roles": ["resolver"], "ttl": 120, "at_once": 1}  # DNS-2's rogue redirect and resolver restarts
 DISRUPTIVE = {("perlmutter-gateways", None): GATEWAY_FAULTS, ("perlmutter-gateways", "slow-adverts"): GATEWAY_FAULTS,
               ("scinet-dtn", None): {}, ("scinet-dtn", "bridge-shaped"): {},
               ("ncsa-nat", None): {"roles": ["nat-gateway"], "ttl": 120, "at_once": 1},
               ("perlmutter-login", None): {"roles": ["login"], "ttl": 120, "at_once": 1},
-              # DNS-2's rogue redirect and resolver restarts; DNS-7/8/9 change zones and etcd (not faults).
-              ("perlmutter-dns", None): {"roles": ["resolver"], "ttl": 120, "at_once": 1},
-              ("perlmutter-dns", "no-validation"): {"roles": ["resolver"], "ttl": 120, "at_once": 1},
+              # DNS-7/8/9 change zones and etcd (not faults).
+              ("perlmutter-dns", None): RESOLVER_FAULTS, ("perlmutter-dns", "no-validation"): RESOLVER_FAULTS,
               ("perlmutter-dns", "resolver-min-ttl"): {},
               ("perlmutter-login", "vips-only"): {"roles": ["login"], "ttl": 120, "at_once": 1},
               ("ncsa-nat", "no-pair-sync"): {"roles": ["nat-gateway"], "ttl": 120, "at_once": 1},

@@ -277,8 +277,7 @@ class SiteFaults:
         what = f"table {name}"
         self._arm(node, what, ["nft", f"delete table {name}"])
         self.applied_at = time.monotonic()
-        out = self.backend.run(node, "nft", "-f", "-", stdin=nft.replace_table(family, table, f"table {name} {{\n{body}}}\n"),
-                               check=False)
+        out = self.backend.run(node, "nft", "-f", "-", stdin=nft.own_table_script(family, table, body), check=False)
         if out.returncode != 0:
             self._disarm(node, what)
             raise SiteproofError(f"{node}: the ruleset {name} was refused: {(out.stderr or out.stdout).strip()[:300]}")

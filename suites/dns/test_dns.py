@@ -175,14 +175,6 @@ def _restart_resolver(dnssite, faults, resolver: str) -> None:
                accept=lambda outcome: outcome in ("NOERROR", "SERVFAIL", "REFUSED"), interval=0.2)
 
 
-def _resolver_log(dnssite, resolver: str) -> str | None:
-    """The resolver's log where the backend can read its daemons' files (a lab), else None."""
-    if not dnssite.site.can(DAEMON_FILES):
-        return None
-    directory = dnssite.site.backend.daemon_dir(resolver, "unbound")
-    return dnssite.site.backend.read_file(resolver, str(directory / "unbound.log")) if directory else None
-
-
 @pytest.mark.disruptive
 @pytest.mark.behaviour("DNS-2")
 @pytest.mark.parametrize("rogue", list(ROGUES))
@@ -205,7 +197,7 @@ def test_dns2_tampered_or_unsigned_answer_gives_servfail(dnssite, faults, rogue,
         ip6 daddr {{ {dnssite.primary6}, {dnssite.secondary6} }} meta l4proto {{ udp, tcp }} th dport 53 reject
     }}
 """
-    log_before = len(_resolver_log(dnssite, resolver) or "")
+    log_before = len(dnssite.daemon_log(resolver, "unbound") or "")
     faults.rules(resolver, *ROGUE_TABLE, redirect, f"DNS to the system's servers goes to the rogue {target}")
     try:
         _restart_resolver(dnssite, faults, resolver)  # an empty cache: the next answer comes from the rogue
@@ -217,7 +209,7 @@ def test_dns2_tampered_or_unsigned_answer_gives_servfail(dnssite, faults, rogue,
                                                                      for rr in rrset if rrset.rdtype == dns.rdatatype.A]
 
         def failures() -> list[str]:
-            return [line for line in (_resolver_log(dnssite, resolver) or "")[log_before:].splitlines()
+            return [line for line in (dnssite.daemon_log(resolver, "unbound") or "")[log_before:].splitlines()
                     if "validation failure" in line and name in line]
 
         validator_log = None
@@ -396,7 +388,7 @@ def test_dns4_dns7_signed_update_reaches_secondary_within_budget(dnssite, added_
     if dnssite.site.can(DAEMON_FILES):
         # How the secondary took the change: Knot logs each incoming transfer with its kind.
         secondary = dnssite.site.names("secondary")[0]
-        knot = dnssite.site.backend.read_file(secondary, str(dnssite.site.backend.daemon_dir(secondary, "knot") / "knot.log"))
+        knot = dnssite.daemon_log(secondary, "knot") or ""
         zone_lines = [line for line in knot.splitlines() if f"[{zone}.]" in line and "incoming" in line]
         evidence.record("secondary's transfers of the zone so far (AXFR / IXFR)",
                         f"{sum('AXFR' in line and 'started' in line for line in zone_lines)} / "

@@ -14,6 +14,7 @@ import dns.zone
 
 from siteproof.areas.dns.checks import TsigKey, key_ring, tsig_keys
 from siteproof.areas.dns.nsec3 import authoritative_names, hashed_owner
+from siteproof.backends.base import DAEMON_FILES
 from siteproof.errors import SiteproofError
 from siteproof.probes.dnsask import From
 from siteproof.site import Site
@@ -57,6 +58,12 @@ class DnsSite:
         self.authoritative = {n: site.labels[n]["address"] for n in [self.primary_name, *site.names("secondary")]}
         # Their IPv6 service addresses, where the inventory names one (address6).
         self.authoritative6 = {n: site.labels[n]["address6"] for n in self.authoritative if site.labels[n].get("address6")}
+
+    def daemon_log(self, node: str, kind: str) -> str | None:
+        """The daemon's log (KIND.log in its directory) where the backend reads its daemons' files
+        (a lab), else None."""
+        directory = self.site.backend.daemon_dir(node, kind) if self.site.can(DAEMON_FILES) else None
+        return self.site.backend.read_file(node, str(directory / f"{kind}.log")) if directory else None
 
     def xfr_ring(self) -> Any:
         return key_ring(self._key(self.keys, self.transfer_key_name, "transfer_key"))

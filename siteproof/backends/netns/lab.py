@@ -46,6 +46,9 @@ FREEZE_TABLE = "siteproof_freeze"  # a frozen node's netdev table
 T = TypeVar("T")
 
 
+NO_POWER = "a netns lab has no power to cut (its nodes share this machine's kernel)"
+
+
 class Lab:
     """A running (or being built) lab; use as a context manager or call up()/down()."""
 
@@ -450,15 +453,13 @@ class Lab:
             d.wait_ready()
 
     def power_off(self, node: str) -> str:
-        raise MissingCapability("a netns lab has no power to cut (its nodes share this machine's kernel)")
+        raise MissingCapability(NO_POWER)
 
     def power_on(self, node: str) -> None:
-        raise MissingCapability("a netns lab has no power to cut (its nodes share this machine's kernel)")
+        raise MissingCapability(NO_POWER)
 
     def add_table(self, node: str, family: str, table: str, body: str) -> None:
-        name = nft.own_table(family, table)
-        nft.load(self.nft_runner(node), nft.replace_table(family, table, f"table {name} {{\n{body}}}\n"),
-                 f"table {name} on {node}")
+        nft.load(self.nft_runner(node), nft.own_table_script(family, table, body), f"table {family} {table} on {node}")
 
     def delete_table(self, node: str, family: str, table: str) -> None:
         name = nft.own_table(family, table)
