@@ -30,6 +30,15 @@ class WaitTimeout(AssertionError):
         )
 
 
+class HoldBroken(AssertionError):
+    """A state that had to hold for a budget stopped holding: when, and what was seen then."""
+
+    def __init__(self, budget: str, expected: str, after: float, observed: Any) -> None:
+        self.after = after
+        self.observed = observed
+        super().__init__(f"budget '{budget}': {expected} stopped holding after {after:.1f} s\nobserved: {observed!r}")
+
+
 @dataclass(frozen=True)
 class WaitResult:
     value: Any
@@ -56,17 +65,48 @@ def wait_until(
         budgets.entry(budget)  # an explicit duration still names a real budget
     start = time.monotonic()
     polls = 0
-    last: Any = None
     while True:
         polls += 1
-        try:
-            last = check()
-            if accept(last):
-                return WaitResult(last, time.monotonic() - start, polls)
-        except MissingCapability:
-            raise  # the backend will not gain it by waiting: the test is skipped, saying so
-        except Exception as exc:  # noqa: BLE001 - a failing probe is an observation
-            last = exc
+        last, accepted = _observe(check, accept)
+        if accepted:
+            return WaitResult(last, time.monotonic() - start, polls)
         if time.monotonic() - start >= limit:
             raise WaitTimeout(budget, limit, expected, last)
         time.sleep(interval)
+
+
+def hold_for(
+    check: Callable[[], Any],
+    budget: str,
+    *,
+    expected: str,
+    interval: float = 0.2,
+    accept: Callable[[Any], bool] = bool,
+) -> WaitResult:
+    """Poll `check` for the whole named budget: every observation must be accepted (a state
+    that has to stay, not only arrive). The first that is not, or an exception `check`
+    raises, ends the hold with HoldBroken, saying when and what was seen."""
+    limit = budgets.seconds(budget)
+    start = time.monotonic()
+    polls = 0
+    while True:
+        polls += 1
+        last, held = _observe(check, accept)
+        elapsed = time.monotonic() - start
+        if not held:
+            raise HoldBroken(budget, expected, elapsed, last)
+        if elapsed >= limit:
+            return WaitResult(last, elapsed, polls)
+        time.sleep(interval)
+
+
+def _observe(check: Callable[[], Any], accept: Callable[[Any], bool]) -> tuple[Any, bool]:
+    """One poll: the observed state (or the exception `check` raised: a failing probe is an
+    observation) and whether it is accepted."""
+    try:
+        last = check()
+        return last, bool(accept(last))
+    except MissingCapability:
+        raise  # the backend will not gain it by waiting: the test is skipped, saying so
+    except Exception as exc:  # noqa: BLE001 - a failing probe is an observation
+        return exc, False

@@ -12,7 +12,7 @@ from siteproof.probes.prober import UdpProber
 from siteproof.topology import load_topology
 from siteproof.topology.render import seeded_priorities
 from siteproof.vrrp import config as vrrp
-from siteproof.wait import WaitTimeout, wait_until
+from siteproof.wait import HoldBroken, WaitTimeout, hold_for, wait_until
 
 CONF = """
 global_defs { router_id gw01 }
@@ -261,3 +261,17 @@ def test_durations_in_every_form_bind_accepts():
     with pytest.raises(SiteproofError, match=r"named.conf line 3: dnssec-policy lab: signatures-refresh: '5 days' is not a duration"):
         signing_policies(conf)
     assert signing_policies(conf.replace("5 days", "P5D"))["a.example"].validity == 21 * day
+
+
+def test_hold_for_fails_at_the_first_observation_that_breaks_the_state():
+    states = iter(["", "", "edge1: route to 10.103.0.0/24 via nothing", ""])
+    with pytest.raises(HoldBroken) as broken:
+        hold_for(lambda: next(states), "ospf_settle", expected="routing whole", interval=0.01, accept=lambda s: s == "")
+    assert broken.value.observed == "edge1: route to 10.103.0.0/24 via nothing"
+    assert "stopped holding" in str(broken.value)
+
+
+def test_hold_for_lasts_its_whole_budget_when_the_state_holds(monkeypatch):
+    monkeypatch.setattr("siteproof.budgets.seconds", lambda name: 0.05)
+    held = hold_for(lambda: "", "ospf_settle", expected="routing whole", interval=0.01, accept=lambda s: s == "")
+    assert held.elapsed >= 0.05 and held.polls >= 2

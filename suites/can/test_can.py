@@ -16,13 +16,13 @@ import pytest
 from siteproof import peers
 from siteproof.areas.can import acl, routers
 from siteproof.areas.can.site import CanSite
-from siteproof.fixtures.can import wait_converged
+from siteproof.fixtures.can import not_converged, wait_converged
 from siteproof.jsoncmp import json_cmp
 from siteproof.prefixes import prefixes_just_outside
 from siteproof.probes import ruleset, sysctls
 from siteproof.probes.path import flow_path
 from siteproof.probes.traffic import Prober, echo_prober
-from siteproof.wait import WaitTimeout, wait_until
+from siteproof.wait import HoldBroken, WaitTimeout, hold_for, wait_until
 
 pytestmark = [pytest.mark.topology("perlmutter-can"), pytest.mark.can]
 
@@ -418,3 +418,11 @@ def test_can5_routing_goes_around_a_failed_link_or_router(failure, can, lab, fau
         pytest.fail(f"CAN-5: after the {failure} at {spine}-{dc} was repaired, routing did not come back whole within "
                     f"{exc.seconds:.1f} s (ospf_converge): {exc.last}")
     evidence.measure("whole again after the repair", round(repaired, 2), unit=" s")
+    # And it stays whole: a translator or ABR that acts seconds later (FRR's ABR task) can
+    # take back what had come back (variant elected-translator).
+    try:
+        held = hold_for(lambda: not_converged(can), "ospf_settle", expected="routing whole", accept=lambda state: state == "")
+    except HoldBroken as exc:
+        pytest.fail(f"CAN-5: after the {failure} at {spine}-{dc} was repaired, routing came back whole ({repaired:.1f} s) "
+                    f"but did not stay so: {exc.after:.1f} s later {exc.observed}")
+    evidence.measure("stayed whole for", round(held.elapsed, 1), unit=" s")

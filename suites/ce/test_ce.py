@@ -118,12 +118,17 @@ def test_ce1_nothing_else_from_outside_reaches_the_ce(ce, evidence):
                  f"{counted} counted" if counted is not None else "not readable"])
     evidence.table("flow matrix", MATRIX, rows)
     evidence.measure("SYN probes sent", swept.sent)
+    evidence.measure("sweep rounds", swept.rounds)
+    if swept.backlog_drops is not None:
+        evidence.measure("packets the scanner's kernel dropped from its backlog during the sweep", swept.backlog_drops)
     extra = {t: sorted(swept.open[t] - expected[t]) for t in expected if swept.open[t] - expected[t]}
     assert not extra, f"CE-1: from outside, more than XRootD through the ingress reaches the CE: open {extra}"
     assert not counted, f"CE-1: MonALISA datagrams from outside reached the CE ({counted} counted)"
     assert swept.open[vip] == {xrootd}, (f"CE-1: the sweep did not see XRootD open at {vip}:{xrootd} (it was "
                                          f"{'refused' if xrootd in swept.closed[vip] else 'silent'}; the tap saw "
-                                         f"{swept.left.get((vip, xrootd), 0)} SYN(s) to it leave {ce.scanner}): it proves nothing")
+                                         f"{swept.left.get((vip, xrootd), 0)} SYN(s) to it leave {ce.scanner}; its kernel dropped "
+                                         f"{'an unknown number of' if swept.backlog_drops is None else swept.backlog_drops} "
+                                         f"packet(s) from its backlog in {swept.rounds} rounds): it proves nothing")
 
 
 # Outside addresses no rule is likely to name, beside the site's own outside hosts.

@@ -16,6 +16,12 @@ def _reconverge(params: Mapping[str, Any], table: budgets.Budgets) -> float:
     return dead + 10 * spf + table("ospf_reconverge_margin")
 
 
+def _settle(params: Mapping[str, Any], table: budgets.Budgets) -> float:
+    """After a repair: FRR's ABR task (NSSA translation, summaries) runs 5 s after a change
+    (OSPF_ABR_TASK_DELAY), then SPF after its hold; plus the margin."""
+    return 5.0 + 10 * float(params.get("spf_delay_ms", 200)) / 1000 + table("ospf_reconverge_margin")
+
+
 def _converge(params: Mapping[str, Any], table: budgets.Budgets) -> float:
     """From start: adjacencies within a dead interval or two (a lost first hello waits one
     hello), then LSA flooding and SPF; plus the margin."""
@@ -27,6 +33,8 @@ budgets.register("ospf_converge", _converge, "every OSPF adjacency full, every B
 budgets.register("ospf_reconverge_margin", 2.0, "added to the OSPF dead interval and SPF hold for a reconvergence", owner="can")
 budgets.register("ospf_reconverge", _reconverge, "routing has gone around a failed link or router (dead interval + SPF + margin)",
                  owner="can")
+budgets.register("ospf_settle", _settle, "a repaired network stays whole this long (FRR's ABR task, which translates "
+                 "type-7 LSAs and summarizes, runs 5 s after a change; then SPF; plus the margin)", owner="can")
 budgets.register("bgp_update", 10.0, "a BGP announcement reaches the peer's received routes", owner="can")
 budgets.register("reach_probe", 1.0, "a reachability probe waits this long for an answer", owner="can")
 

@@ -129,16 +129,30 @@ def kernel_next_hops(site: Site, node: str, address: str) -> list[str] | None:
     match; a connected route gives its interface), without those the kernel marks dead or
     link-down. None when the host cannot say (no `ip`, or a router that is not Linux): the
     wait then has the routing daemon's view only."""
-    family = "-6" if ":" in address else "-4"
-    proc = site.backend.run(node, "ip", "-j", family, "route", "show", "match", address, check=False, timeout=10)
-    if proc.returncode != 0:
-        return None
-    try:
-        table = json.loads(proc.stdout or "[]")
-    except json.JSONDecodeError:
+    table = _kernel_routes(site, node, "match", address)
+    if table is None:
         return None
     best = max(table, key=_prefix_length, default=None)
     return [] if best is None else _kernel_hops(best)
+
+
+def kernel_prefix_next_hops(site: Site, node: str, prefix: str) -> list[str] | None:
+    """The next hops of the node's kernel route for exactly `prefix` ([] when it has none; a
+    covering route does not count). None when the host cannot say."""
+    table = _kernel_routes(site, node, "exact", prefix)
+    return None if table is None else (_kernel_hops(table[0]) if table else [])
+
+
+def _kernel_routes(site: Site, node: str, selector: str, prefix: str) -> list[dict[str, Any]] | None:
+    """`ip route show match|exact PREFIX` read as JSON; None when the host cannot say."""
+    family = "-6" if ":" in prefix else "-4"
+    proc = site.backend.run(node, "ip", "-j", family, "route", "show", selector, prefix, check=False, timeout=10)
+    if proc.returncode != 0:
+        return None
+    try:
+        return json.loads(proc.stdout or "[]")
+    except json.JSONDecodeError:
+        return None
 
 
 def _prefix_length(route: dict[str, Any]) -> int:
