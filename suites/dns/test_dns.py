@@ -167,70 +167,87 @@ ROGUES = {"signed-by-other-keys": "signed", "unsigned": "unsigned"}
 ROGUE_TABLE = ("inet", "siteproof_rogue")
 
 
-def _restart_resolver(dnssite, faults, resolver: str) -> None:
+def _restart_resolver(dnssite, faults, resolver: str, address: str) -> None:
     """Restart the resolver (an empty cache) and wait until it answers again."""
     faults.restart(resolver, "unbound")
-    wait_until(lambda: dnssite.inside.outcome(dnssite.resolver, ".", "NS", recurse=True, timeout=1), "resolver_ready",
-               expected=f"the resolver {dnssite.resolver} answers after its restart",
+    wait_until(lambda: dnssite.inside.outcome(address, ".", "NS", recurse=True, timeout=1), "resolver_ready",
+               expected=f"the resolver {resolver} ({address}) answers after its restart",
                accept=lambda outcome: outcome in ("NOERROR", "SERVFAIL", "REFUSED"), interval=0.2)
+
+
+def _rogue_redirect(dnssite, target: str) -> str:
+    """The resolver's queries to every authoritative server go to the rogue instead (IPv6 ones
+    are refused, so it falls back to IPv4 and meets the rogue)."""
+    chains = f"""    chain out {{
+        type nat hook output priority -100;
+        ip daddr {{ {", ".join(dnssite.authoritative.values())} }} meta l4proto {{ udp, tcp }} th dport 53 dnat ip to {target}
+    }}
+"""
+    if dnssite.authoritative6:
+        chains += f"""    chain block6 {{
+        type filter hook output priority 0;
+        ip6 daddr {{ {", ".join(dnssite.authoritative6.values())} }} meta l4proto {{ udp, tcp }} th dport 53 reject
+    }}
+"""
+    return chains
 
 
 @pytest.mark.disruptive
 @pytest.mark.behaviour("DNS-2")
 @pytest.mark.parametrize("rogue", list(ROGUES))
 def test_dns2_tampered_or_unsigned_answer_gives_servfail(dnssite, faults, rogue, evidence):
-    """DNS-2: the resolver's queries to the system's servers are redirected to a rogue server
-    inside the site (a copy signed with other keys, or unsigned): it must answer SERVFAIL, and
-    give the rogue's answer when asked with checking disabled (CD): the SERVFAIL is the
-    validator's verdict, not a resolver that reached no one."""
-    resolver = dnssite.site.names("resolver")[0]
+    """DNS-2: each resolver's queries to the system's servers are redirected to a rogue server
+    inside the site (a copy signed with other keys, or unsigned): asked over each of its
+    addresses (both families), it must answer SERVFAIL, and give the rogue's answer when asked
+    with checking disabled (CD): the SERVFAIL is the validator's verdict, not a resolver that
+    reached no one."""
     target = dnssite.site.labels[dnssite.site.names("rogue")[0]][ROGUES[rogue]]
     name = f"login.{dnssite.domain}"
-    # The resolver's queries to the system's servers go to the rogue instead (IPv6 ones are
-    # refused, so it falls back to IPv4 and meets the rogue).
-    redirect = f"""    chain out {{
-        type nat hook output priority -100;
-        ip daddr {{ {dnssite.primary}, {dnssite.secondary} }} meta l4proto {{ udp, tcp }} th dport 53 dnat ip to {target}
-    }}
-    chain block6 {{
-        type filter hook output priority 0;
-        ip6 daddr {{ {dnssite.primary6}, {dnssite.secondary6} }} meta l4proto {{ udp, tcp }} th dport 53 reject
-    }}
-"""
-    log_before = len(dnssite.daemon_log(resolver, "unbound") or "")
-    faults.rules(resolver, *ROGUE_TABLE, redirect, f"DNS to the system's servers goes to the rogue {target}")
-    try:
-        _restart_resolver(dnssite, faults, resolver)  # an empty cache: the next answer comes from the rogue
-        r = dnssite.inside.query(dnssite.resolver, name, "A", dnssec=True, recurse=True, timeout=8)
-        rcode, answer = dns.rcode.to_text(r.rcode()), [rr.to_text() for rrset in r.answer for rr in rrset]
-        unchecked = dnssite.inside.query(dnssite.resolver, name, "A", dnssec=True, recurse=True, timeout=8,
-                                         checking_disabled=True)
-        cd_rcode, cd_answer = dns.rcode.to_text(unchecked.rcode()), [rr.to_text() for rrset in unchecked.answer
-                                                                     for rr in rrset if rrset.rdtype == dns.rdatatype.A]
+    redirect = _rogue_redirect(dnssite, target)
+    rows, accepted, unreached, unlogged = [], [], [], []
+    for resolver in dnssite.site.names("resolver"):
+        labels = dnssite.site.labels[resolver]
+        addresses = [labels["address"], *([labels["address6"]] if labels.get("address6") else [])]
+        log_before = len(dnssite.daemon_log(resolver, "unbound") or "")
+        faults.rules(resolver, *ROGUE_TABLE, redirect, f"DNS to the system's servers goes to the rogue {target}")
+        try:
+            _restart_resolver(dnssite, faults, resolver, addresses[0])  # an empty cache: the next answer comes from the rogue
+            for address in addresses:
+                r = dnssite.inside.query(address, name, "A", dnssec=True, recurse=True, timeout=8)
+                rcode, answer = dns.rcode.to_text(r.rcode()), [rr.to_text() for rrset in r.answer for rr in rrset]
+                unchecked = dnssite.inside.query(address, name, "A", dnssec=True, recurse=True, timeout=8, checking_disabled=True)
+                cd_rcode = dns.rcode.to_text(unchecked.rcode())
+                cd_answer = [rr.to_text() for rrset in unchecked.answer for rr in rrset if rrset.rdtype == dns.rdatatype.A]
+                rows.append([resolver, address, f"{rcode} {', '.join(answer) or '(no records)'}",
+                             f"{cd_rcode} {', '.join(cd_answer) or '(no records)'}"])
+                if rcode != "SERVFAIL":
+                    accepted.append(f"{resolver} at {address}: {rcode} {answer}")
+                elif cd_rcode != "NOERROR" or not cd_answer:
+                    unreached.append(f"{resolver} at {address}: {cd_rcode} with CD")
 
-        def failures() -> list[str]:
-            return [line for line in (dnssite.daemon_log(resolver, "unbound") or "")[log_before:].splitlines()
-                    if "validation failure" in line and name in line]
+            def failures(resolver=resolver, log_before=log_before) -> list[str]:
+                return [line for line in (dnssite.daemon_log(resolver, "unbound") or "")[log_before:].splitlines()
+                        if "validation failure" in line and name in line]
 
-        validator_log = None
-        if dnssite.site.can(DAEMON_FILES):
-            # Where its log can be read, the validator's own words too.
-            validator_log = wait_until(failures, "log_line", expected=f"unbound logs a validation failure for {name}").value[-2:] \
-                if rcode == "SERVFAIL" else failures()[-2:]
-    finally:
-        faults.lift_rules(resolver, *ROGUE_TABLE)
-        _restart_resolver(dnssite, faults, resolver)  # nothing of the rogue's stays in its cache
+            if dnssite.site.can(DAEMON_FILES) and not accepted:
+                # Where its log can be read, the validator's own words too.
+                try:
+                    lines = wait_until(failures, "log_line", expected=f"unbound on {resolver} logs a validation failure for {name}").value
+                    evidence.table(f"{resolver}'s log", ["line"], [[line[-220:]] for line in lines[-2:]])
+                except WaitTimeout:
+                    unlogged.append(resolver)
+        finally:
+            faults.lift_rules(resolver, *ROGUE_TABLE)
+            _restart_resolver(dnssite, faults, resolver, addresses[0])  # nothing of the rogue's stays in its cache
     evidence.record("rogue copy", rogue)
-    evidence.record("resolver answer", f"{rcode} {', '.join(answer) or '(no records)'}")
-    evidence.record("the same question with checking disabled (CD)", f"{cd_rcode} {', '.join(cd_answer) or '(no records)'}")
-    if validator_log is not None:
-        evidence.table("resolver log", ["line"], [[line[-220:]] for line in validator_log],
-                       empty_because="the resolver logged no validation failure for the name")
-    assert rcode == "SERVFAIL", f"a {rogue} answer from a rogue server was accepted: {rcode} {answer}"
-    assert cd_rcode == "NOERROR" and cd_answer, (
-        f"SERVFAIL for {name}, but also {cd_rcode} with checking disabled (CD): the resolver got no answer from the "
-        "rogue, so the SERVFAIL is not validation's verdict")
-    assert validator_log is None or validator_log, f"SERVFAIL for {name}, but the resolver logged no validation failure for it"
+    evidence.table("each resolver asked over each of its addresses", ["resolver", "address", "answer",
+                                                                      "the same question with checking disabled (CD)"], rows)
+    assert rows, "DNS-2: the site names no resolver"
+    assert not accepted, f"a {rogue} answer from a rogue server was accepted: " + "; ".join(accepted)
+    assert not unreached, (f"SERVFAIL for {name}, but no answer with checking disabled (CD) either ("
+                           + "; ".join(unreached) + "): the resolver got no answer from the rogue, so the SERVFAIL is not "
+                           "validation's verdict")
+    assert not unlogged, f"SERVFAIL for {name}, but the resolver logged no validation failure for it: {', '.join(unlogged)}"
 
 
 # --- DNS-3 ------------------------------------------------------------------------------------
