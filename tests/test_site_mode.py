@@ -53,7 +53,7 @@ DISRUPTIVE = {("perlmutter-gateways", None): GATEWAY_FAULTS, ("perlmutter-gatewa
 # Each case's cost for scheduling (siteproof.fixtures.parallel; a slow test's default is 90): the
 # site runs are the longest of the slow tests (40-100 s in CI against 30-40 s), so they start first.
 COSTS = {("perlmutter-gateways", None): 200, ("perlmutter-dns", None): 130, ("ncsa-nat", None): 130,
-         ("perlmutter-can", None): 120, ("perlmutter-login", "vips-only"): 130}
+         ("perlmutter-can", None): 210, ("perlmutter-login", "vips-only"): 130}
 # (topology, pytest arguments (shell words: suites, -k), variant or None, tests that must run at a site,
 # the variant's (test, phrase))
 CASES = [

@@ -58,7 +58,8 @@ ROLES: dict[str, tuple[str, dict[str, tuple[LabelType, bool]]]] = {
     "upstream": ("dns", {"address": ("ipv4", True), "zone": ("name", False), "update_key": ("name", False)}),
     "records": ("dns", {"address": ("ipv4", False), "etcd": ("url", True)}),
     "edge": ("dns", {"address": ("ipv4", False)}),
-    "rogue": ("dns (lab only)", {"signed": ("ipv4", False), "unsigned": ("ipv4", False)}),
+    "rogue": ("dns (lab only)", {"signed": ("ipv4", False), "unsigned": ("ipv4", False), "signed6": ("ipv6", False),
+                                 "unsigned6": ("ipv6", False)}),
     # CAN, MGMT, HSN edge (CAN-*, MGMT-*, HSN-*)
     "spine": ("can", {"router_id": ("ipv4", True), "address": ("ipv4", False), "vrf": ("name", False)}),
     "dc-router": ("can", {"router_id": ("ipv4", True)}),

@@ -175,21 +175,29 @@ def _restart_resolver(dnssite, faults, resolver: str, address: str) -> None:
                accept=lambda outcome: outcome in ("NOERROR", "SERVFAIL", "REFUSED"), interval=0.2)
 
 
-def _rogue_redirect(dnssite, target: str) -> str:
-    """The resolver's queries to every authoritative server go to the rogue instead (IPv6 ones
-    are refused, so it falls back to IPv4 and meets the rogue)."""
+def _rogue_redirect(dnssite, rogue: str) -> tuple[str, str]:
+    """The resolver's queries to every authoritative server go to the rogue copy instead, in
+    both families where the rogue has an IPv6 address (a resolver may ask over either); where
+    it has none, IPv6 queries are refused, so the resolver falls back to IPv4 and meets it.
+    Returns the ruleset and the rogue's addresses."""
+    labels = dnssite.site.labels[dnssite.site.names("rogue")[0]]
+    target, target6 = labels[ROGUES[rogue]], labels.get(f"{ROGUES[rogue]}6")
     chains = f"""    chain out {{
         type nat hook output priority -100;
         ip daddr {{ {", ".join(dnssite.authoritative.values())} }} meta l4proto {{ udp, tcp }} th dport 53 dnat ip to {target}
-    }}
 """
-    if dnssite.authoritative6:
+    servers6 = ", ".join(dnssite.authoritative6.values())
+    if servers6 and target6:
+        chains += f"""        ip6 daddr {{ {servers6} }} meta l4proto {{ udp, tcp }} th dport 53 dnat ip6 to {target6}
+"""
+    chains += "    }\n"
+    if servers6 and not target6:
         chains += f"""    chain block6 {{
         type filter hook output priority 0;
-        ip6 daddr {{ {", ".join(dnssite.authoritative6.values())} }} meta l4proto {{ udp, tcp }} th dport 53 reject
+        ip6 daddr {{ {servers6} }} meta l4proto {{ udp, tcp }} th dport 53 reject
     }}
 """
-    return chains
+    return chains, " and ".join(a for a in (target, target6) if a)
 
 
 @pytest.mark.disruptive
@@ -201,9 +209,8 @@ def test_dns2_tampered_or_unsigned_answer_gives_servfail(dnssite, faults, rogue,
     addresses (both families), it must answer SERVFAIL, and give the rogue's answer when asked
     with checking disabled (CD): the SERVFAIL is the validator's verdict, not a resolver that
     reached no one."""
-    target = dnssite.site.labels[dnssite.site.names("rogue")[0]][ROGUES[rogue]]
     name = f"login.{dnssite.domain}"
-    redirect = _rogue_redirect(dnssite, target)
+    redirect, target = _rogue_redirect(dnssite, rogue)
     rows, accepted, unreached, unlogged = [], [], [], []
     for resolver in dnssite.site.names("resolver"):
         labels = dnssite.site.labels[resolver]
