@@ -6,7 +6,9 @@
 - ecmp_suite, login_suite: how long each suite takes at full scale, per test too;
 - logins_40: the 40-node login lab up, every VIP home, every health agent's tables agreed;
 - dns_lab, dns_suite: the DNS lab up until the resolver validates; the DNS suite;
-- can_lab, can_suite: the CAN lab (with the HSN edge) up until OSPF is full and BGP established; the CAN suites (CAN, MGMT, HSN).
+- can_lab, can_suite: the CAN lab (with the HSN edge) up until each convergence stage (adjacent,
+  routed, the edges' translated routes); the CAN suites (CAN, MGMT, HSN).
+- every lab's bring-up benchmark also times its whole teardown (down_s, median_down_s).
 - nat_lab, keymaster_27k, nat_suite: the NAT lab up until the tracker has routed every compute, then a
   gateway's death to its computes remapped; the keymaster at 27,000 computes; the NAT suite.
 - epn_lab, ib_suite, ce_lab, ce_suite, dtn_lab, dtn_suite: the grid-site labs up until their
@@ -40,8 +42,9 @@ from siteproof.areas.nat import keymaster
 from siteproof.areas.nat.site import NatSite
 from siteproof.backends.netns import lab_site
 from siteproof.backends.netns.lab import Lab
-from siteproof.fixtures.can import converged
+from siteproof.fixtures.can import CHECK_AT_LEAST_S, ROUTING_STAGES, routing_stage
 from siteproof.probes.dnsask import From
+from siteproof.routechanges import route_changes
 from siteproof.topology import load_topology
 from siteproof.vrrp import VrrpCluster
 from siteproof.wait import wait_until
@@ -142,12 +145,16 @@ def _bringup(topology: str, what: str, milestones: Callable[[Lab, Callable[[], f
         def since_start(start: float = start) -> float:
             return time.perf_counter() - start
 
-        with Lab(topo, owner_kind="bench") as lab:
+        lab = Lab(topo, owner_kind="bench")
+        with lab:
             row = {"network_s": lab.timings["network"], "daemons_ready_s": since_start()}
             row.update(milestones(lab, since_start))
             rows.append(row)
+        # The whole lab's teardown (every daemon stopped and reaped, the namespaces gone).
+        row["down_s"] = lab.timings["down"]
     return {"what": what, "profile": topo.profile, "parameters": topo.parameters, "runs": rows,
-            f"median_{final}": statistics.median(r[final] for r in rows)}
+            f"median_{final}": statistics.median(r[final] for r in rows),
+            "median_down_s": statistics.median(r["down_s"] for r in rows)}
 
 
 def bench_gateways(runs: int = 3) -> dict[str, object]:
@@ -248,12 +255,26 @@ def bench_login_daemon_kinds(runs: int = 3) -> dict[str, object]:
 
 
 def bench_can_lab(runs: int = 3) -> dict[str, object]:
-    """The CAN lab: FRR on 4 routers and the speaker, until every OSPF adjacency is full, every
-    BGP session established and the routes spread over every link."""
+    """The CAN lab: FRR on 6 routers and the speaker, each convergence stage as it is reached
+    (checked at each route change): every OSPF adjacency full and BGP session established
+    (adjacent_s), the routes spread over every link (routed_s), the edges' translated routes
+    to the CAN (converged_s: FRR's ABR task translates ospf_abr_delay after ospfd starts)."""
     def milestones(lab: Lab, clock: Callable[[], float]) -> dict[str, float]:
         can = CanSite(lab_site(lab))
-        wait_until(lambda: converged(can), "ospf_converge", expected="OSPF full, BGP established", accept=bool, interval=0.05)
-        return {"converged_s": clock()}
+        reached: dict[str, float] = {}
+
+        def stage() -> str:
+            now = routing_stage(can)[0]
+            for name, _ in ROUTING_STAGES:
+                if name == now:
+                    break
+                reached.setdefault(f"{name}_s", clock())
+            return now
+
+        with route_changes(can.site, can.spines + can.dc_routers + can.edges) as changes:
+            wait_until(stage, "ospf_converge", expected="routing whole", accept=lambda now: now == "",
+                       interval=CHECK_AT_LEAST_S, pause=changes.pause)
+        return {"adjacent_s": reached["adjacent_s"], "routed_s": reached["routed_s"], "converged_s": clock()}
 
     return _bringup("perlmutter-can", "perlmutter-can at defaults, lab profile (2 spines, 2 DC routers, 2 edge routers, MetalLB, 23 nodes)",
                     milestones, "converged_s", runs)

@@ -54,11 +54,14 @@ def wait_until(
     seconds: float | None = None,
     interval: float = 0.05,
     accept: Callable[[Any], bool] = bool,
+    pause: Callable[[float], object] = time.sleep,
 ) -> WaitResult:
     """Poll `check` until `accept(result)` holds, within the named budget.
 
     `check` returns the observed state; an exception it raises counts as "not yet" and
     is kept as the last observation. On timeout, WaitTimeout shows the last observation.
+    Between polls, `pause(interval)`: a pause that returns at an event (a route change,
+    siteproof.routechanges) makes the next poll come when something moved.
     """
     limit = seconds if seconds is not None else budgets.seconds(budget)
     if seconds is not None:
@@ -70,9 +73,10 @@ def wait_until(
         last, accepted = _observe(check, accept)
         if accepted:
             return WaitResult(last, time.monotonic() - start, polls)
-        if time.monotonic() - start >= limit:
+        elapsed = time.monotonic() - start
+        if elapsed >= limit:
             raise WaitTimeout(budget, limit, expected, last)
-        time.sleep(interval)
+        pause(min(interval, limit - elapsed))
 
 
 def hold_for(
@@ -82,10 +86,12 @@ def hold_for(
     expected: str,
     interval: float = 0.2,
     accept: Callable[[Any], bool] = bool,
+    pause: Callable[[float], object] = time.sleep,
 ) -> WaitResult:
     """Poll `check` for the whole named budget: every observation must be accepted (a state
     that has to stay, not only arrive). The first that is not, or an exception `check`
-    raises, ends the hold with HoldBroken, saying when and what was seen."""
+    raises, ends the hold with HoldBroken, saying when and what was seen. Between polls,
+    `pause(interval)`, as in wait_until."""
     limit = budgets.seconds(budget)
     start = time.monotonic()
     polls = 0
@@ -97,7 +103,7 @@ def hold_for(
             raise HoldBroken(budget, expected, elapsed, last)
         if elapsed >= limit:
             return WaitResult(last, elapsed, polls)
-        time.sleep(interval)
+        pause(min(interval, limit - elapsed))
 
 
 def _observe(check: Callable[[], Any], accept: Callable[[Any], bool]) -> tuple[Any, bool]:

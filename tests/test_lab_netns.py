@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from siteproof.backends.netns import lab_site, registry
 from siteproof.backends.netns import namespaces as netns
-from siteproof.backends.netns import registry
 from siteproof.backends.netns.lab import Lab
 from siteproof.probes.flowcount import FlowCounters
+from siteproof.routechanges import route_changes
 from siteproof.topology import load_topology
 from tests.helpers import REPO, TWO_HOSTS, lab_leftovers, machine_sysctls, make_topology, needs_root, root_snapshot
 
@@ -210,3 +214,30 @@ def test_flow_counters_reset_to_fresh_sets_and_total_every_packet(tmp_path):
         flows = counted.read()["a"]
         assert sorted(f.sport for f in flows) == list(range(41000, 41010)) and set(flows.values()) == {2}
         assert counted.totals() == {"a": 20}
+
+
+def test_route_changes_are_heard_in_a_node_and_only_there(tmp_path):
+    """siteproof.routechanges through the backend's sockets: a route added in node b ends a
+    pause watching b at once; one added in node a does not; an idle pause runs its time."""
+    with Lab(load_topology(make_topology(tmp_path))) as lab:
+        site = lab_site(lab)
+        with route_changes(site, ["b"]) as changes:
+            assert changes.heard
+            assert changes.pause(0.2) is False
+            lab.run("a", "ip", "route", "add", "10.88.0.0/24", "via", "10.9.0.2")
+            assert changes.pause(0.3) is False  # another node's table
+            threading.Timer(0.2, lambda: lab.run("b", "ip", "route", "add", "10.88.0.0/24", "via", "10.9.0.1")).start()
+            began = time.monotonic()
+            assert changes.pause(10.0) is True
+            assert time.monotonic() - began < 2.0 and changes.changes == 1
+
+
+def test_route_changes_without_sockets_is_a_plain_sleep():
+    """A backend that cannot open sockets in a node (a site over SSH): nothing is heard, and
+    a pause sleeps its time (the wait polls). The backend is a stand-in that says so."""
+    site = SimpleNamespace(backend=SimpleNamespace(capabilities=frozenset()))
+    with route_changes(site, ["r1"]) as changes:  # type: ignore[arg-type]
+        assert not changes.heard
+        began = time.monotonic()
+        assert changes.pause(0.1) is False
+        assert time.monotonic() - began >= 0.1

@@ -156,6 +156,9 @@ def redact(text: str) -> str:
     return _SECRET.sub(r"\1\2<redacted>", text)
 
 
+READY_POLL_S = 0.02
+
+
 class Daemon:
     kind: ClassVar[str] = ""
     binary: ClassVar[str] = ""
@@ -170,6 +173,9 @@ class Daemon:
     # SIGTERM to SIGKILL when its lab is torn down: its namespace, addresses and files go
     # with it, so a clean stop has nothing to keep; most daemons are gone within this anyway.
     stop_grace: ClassVar[float] = 0.2
+    # A daemon that reads other daemons' files as it prepares (named: its children's keys for
+    # their DS records) is prepared alone; the rest of a wave are prepared in parallel.
+    prepares_alone: ClassVar[bool] = False
     # A daemon whose parent supervises a worker names the worker's pid file: what a crash kills.
     crash_pidfile: ClassVar[str | None] = None
     # A protocol daemon whose election or adjacency runs on timers from its start: spawned ahead
@@ -279,8 +285,9 @@ class Daemon:
             return self.is_ready() if self.running() else None
 
         try:
+            # A short interval: a wave's next daemons wait on this one (reading a log is cheap).
             waited = wait_until(ready, self.ready_budget, expected=f"{self.kind} on {self.node} ready",
-                                accept=lambda state: state is None or bool(state))
+                                accept=lambda state: state is None or bool(state), interval=READY_POLL_S)
         except WaitTimeout as exc:
             raise DaemonError(f"node {self.node}: {self.kind} not ready within {exc.seconds:.0f} s ({exc.budget}): "
                               f"{reason_line(self.log_of_this_run())} (whole log: {self.log_path})") from None

@@ -33,6 +33,7 @@ def signed_zones(config: str) -> list[str]:
 @register
 class Named(Daemon):
     kind = "named"
+    prepares_alone = True  # its children's keys, for their DS records
     binary = "named"
     package = "bind9"
 

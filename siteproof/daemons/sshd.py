@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from siteproof import cmdlog
@@ -24,20 +25,28 @@ KEY_DIR = "ssh"  # in the lab's shared directory
 PRIVSEP_DIR = Path("/run/sshd")
 
 
+_KEYS_LOCK = threading.Lock()  # a wave's daemons are prepared in parallel (Lab.start_without_waiting)
+
+
 def lab_keys(keys: Path) -> Path:
-    """The lab's ssh key directory: the shared host key and the lab user's key pair."""
-    keys.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if shutil.which("ssh-keygen") is None:
-        raise DaemonError("sshd needs ssh-keygen for the lab keys, which is not installed "
-                          "(Debian package 'openssh-client'; the README's first command installs it)")
-    for name in (HOST_KEY, USER_KEY):
-        if not (keys / name).exists():
-            proc = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"siteproof-{name}", "-f", str(keys / name)],
-                                  capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                raise DaemonError(f"ssh-keygen for {keys / name} failed: {proc.stderr.strip()}")
-    (keys / "authorized_keys").write_text((keys / f"{USER_KEY}.pub").read_text())
-    return keys
+    """The lab's ssh key directory: the shared host key and the lab user's key pair, made
+    once; authorized_keys is written once too (a running sshd reads it at every login)."""
+    with _KEYS_LOCK:
+        if (keys / "authorized_keys").is_file():
+            return keys
+        keys.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if shutil.which("ssh-keygen") is None:
+            raise DaemonError("sshd needs ssh-keygen for the lab keys, which is not installed "
+                              "(Debian package 'openssh-client'; the README's first command installs it)")
+        for name in (HOST_KEY, USER_KEY):
+            if not (keys / name).exists():
+                proc = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"siteproof-{name}", "-f", str(keys / name)],
+                                      capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    raise DaemonError(f"ssh-keygen for {keys / name} failed: {proc.stderr.strip()}")
+        (keys / "authorized_keys.new").write_text((keys / f"{USER_KEY}.pub").read_text())
+        (keys / "authorized_keys.new").replace(keys / "authorized_keys")
+        return keys
 
 
 @register

@@ -18,6 +18,7 @@ _ANCHOR = re.compile(r"^(?P<indent>\s*)# @trust-anchor (?P<node>\S+) (?P<zone>\S
 @register
 class Unbound(Daemon):
     kind = "unbound"
+    prepares_alone = True  # the signers' keys, for its trust anchors
     binary = "unbound"
     package = "unbound"
 

@@ -16,6 +16,10 @@ class NatTracker(PythonDaemon):
     kind = "nattracker"
     module = "siteproof.areas.nat.tracker"
     ready_budget = "nat_tracker_ready"  # it routes every compute over SSH before it says ready
+    # Its clean stop closes its SSH masters, which the launcher stops and reaps anyway (they
+    # detach, and come back to it as orphans); and it hears SIGTERM only after its round's
+    # sleep (up to its interval), so a grace would only be waited out.
+    stop_grace = 0.0
     tools = {"ssh": "openssh-client"}
 
     def prepare(self) -> None:

@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -43,6 +44,7 @@ IFA_F_NODAD = 0x02
 IFA_F_DADFAILED = 0x08
 IFA_F_TENTATIVE = 0x40
 FREEZE_TABLE = "siteproof_freeze"  # a frozen node's netdev table
+PREPARE_THREADS = 4  # file creation waits on the filesystem more than on the interpreter
 T = TypeVar("T")
 
 
@@ -377,10 +379,21 @@ class Lab:
     def start_without_waiting(self, chosen: list[Daemon]) -> None:
         """Start all (spawned in one request to the launcher) and record them for the reaper;
         readiness is the caller's to wait for."""
-        requests = [(daemon.node, *daemon.start_request()) for daemon in chosen]
-        for daemon, proc in zip(chosen, self.spawn_daemons(requests), strict=True):
+        # Each daemon's files are written in parallel (creating a file costs 0.7 ms on this
+        # machine's ext4; a wave of 75 daemons writes 150), except for daemons that read other
+        # daemons' files as they prepare, which go one at a time, in order.
+        def request(daemon: Daemon) -> tuple[str, list[str], Path, Path, PythonEntry | None, tuple[str, ...]]:
+            return (daemon.node, *daemon.start_request())
+
+        def started(daemon: Daemon, proc: Process) -> None:
             daemon.started(proc)
-            self._record_process(daemon)
+            self._record_process(daemon)  # each at once: the reaper knows it even if another's record fails
+
+        with ThreadPoolExecutor(max_workers=PREPARE_THREADS) as pool:
+            parallel = [d for d in chosen if not d.prepares_alone]
+            requests = dict(zip(parallel, pool.map(request, parallel), strict=True))
+            requests.update({d: request(d) for d in chosen if d.prepares_alone})
+            list(pool.map(started, chosen, self.spawn_daemons([requests[d] for d in chosen])))
         assert self.state
         self.state.save()
 
