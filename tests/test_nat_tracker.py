@@ -7,7 +7,9 @@ import json
 import subprocess
 import sys
 
+from siteproof.areas.nat.daemons import STATE_FILE, NatTracker
 from siteproof.areas.nat.tracker import Tracker
+from siteproof.daemons.base import DaemonContext
 
 
 def config(tmp_path, **extra) -> dict:
@@ -107,3 +109,19 @@ def test_hostile_addresses_reach_ssh_as_one_quoted_word_never_as_an_option(tmp_p
     t.assignment = {**{c: None for c in t.computes}, "nid1": "gw1"}
     t.apply("nid1")
     assert json.loads(seen.read_text())[-3:] == ["--", "-oProxyCommand=touch /tmp/owned", "ip route replace default via '10.0.0.1; reboot'"]
+
+
+def test_the_lab_tracker_is_ready_when_its_state_has_every_compute_routed(tmp_path):
+    """NatTracker's readiness is its state file, not its log: a compute not yet routed (the
+    tracker logs "ready" anyway when its start_timeout runs out) keeps the lab waiting. No
+    process runs here: the state files are written by the test."""
+    tracker = NatTracker(DaemonContext("boot", tmp_path, lambda *a, **k: None), "{}")
+    state = tracker.rundir / STATE_FILE
+    tracker.rundir.mkdir(parents=True)
+    assert not tracker.is_ready()  # nothing written yet
+    state.write_text(json.dumps({"assignment": {"nid001": "gw1", "nid002": "gw2"}, "applied": {"nid001": "gw1", "nid002": None}}))
+    assert not tracker.is_ready()
+    state.write_text(json.dumps({"assignment": {"nid001": "gw1", "nid002": "gw2"}, "applied": {"nid001": "gw1", "nid002": "gw2"}}))
+    assert tracker.is_ready()
+    state.write_text("{not json")
+    assert not tracker.is_ready()

@@ -22,7 +22,20 @@ class NatTracker(PythonDaemon):
     stop_grace = 0.0
     tools = {"ssh": "openssh-client"}
 
+    def is_ready(self) -> bool:
+        """Ready when its state file says every compute is routed through its assigned gateway
+        (its log's "ready" line also comes when its start_timeout ran out with some not)."""
+        try:
+            state = json.loads((self.rundir / STATE_FILE).read_text())
+            assignment, applied = state["assignment"], state["applied"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return False  # not written yet (it is written once the first pass is over)
+        return bool(assignment) and all(gateway is not None and applied.get(compute) == gateway
+                                        for compute, gateway in assignment.items())
+
     def prepare(self) -> None:
+        # A state file of an earlier run must not be read as this run's readiness.
+        (self.rundir / STATE_FILE).unlink(missing_ok=True)
         # The lab's user key reaches the computes' and gateways' sshd; a site's config names its own.
         keys = lab_keys(self.context.shared_dir / KEY_DIR)
         config = json.loads(self.config_path.read_text())
