@@ -12,6 +12,7 @@ import pytest
 
 from siteproof.areas.ecmp.routes import bar
 from siteproof.probes.flowcount import Flow, _elements, ruleset, where
+from siteproof.probes.gap import resumed_after_silence
 from siteproof.stats import binomial_sf, chi2_sf, max_share_bound, uniform_balance
 from siteproof.topology.render import same_order_priorities, seeded_priorities
 from siteproof.vrrp import config as vrrp
@@ -88,3 +89,15 @@ def test_bar_scales_to_the_top():
     assert bar(10, 10, width=20) == "█" * 20
     assert bar(1, 1000, width=20) == "█"
     assert bar(0, 10) == ""
+
+
+def test_a_resumption_is_counted_after_the_silence_a_fault_makes():
+    """GW-6 at a site: a freeze sent at 10.0 took effect at 10.3; the echoes of 10.0-10.3
+    still came through the frozen gateway and are no resumption, those after the silence are."""
+    before = [9.9 + i * 0.01 for i in range(40)]  # 9.90 .. 10.29, through the old gateway
+    after = [12.0 + i * 0.01 for i in range(25)]
+    assert resumed_after_silence(before, 10.0, 0.5) == 0
+    assert resumed_after_silence(before + after, 10.0, 0.5) == 25
+    assert resumed_after_silence([], 10.0, 0.5) == 0
+    # A freeze that took effect at once: the silence runs from the fault itself.
+    assert resumed_after_silence([9.99, 10.8, 10.81], 10.0, 0.5) == 2

@@ -28,3 +28,14 @@ def longest_gap(arrivals: Iterable[float], begin: float, end: float, over: float
         if over and gap > over:
             long_ones.append((before, gap))
     return Gap(best, best_start, tuple(long_ones))
+
+
+def resumed_after_silence(arrivals: Iterable[float], since: float, silence: float) -> int:
+    """How many events came after the first silence of at least `silence` seconds that ran
+    on past `since` (0 while none has ended). At a site a fault takes effect a moment after
+    it is sent (`since`): events that still came before then are no resumption."""
+    times = sorted(arrivals)
+    for i, (before, after) in enumerate(itertools.pairwise(times)):
+        if after >= since and after - max(before, since) >= silence:
+            return len(times) - (i + 1)
+    return 0

@@ -19,11 +19,14 @@ from siteproof.backends.base import SOCKETS
 from siteproof.cmdline import command_line
 from siteproof.probes import mtu, sysctls
 from siteproof.probes.capture import AnnouncementCapture
+from siteproof.probes.gap import resumed_after_silence
 from siteproof.probes.neighbours import who_answers
 from siteproof.probes.traffic import address_of, pinned_routes, udp_probe
 from siteproof.wait import WaitResult, WaitTimeout, wait_until
 
 pytestmark = [pytest.mark.topology("perlmutter-gateways"), pytest.mark.gw]
+
+RESUME_SILENCE_S = 0.5  # GW-6: far below a takeover (3 adverts), far above the probe's 5 ms
 
 FAILURES = {
     # keepalived's parent respawns a crashed VRRP process: nothing to restore but a check.
@@ -392,7 +395,10 @@ def test_gw6_return_path_survives_gateway_failure(gw_lab, lab, faults, evidence)
         fault = faults.freeze(owner)
         gateways.down.add(owner)
         try:
-            wait_until(lambda: prober.received_since(fault.at + 0.05) >= 20, "traffic_resume",
+            # Echoes after the silence the freeze makes (a takeover takes 3 adverts at least):
+            # at a site the freeze takes effect a moment after it is sent, and echoes that
+            # still came through the frozen gateway before then are no resumption.
+            wait_until(lambda: resumed_after_silence(prober.arrivals, fault.at, RESUME_SILENCE_S) >= 20, "traffic_resume",
                        seconds=gateways.takeover_budget() * 2, expected="echoes after the return gateway froze")
         except WaitTimeout:
             raise AssertionError(f"return traffic black-holed: {storage} returns via {hop} ({owner}), "
