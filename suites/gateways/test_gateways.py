@@ -304,8 +304,9 @@ def test_gw4_last_one_standing_holds_every_vip(gw_lab, lab, faults, evidence, vi
 
 
 @pytest.mark.behaviour("GW-6")
-def test_gw6_forwarding_both_directions(site, evidence):
-    """GW-6: computes reach the storage network and storage reaches computes, through a gateway."""
+def test_gw6_forwarding_both_directions(site, gateways, evidence):
+    """GW-6: computes reach the storage network and storage reaches computes, through a gateway
+    (once the VIPs are placed: the `gateways` fixture waits, as a test run alone needs)."""
     storage = site.names("storage")[0]
     assert site.names("compute"), "no compute to test from"
     pairs = []
