@@ -62,10 +62,18 @@ def lab_leftovers(lab_id: str) -> dict[str, list[str]]:
     from siteproof.backends.netns import registry
 
     names = registry.lab_namespaces(lab_id)
+    folder = str(registry.STATE_ROOT / lab_id)
+    # A lab's folder may be a tmpfs of its own (backends/netns/labdir.py): its mount is state too.
+    mounts = [f"mount {point}" for point in mount_points() if point == folder or point.startswith(folder + "/")]
     return {
         "namespaces": names,
-        "state": [str(registry.STATE_ROOT / lab_id)] if (registry.STATE_ROOT / lab_id).exists() else [],
+        "state": ([folder] if os.path.exists(folder) else []) + mounts,
     }
+
+
+def mount_points() -> list[str]:
+    """Every mount point of this process's mount namespace (octal escapes as the kernel writes them)."""
+    return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
 
 
 # Machine-wide sysctls that move on their own (counters, entropy, pids): not a lab's doing.

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from siteproof.backends.netns import lab_site, registry
+from siteproof.backends.netns import lab_site, labdir, registry
 from siteproof.backends.netns import namespaces as netns
 from siteproof.backends.netns.lab import Lab
 from siteproof.probes.flowcount import FlowCounters
@@ -49,6 +49,22 @@ def test_lab_builds_addresses_routes_sysctls_and_leaves_nothing(tmp_path):
         lab_id = lab.id
     assert lab_leftovers(lab_id) == {"namespaces": [], "state": []}
     assert root_snapshot() == before
+
+
+def test_a_labs_folder_is_a_tmpfs_of_its_own_on_a_disk_and_goes_with_the_lab(tmp_path):
+    """On a machine whose /run is on disk, a lab's hundreds of small files go to a tmpfs mounted
+    for it alone (0.007 ms a file, not 0.6 ms), which goes when the lab does."""
+    folder_parent = registry.STATE_ROOT
+    folder_parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with Lab(load_topology(make_topology(tmp_path))) as lab:
+        if labdir.on_tmpfs(folder_parent):
+            assert not labdir.is_mounted(lab.dir), f"{lab.dir} is mounted though {folder_parent} is a tmpfs already"
+        else:
+            assert labdir.is_mounted(lab.dir) and labdir.on_tmpfs(lab.dir), f"{lab.dir} is not a tmpfs of its own"
+            assert lab.dir.stat().st_mode & 0o777 == 0o700, "the lab's folder (secrets inside) is not private"
+        assert (lab.dir / "state.json").is_file(), "the lab's state is not in its folder"
+        lab_id = lab.id
+    assert lab_leftovers(lab_id) == {"namespaces": [], "state": []}
 
 
 def test_failed_build_leaves_nothing(tmp_path):

@@ -12,12 +12,12 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from siteproof.backends.netns import labdir
 from siteproof.backends.netns import namespaces as netns
 from siteproof.daemons.base import CREATED_MARK, HOST_PATHS, host_paths_lock
 from siteproof.errors import LabError
@@ -88,7 +88,7 @@ def claim(lab_id: str, topology: str, variant: str | None, owner_kind: str, owne
                      runs=[r for r in os.environ.get(RUNS_ENV, "").split(":") if r])
     STATE_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:  # exclusively: two labs built at once (parallel workers) never share an id
-        state.dir.mkdir(mode=0o700)
+        labdir.make(state.dir)
     except FileExistsError:
         raise LabError(f"lab id {lab_id} is taken by another lab ({state.dir}); build it under a new id") from None
     state.save()
@@ -175,7 +175,7 @@ def destroy(lab_id: str, grace: float = 2.0) -> dict[str, Any]:
             write_atomic(state_dir / "left.txt", "\n".join(left) + "\n")
     else:
         release_host_paths(lab_id)
-        shutil.rmtree(STATE_ROOT / lab_id, ignore_errors=True)
+        labdir.remove(STATE_ROOT / lab_id)
     return {"namespaces": len(names), "processes": killed, "left": left}
 
 
