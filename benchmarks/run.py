@@ -42,7 +42,7 @@ from siteproof.areas.nat import keymaster
 from siteproof.areas.nat.site import NatSite
 from siteproof.backends.netns import lab_site
 from siteproof.backends.netns.lab import Lab
-from siteproof.fixtures.can import CHECK_AT_LEAST_S, ROUTING_STAGES, routing_stage
+from siteproof.fixtures.can import ROUTING_STAGES, check_interval, routing_stage
 from siteproof.probes.dnsask import From
 from siteproof.routechanges import route_changes
 from siteproof.topology import load_topology
@@ -273,7 +273,7 @@ def bench_can_lab(runs: int = 3) -> dict[str, object]:
 
         with route_changes(can.site, can.spines + can.dc_routers + can.edges) as changes:
             wait_until(stage, "ospf_converge", expected="routing whole", accept=lambda now: now == "",
-                       interval=CHECK_AT_LEAST_S, pause=changes.pause)
+                       interval=check_interval(changes), pause=changes.pause)
         return {"adjacent_s": reached["adjacent_s"], "routed_s": reached["routed_s"], "converged_s": clock()}
 
     return _bringup("perlmutter-can", "perlmutter-can at defaults, lab profile (2 spines, 2 DC routers, 2 edge routers, MetalLB, 23 nodes)",

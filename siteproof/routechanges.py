@@ -59,7 +59,6 @@ def route_changes(site: Site, nodes: list[str]) -> Iterator[RouteChanges]:
     """A listener for route changes on each of `nodes` while the block runs (nothing heard,
     a plain sleep, where the backend cannot open sockets in a node)."""
     sockets: list[socket.socket] = []
-    changes = RouteChanges(sockets)
     try:
         if SOCKETS in site.backend.capabilities:
             for node in nodes:
@@ -69,8 +68,7 @@ def route_changes(site: Site, nodes: list[str]) -> Iterator[RouteChanges]:
                 sockets.append(sock)
                 sock.bind((0, RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE))
                 sock.setblocking(False)
-            changes = RouteChanges(sockets)
-        yield changes
+        yield RouteChanges(sockets)
     finally:
         for sock in sockets:
             sock.close()

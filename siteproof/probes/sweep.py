@@ -45,9 +45,9 @@ def sweep(backend: Backend, node: str, ifname: str, source: str, targets: list[s
     # Both directions: the marker each round sends last shows when the tap has caught up.
     with frame_tap(backend, node, ifname, f"tcp port {SWEEP_SPORT}") as tap:
         round_ = 0
+        drops_before = backlog_drops(backend, node)  # then each round's count is the next one's start
         while round_ < allowed:
             random.Random(round_).shuffle(pending)  # noqa: S311 - an order, not a secret; seeded: a run repeats it
-            drops_before = backlog_drops(backend, node)
             segments = [bytes(IP(src=source, dst=t) / TCP(sport=SWEEP_SPORT, dport=p, flags="S", seq=1000 + p))
                         for t, p in pending]
             found.sent += len(segments)
@@ -67,6 +67,7 @@ def sweep(backend: Backend, node: str, ifname: str, source: str, targets: list[s
                 found.backlog_drops = (found.backlog_drops or 0) + dropped
                 if dropped and allowed < rounds + EXTRA_ROUNDS:
                     allowed += 1
+            drops_before = drops_after
             round_ += 1
             found.rounds = round_
             if not pending:
