@@ -40,6 +40,7 @@ GATEWAY_FAULTS = {"roles": ["gateway"], "ttl": 120, "at_once": 4}  # GW-4 and GW
 RESOLVER_FAULTS = {"roles": ["resolver"], "ttl": 120, "at_once": 1}  # DNS-2's rogue redirect and resolver restarts
 ROUTER_FAULTS = {"roles": ["spine", "dc-router", "edge-router"], "ttl": 120, "at_once": 1}  # CAN-5's cable pull and crash
 DISRUPTIVE = {("perlmutter-gateways", None): GATEWAY_FAULTS, ("perlmutter-gateways", "slow-adverts"): GATEWAY_FAULTS,
+              ("perlmutter-gateways", "hsn-only-vips"): GATEWAY_FAULTS,
               ("scinet-dtn", None): {}, ("scinet-dtn", "bridge-shaped"): {},
               ("ncsa-nat", None): {"roles": ["nat-gateway"], "ttl": 120, "at_once": 1},
               ("perlmutter-login", None): {"roles": ["login"], "ttl": 120, "at_once": 1},
@@ -75,6 +76,10 @@ CASES = [
     # A pulled cable at a site whose adverts are slower than its budget: the takeover is late over SSH as in the lab.
     ("perlmutter-gateways", "suites/gateways/test_gateways.py::test_gw2_takeover[cable]", "slow-adverts", [], (
         "test_gw2_takeover[cable]", "(vrrp_takeover): VIP")),
+    # A black-holed return path over SSH: at a site the freeze takes effect a moment after it is
+    # sent, and echoes that came back before it must not count as the path resuming (probes.gap).
+    ("perlmutter-gateways", "suites/gateways/test_gateways.py::test_gw6_return_path_survives_gateway_failure", "hsn-only-vips", [], (
+        "test_gw6_return_path_survives_gateway_failure", "return traffic black-holed")),
     ("perlmutter-login", "suites/login", None, ["test_login1_name_resolves_to_every_vip_in_varying_order",
                                                 "test_login3_connection_reaches_same_server_through_any_vip",
                                                 "test_login5_every_nodes_agent_is_configured_to_notice_a_failure_in_time",
