@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from siteproof.backends.sshbound import BoundedSsh, SiteTimeout
+from siteproof.backends.sshbound import BoundedSsh, SiteTimeout, ssh_argv
 from tests.helpers import REPO
 
 
@@ -63,5 +63,18 @@ def test_a_command_past_its_bound_is_killed_and_named():
     backend = BoundedSsh("root@gw01", command_timeout=1.0)
     began = time.monotonic()
     with pytest.raises(SiteTimeout, match=r"site host gw01: no answer within 1 s to: "):
-        backend.run_local("sleep 30; echo never")
+        backend.run_local("sleep 30")
     assert time.monotonic() - began < 5
+
+
+def test_the_ssh_line_runs_without_a_shell_each_value_one_word_as_given():
+    """testinfra's ssh line is split back into its words and run with no shell: a remote command
+    or an ssh_config path full of shell syntax reaches ssh as one argument, exactly as given."""
+    command = "echo 'a b' \"c\"; rm -rf /nothing $(id) `id` > /tmp/x & \n true"
+    config = "/tmp/odd dir/$HOME;ssh_config"
+    backend = BoundedSsh("root@gw01:2222", ssh_config=config, ssh_extra_args="-o BatchMode=yes")
+    cmd, args = backend._build_ssh_command(command)
+    argv = ssh_argv(backend.quote(" ".join(cmd), *args))
+    assert argv[0] == "ssh" and argv[-2:] == ["gw01", command], argv
+    assert argv[argv.index("-F") + 1] == config, argv
+    assert "Port=2222" in argv and "User=root" in argv, argv

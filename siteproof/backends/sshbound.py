@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -25,6 +26,14 @@ from siteproof.errors import SiteproofError
 DEFAULT_COMMAND_TIMEOUT_S = 60.0
 # An established connection that stops answering ends after 3 x 5 s (ssh's own check).
 KEEPALIVE = "-o ServerAliveInterval=5 -o ServerAliveCountMax=3"
+
+
+def ssh_argv(line: str) -> list[str]:
+    """testinfra's ssh line as the words a shell would make of it, to run with no shell at all:
+    every value in it (host, user, port, ssh_config, the remote command) is shlex-quoted by
+    testinfra, and its literal options hold no shell syntax, so splitting undoes exactly that
+    quoting and nothing on the line is ever interpreted."""
+    return shlex.split(line)
 
 
 class SiteTimeout(SiteproofError):
@@ -55,7 +64,7 @@ class BoundedSsh(TestinfraSsh):
         command = self.quote(command, *args)
         cmd = self.encode(command)
         # Its own session, so that a timeout kills ssh and anything ssh started (a ProxyCommand).
-        proc = subprocess.Popen(cmd, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,  # noqa: S602 - testinfra's quoted ssh line
+        proc = subprocess.Popen(ssh_argv(command), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True)
         try:
             stdout, stderr = proc.communicate(timeout=self.command_timeout)
@@ -71,8 +80,7 @@ class BoundedSsh(TestinfraSsh):
         """The ssh carrying a command left running (its output into the given descriptors or
         pipes), in its own session; the caller bounds it (a remote `timeout`) and stops it."""
         cmd, cmd_args = self._build_ssh_command(command)
-        line = self.encode(self.quote(" ".join(cmd), *cmd_args))
-        return subprocess.Popen(line, shell=True, stdin=stdin, stdout=stdout,  # noqa: S602 - testinfra's quoted ssh line
+        return subprocess.Popen(ssh_argv(self.quote(" ".join(cmd), *cmd_args)), stdin=stdin, stdout=stdout,
                                 stderr=stderr, start_new_session=True)
 
 
