@@ -94,6 +94,28 @@ def test_a_teardown_problem_is_kept_for_reap(tmp_path, monkeypatch):
     assert lab_leftovers(lab.id) == {"namespaces": [], "state": []}
 
 
+
+@needs_root
+def test_a_lab_folder_that_will_not_unmount_is_kept_for_reap_with_the_way_out(tmp_path, monkeypatch):
+    from siteproof.backends.netns import labdir
+
+    lab = Lab(load_topology(make_topology(tmp_path)))
+    lab.up()
+    real_remove = labdir.remove
+
+    def busy(path):
+        raise OSError(16, "Device or resource busy")
+
+    monkeypatch.setattr(labdir, "remove", busy)
+    result = lab.down()
+    folder = str(registry.STATE_ROOT / lab.id)
+    assert result["left"] == [f"{folder}: Device or resource busy"], result
+    assert (registry.STATE_ROOT / lab.id / "left.txt").is_file()
+    assert registry.fix_hint(result["left"]) == f"`umount -l {folder}`; then `siteproof reap`"
+    monkeypatch.setattr(labdir, "remove", real_remove)
+    assert registry.destroy(lab.id)["left"] == []
+    assert lab_leftovers(lab.id) == {"namespaces": [], "state": []}
+
 BROKEN_SUITE = '''
 import pytest
 

@@ -169,13 +169,16 @@ def destroy(lab_id: str, grace: float = 2.0) -> dict[str, Any]:
             found = netns.pids_by_namespace(list(found))
     left = [problem for name in names if (problem := netns.delete(name))]
     left += [f"{name}: process {pid} did not exit" for name, pids in found.items() for pid in pids]
+    if not left:
+        release_host_paths(lab_id)
+        try:
+            labdir.remove(STATE_ROOT / lab_id)
+        except OSError as exc:  # its tmpfs would not unmount: kept on record, like a namespace
+            left = [f"{STATE_ROOT / lab_id}: {exc.strerror or exc}"]
     if left:
         state_dir = STATE_ROOT / lab_id
         if state_dir.is_dir():
             write_atomic(state_dir / "left.txt", "\n".join(left) + "\n")
-    else:
-        release_host_paths(lab_id)
-        labdir.remove(STATE_ROOT / lab_id)
     return {"namespaces": len(names), "processes": killed, "left": left}
 
 
@@ -230,7 +233,7 @@ def fix_hint(left: list[str]) -> str:
     steps = []
     if pids:
         steps.append(f"look at `cat /proc/{pids[0]}/status` (a process in state D waits on the kernel); `kill -9 {' '.join(pids)}`")
-    if names:
-        steps.append(f"`umount -l {names[0]}; rm {names[0]}`")
+    if names:  # a namespace file goes with `rm`; a lab's folder, once unmounted, with the reap below
+        steps.append(f"`umount -l {names[0]}`" if names[0].startswith(f"{STATE_ROOT}/") else f"`umount -l {names[0]}; rm {names[0]}`")
     steps.append("then `siteproof reap`")
     return "; ".join(steps)
