@@ -56,7 +56,7 @@ DISRUPTIVE = {("perlmutter-gateways", None): GATEWAY_FAULTS, ("perlmutter-gatewa
 COSTS = {("perlmutter-gateways", None): 200, ("perlmutter-dns", None): 130, ("ncsa-nat", None): 130,
          ("perlmutter-can", None): 210, ("perlmutter-login", "vips-only"): 130}
 # (topology, pytest arguments (shell words: suites, -k), variant or None, tests that must run at a site,
-# the variant's (test, phrase))
+# the variant's (test, phrase), or a list of them)
 CASES = [
     # Every gateway and ECMP test, the faulted ones included: GW-3's return, GW-4's last one standing
     # (every gateway but one stopped: at_once 4), GW-5's orphans, GW-6's return path through a failure.
@@ -77,9 +77,12 @@ CASES = [
     ("perlmutter-gateways", "suites/gateways/test_gateways.py::test_gw2_takeover[cable]", "slow-adverts", [], (
         "test_gw2_takeover[cable]", "(vrrp_takeover): VIP")),
     # A black-holed return path over SSH: at a site the freeze takes effect a moment after it is
-    # sent, and echoes that came back before it must not count as the path resuming (probes.gap).
-    ("perlmutter-gateways", "suites/gateways/test_gateways.py::test_gw6_return_path_survives_gateway_failure", "hsn-only-vips", [], (
-        "test_gw6_return_path_survives_gateway_failure", "return traffic black-holed")),
+    # sent, and echoes (GW-6) or flow records (ECMP-5) that came back before it must not count as
+    # the path resuming (probes.gap; a live gateway must count the flow).
+    ("perlmutter-gateways", "suites/gateways/test_gateways.py::test_gw6_return_path_survives_gateway_failure "
+     "suites/ecmp/test_ecmp.py::test_ecmp5_tcp_flow_survives_failure_of_its_gateway", "hsn-only-vips", [], [
+        ("test_gw6_return_path_survives_gateway_failure", "return traffic black-holed"),
+        ("test_ecmp5_tcp_flow_survives_failure_of_its_gateway", "return traffic black-holed")]),
     ("perlmutter-login", "suites/login", None, ["test_login1_name_resolves_to_every_vip_in_varying_order",
                                                 "test_login3_connection_reaches_same_server_through_any_vip",
                                                 "test_login5_every_nodes_agent_is_configured_to_notice_a_failure_in_time",
@@ -272,9 +275,9 @@ def test_a_lab_played_as_a_site_gives_the_lab_verdicts(topology, suite, variant,
         skips = {n: o.message[:200] for n, o in outcomes.items() if o.outcome == "skipped"}
         assert not missing, f"{topology} as a site: skipped what a site run must run: {missing} (skips: {skips})"
     else:
-        test, phrase = check
-        why = failed_for(verdict(cases.get(test)), phrase)
-        assert why is None, f"{topology} variant {variant} as a site: {test}: {why}"
+        for test, phrase in check if isinstance(check, list) else [check]:  # one check, or a list of them
+            why = failed_for(verdict(cases.get(test)), phrase)
+            assert why is None, f"{topology} variant {variant} as a site: {test}: {why}"
 
 
 # A fault's kind in the report, and the kinds of row that undo it (the test's own, or the
