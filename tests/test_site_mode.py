@@ -162,13 +162,10 @@ CASES = [
     # MonALISA datagrams sent by the worker nodes over SSH, counted by a table of siteproof's own on the CE.
     ("alice-ce", "suites/ce/test_ce.py::test_ce1_worker_nodes_reach_monalisa_on_udp", "monalisa-blocked", [], (
         "test_ce1_worker_nodes_reach_monalisa_on_udp", "CE-1: worker nodes' MonALISA datagrams do not reach the CE (udp/8884): wn01: 0 counted")),
-    # The outside host's SYN sweep over SSH finds 8080 open through an ingress that forwards every
-    # port. Out of CI once (a run under load whose sweep saw 8080 nowhere); since the sweep shuffles
-    # each round and adds rounds when the scanner's kernel drops input: 13 runs in a row, 6 of them
-    # beside three suites on 3 workers (load 8.7).
-    ("alice-ce", "suites/ce/test_ce.py::test_ce1_nothing_else_from_outside_reaches_the_ce", "ingress-all-ports", [], (
-        "test_ce1_nothing_else_from_outside_reaches_the_ce",
-        "CE-1: from outside, more than XRootD through the ingress reaches the CE: open {'203.0.113.10': [8080]}")),
+    # `ingress-all-ports` (the outside host's SYN sweep over SSH finds 8080) stays out of CI. It
+    # passed 13 times in a row by hand (6 at load 8.7), but the same sweep in the CE reference
+    # failed in CI run 98: "the tap saw 0 SYN(s) to [XRootD] leave scanner" in 3 rounds, with no
+    # backlog drop. Not understood yet; a second sweep over SSH in CI would double that exposure.
     ("scinet-dtn", "suites/dtn", None, ["test_dtn2_service_answers_on_its_profile_ranges_only",
                                         "test_dtn3_throughput_per_attachment_against_native"], None),
     ("scinet-dtn", "suites/dtn/test_dtn.py::test_dtn3_throughput_per_attachment_against_native", "bridge-shaped", [], (
