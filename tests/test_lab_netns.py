@@ -58,9 +58,9 @@ def test_a_labs_folder_is_a_tmpfs_of_its_own_on_a_disk_and_goes_with_the_lab(tmp
     folder_parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with Lab(load_topology(make_topology(tmp_path))) as lab:
         if labdir.on_tmpfs(folder_parent):
-            assert not labdir.is_mounted(lab.dir), f"{lab.dir} is mounted though {folder_parent} is a tmpfs already"
+            assert not netns.is_mount_point(str(lab.dir)), f"{lab.dir} is mounted though {folder_parent} is a tmpfs already"
         else:
-            assert labdir.is_mounted(lab.dir) and labdir.on_tmpfs(lab.dir), f"{lab.dir} is not a tmpfs of its own"
+            assert netns.is_mount_point(str(lab.dir)) and labdir.on_tmpfs(lab.dir), f"{lab.dir} is not a tmpfs of its own"
             assert lab.dir.stat().st_mode & 0o777 == 0o700, "the lab's folder (secrets inside) is not private"
         assert (lab.dir / "state.json").is_file(), "the lab's state is not in its folder"
         lab_id = lab.id

@@ -15,13 +15,12 @@ from siteproof.backends.netns import Lab, registry
 from siteproof.backends.netns import namespaces as netns
 from siteproof.childrun import PLUGIN
 from siteproof.topology import load_topology
-from tests.helpers import REPO, lab_leftovers, make_topology, needs_root
+from tests.helpers import REPO, lab_leftovers, make_topology, mount_points, needs_root
 from tests.selfcheck import verdict
 
 
 def _mounts_of(path: str) -> int:
-    with open("/proc/self/mountinfo") as fh:
-        return sum(1 for line in fh if line.split()[4] == path)
+    return mount_points().count(path)
 
 
 @needs_root

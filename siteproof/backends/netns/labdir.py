@@ -14,6 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
+from siteproof.backends.netns.namespaces import is_mount_point
 from siteproof.backends.netns.syscalls import MNT_DETACH
 from siteproof.backends.netns.syscalls import check as _check
 from siteproof.backends.netns.syscalls import libc as _libc
@@ -46,16 +47,9 @@ def make(path: Path) -> None:
     _libc.mount(b"siteproof-lab", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV, MOUNT_OPTIONS)
 
 
-def is_mounted(path: Path) -> bool:
-    try:
-        return os.stat(path).st_dev != os.stat(path.parent).st_dev
-    except FileNotFoundError:
-        return False
-
-
 def remove(path: Path) -> None:
     """Remove the lab's folder: unmount its tmpfs (lazily: a process still holding a file
     keeps only its own view), then the folder."""
-    if is_mounted(path):
+    if is_mount_point(str(path)):
         _check(_libc.umount2(os.fsencode(path), MNT_DETACH), f"unmount {path}")
     shutil.rmtree(path, ignore_errors=True)

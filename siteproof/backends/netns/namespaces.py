@@ -65,7 +65,8 @@ def ensure_shared_dir() -> None:
 
 
 def is_mount_point(target: str) -> bool:
-    """Is a namespace file still mounted (a plain file lives on the directory's own device)?"""
+    """Is something mounted on target (a namespace file, a lab's folder)? A plain file or folder
+    lives on its directory's own device."""
     try:
         return os.stat(target).st_dev != os.stat(os.path.dirname(target)).st_dev
     except FileNotFoundError:
